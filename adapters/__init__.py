@@ -1,0 +1,1 @@
+"""Adapters: the only code that knows a messenger exists. One package per platform, one interface."""

@@ -1,0 +1,1 @@
+"""perfloop: the wiring — configuration, HTTP service, dispatcher, outbox and CLI."""

@@ -1,0 +1,199 @@
+"""The aiohttp application: callbacks, health, simulator, and the background workers' lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import pkgutil
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+import handlers
+from adapters.base import CallbackAnswer, CallbackRejected
+from adapters.registry import AdapterRegistry
+from bot.clock import Clock
+from bot.config import Settings
+from bot.dispatcher import Dispatcher
+from bot.events import UrlVerification
+from bot.logs import request_id
+from bot.outbox import OutboxDelivery
+from bot.router import Router
+from storage.db import create_engine, ensure_migrated, ping, session_factory
+from storage.models import Workspace
+
+log = logging.getLogger("perfloop.http")
+
+BackgroundTask = Callable[["Service", asyncio.Event], Awaitable[None]]
+
+
+def collect_routers() -> Router:
+    """Every ``handlers/<flow>.py`` with a module-level ``router`` is included; no list to keep in sync."""
+    root = Router()
+    for info in sorted(pkgutil.iter_modules(handlers.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"handlers.{info.name}")
+        sub = getattr(module, "router", None)
+        if isinstance(sub, Router):
+            root.include(sub)
+    return root
+
+
+@dataclass
+class Service:
+    settings: Settings
+    engine: AsyncEngine
+    factory: async_sessionmaker[AsyncSession]
+    clock: Clock
+    registry: AdapterRegistry
+    dispatcher: Dispatcher
+    outbox: OutboxDelivery
+    background: list[BackgroundTask] = field(default_factory=list)
+    run_outbox: bool = True
+
+    async def close(self) -> None:
+        for adapter in self.registry:
+            await adapter.close()
+        await self.engine.dispose()
+
+
+def build_service(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    registry: AdapterRegistry | None = None,
+    engine: AsyncEngine | None = None,
+) -> Service:
+    clock = clock or Clock()
+    engine = engine or create_engine(settings.database.url, echo=settings.database.echo,
+                                     pool_size=settings.database.pool_size)
+    factory = session_factory(engine)
+    registry = registry if registry is not None else AdapterRegistry.from_settings(settings)
+    dispatcher = Dispatcher(factory=factory, settings=settings, router=collect_routers(), registry=registry,
+                            clock=clock)
+    outbox = OutboxDelivery(factory=factory, registry=registry, settings=settings, clock=clock)
+    service = Service(settings=settings, engine=engine, factory=factory, clock=clock, registry=registry,
+                      dispatcher=dispatcher, outbox=outbox)
+    for adapter in registry:
+        bind = getattr(adapter, "bind_service", None)
+        if bind is not None:
+            bind(service)
+    return service
+
+
+SERVICE = web.AppKey("service", Service)
+
+
+@web.middleware
+async def request_log(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                      ) -> web.StreamResponse:
+    rid = request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16]
+    token = request_id.set(rid)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        response.headers["X-Request-Id"] = rid
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    except Exception:
+        log.exception("unhandled error", extra={"path": request.path})
+        return web.json_response({"error": "internal error", "request_id": rid}, status=500)
+    finally:
+        if request.path != "/sim/api/stream":
+            log.info("request", extra={"method": request.method, "path": request.path, "status": status,
+                                       "ms": round((time.perf_counter() - started) * 1000, 2)})
+        request_id.reset(token)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    try:
+        await ping(service.engine)
+    except Exception as exc:
+        return web.json_response({"status": "error", "database": type(exc).__name__}, status=503)
+    return web.json_response({"status": "ok", "platforms": [a.platform for a in service.registry]})
+
+
+async def callback(request: web.Request) -> web.StreamResponse:
+    service = request.app[SERVICE]
+    platform = request.match_info["platform"]
+    if platform not in service.registry:
+        raise web.HTTPNotFound(text="platform not enabled")
+    adapter = service.registry.get(platform)
+    try:
+        parsed = await adapter.parse_callback(request)
+    except CallbackRejected as exc:
+        log.warning("callback rejected", extra={"platform": platform, "status": exc.status,
+                                                "reason": exc.reason})
+        return web.json_response({"error": exc.reason}, status=exc.status)
+    except web.HTTPRequestEntityTooLarge:
+        log.warning("callback rejected", extra={"platform": platform, "status": 413, "reason": "body too large"})
+        return web.json_response({"error": "body too large"}, status=413)
+    if isinstance(parsed, UrlVerification):
+        return adapter.answer_verification(parsed)
+    if parsed is None:
+        return adapter.answer_callback(None, CallbackAnswer())
+    answer = await service.dispatcher.dispatch(parsed)
+    service.outbox.notify()
+    return adapter.answer_callback(parsed, answer)
+
+
+async def ensure_workspaces(service: Service) -> None:
+    async with service.factory() as session, session.begin():
+        for adapter in service.registry:
+            found = await session.scalar(
+                select(Workspace).where(Workspace.platform == adapter.platform,
+                                        Workspace.app_id == adapter.workspace)
+            )
+            if found is None:
+                session.add(Workspace(platform=adapter.platform, app_id=adapter.workspace,
+                                      name=f"{adapter.platform}:{adapter.workspace}"))
+
+
+def create_app(service: Service) -> web.Application:
+    app = web.Application(middlewares=[request_log], client_max_size=service.settings.server.max_body_bytes)
+    app[SERVICE] = service
+    app.router.add_get("/healthz", healthz)
+    app.router.add_route("GET", "/callbacks/{platform}", callback)
+    app.router.add_route("POST", "/callbacks/{platform}", callback)
+    for adapter in service.registry:
+        routes = getattr(adapter, "web_routes", None)
+        if routes is not None:
+            app.router.add_routes(routes())
+    app.cleanup_ctx.append(_lifecycle)
+    return app
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    service = app[SERVICE]
+    await ensure_migrated(service.engine)
+    await ensure_workspaces(service)
+    for adapter in service.registry:
+        await adapter.start()
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+    if service.run_outbox:
+        tasks.append(asyncio.create_task(service.outbox.run(stop), name="outbox"))
+    for job in service.background:
+        tasks.append(asyncio.create_task(job(service, stop), name=getattr(job, "__name__", "background")))
+    log.info("perfloop started", extra={"platforms": [a.platform for a in service.registry]})
+    try:
+        yield
+    finally:
+        stop.set()
+        service.outbox.notify()
+        if tasks:
+            done, pending = await asyncio.wait(tasks, timeout=10)
+            for task in pending:
+                task.cancel()
+        await service.close()
+        log.info("perfloop stopped")

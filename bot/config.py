@@ -1,0 +1,283 @@
+"""Configuration: one pydantic-settings model from a TOML file plus ``PERFLOOP_*`` environment overrides.
+
+Secrets are expected to come from the environment (``PERFLOOP_WECOM__SECRET=…``) so the TOML file can be
+committed to an ops repository without them.
+"""
+
+from __future__ import annotations
+
+import os
+import datetime as dt
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_CONFIG_PATH = Path("perfloop.toml")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerConfig(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    public_url: str = "http://127.0.0.1:8080"
+    max_body_bytes: int = Field(256 * 1024, ge=1024)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class DatabaseConfig(Section):
+    url: str = "sqlite+aiosqlite:///perfloop.db"
+    echo: bool = False
+    pool_size: int = Field(10, ge=1)
+
+
+class MediaConfig(Section):
+    dir: Path = Path("media")
+    max_image_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+
+
+class RateLimit(Section):
+    per_second: float = Field(20.0, gt=0)
+    burst: int = Field(20, ge=1)
+
+
+class PlatformSection(Section):
+    enabled: bool = False
+    api_base: str = ""
+    rate_limit: RateLimit = RateLimit()
+
+    def _require(self, *keys: str) -> None:
+        if not self.enabled:
+            return
+        for key in keys:
+            if not getattr(self, key):
+                raise ValueError(f"{key}: required when enabled = true")
+
+
+class WeComConfig(PlatformSection):
+    api_base: str = "https://qyapi.weixin.qq.com"
+    corp_id: str = ""
+    agent_id: int = 0
+    secret: str = ""
+    token: str = ""
+    encoding_aes_key: str = ""
+    answer_timeout_minutes: int = Field(30, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> WeComConfig:
+        self._require("corp_id", "agent_id", "secret", "token", "encoding_aes_key")
+        return self
+
+
+class DingTalkConfig(PlatformSection):
+    api_base: str = "https://api.dingtalk.com"
+    oapi_base: str = "https://oapi.dingtalk.com"
+    app_key: str = ""
+    app_secret: str = ""
+    robot_code: str = ""
+    token: str = ""
+    aes_key: str = ""
+    corp_id: str = ""
+    mode: Literal["stream", "http"] = "stream"
+    card_template_id: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> DingTalkConfig:
+        self._require("app_key", "app_secret", "robot_code")
+        if self.enabled and self.mode == "http":
+            self._require("token", "aes_key", "corp_id")
+        return self
+
+
+class FeishuConfig(PlatformSection):
+    api_base: str = "https://open.feishu.cn"
+    app_id: str = ""
+    app_secret: str = ""
+    verification_token: str = ""
+    encrypt_key: str = ""
+    mode: Literal["webhook", "websocket"] = "webhook"
+
+    @model_validator(mode="after")
+    def _check(self) -> FeishuConfig:
+        self._require("app_id", "app_secret")
+        if self.enabled and self.mode == "webhook":
+            self._require("verification_token")
+        return self
+
+
+class SimConfig(Section):
+    enabled: bool | None = None
+    """None = on exactly when no real platform is enabled."""
+    allow_with_platforms: bool = False
+
+
+class ScheduleConfig(Section):
+    default_timezone: str = "Asia/Shanghai"
+    tick_seconds: int = Field(120, ge=5)
+    checkin_every_weeks: int = Field(2, ge=1, le=8)
+    checkin_weekday: int = Field(4, ge=0, le=6)
+    checkin_time: dt.time = dt.time(16, 0)
+    checkin_reminder_hours: int = Field(24, ge=1)
+    checkin_answer_window_hours: int = Field(72, ge=1)
+    review_day: Literal["last_workday", "first_workday"] | int = "last_workday"
+    review_time: dt.time = dt.time(10, 0)
+    catchup_horizon_hours: int = Field(48, ge=1)
+    extra_holidays: list[dt.date] = []
+    extra_workdays: list[dt.date] = []
+
+
+class EscalationConfig(Section):
+    remind_days_before: int = Field(3, ge=0)
+    manager_grace_days: int = Field(1, ge=0)
+    hrbp_grace_days: int = Field(3, ge=0)
+    progress_gap_percent: int = Field(20, ge=1, le=100)
+
+
+class DigestConfig(Section):
+    enabled: bool = True
+    time: dt.time = dt.time(9, 0)
+    managers_too: bool = False
+    trend_days: int = Field(30, ge=7, le=365)
+
+
+class EvidenceConfig(Section):
+    attach_window_minutes: int = Field(60, ge=1)
+    missing_weeks_to_director: int = Field(2, ge=1)
+    needs_improvement_streak: int = Field(3, ge=2)
+
+
+class CyclesConfig(Section):
+    max_goals: int = Field(5, ge=1, le=20)
+
+
+class OutboxConfig(Section):
+    workers: int = Field(4, ge=1, le=64)
+    batch_size: int = Field(50, ge=1, le=1000)
+    max_attempts: int = Field(8, ge=1)
+    backoff_base_seconds: float = Field(2.0, gt=0)
+    backoff_max_seconds: float = Field(600.0, gt=0)
+    lease_seconds: int = Field(120, ge=5)
+    poll_seconds: float = Field(0.5, gt=0)
+
+
+class I18nConfig(Section):
+    default_locale: Literal["zh-CN", "en"] = "zh-CN"
+
+
+class Settings(BaseSettings):
+    """The whole configuration. Unknown keys are errors so a typo never silently falls back to a default."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PERFLOOP_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        case_sensitive=False,
+    )
+
+    server: ServerConfig = ServerConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    media: MediaConfig = MediaConfig()
+    wecom: WeComConfig = WeComConfig()
+    dingtalk: DingTalkConfig = DingTalkConfig()
+    feishu: FeishuConfig = FeishuConfig()
+    sim: SimConfig = SimConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    escalation: EscalationConfig = EscalationConfig()
+    digest: DigestConfig = DigestConfig()
+    evidence: EvidenceConfig = EvidenceConfig()
+    cycles: CyclesConfig = CyclesConfig()
+    outbox: OutboxConfig = OutboxConfig()
+    i18n: I18nConfig = I18nConfig()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = _toml_path.get("path")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @property
+    def enabled_platforms(self) -> list[str]:
+        return [name for name in ("wecom", "dingtalk", "feishu") if getattr(self, name).enabled]
+
+    @property
+    def sim_enabled(self) -> bool:
+        if self.sim.enabled is None:
+            return not self.enabled_platforms
+        return self.sim.enabled
+
+
+_toml_path: dict[str, Path | None] = {}
+
+
+class ConfigError(Exception):
+    """A configuration problem, already phrased as the one line an operator should read."""
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Load settings; ``path=None`` means ``./perfloop.toml`` if present, else built-in defaults."""
+    if path is None:
+        path = DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.exists() else None
+    elif not path.exists():
+        raise ConfigError(f"config error: file not found: {path}")
+    _toml_path["path"] = path
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None
+    except ValueError as exc:  # malformed TOML or env JSON
+        raise ConfigError(f"config error: {exc}") from None
+    finally:
+        _toml_path.pop("path", None)
+    if settings.sim.enabled and settings.enabled_platforms and not settings.sim.allow_with_platforms:
+        raise ConfigError(
+            "config error: sim.enabled: the simulator cannot run beside a real platform "
+            "unless sim.allow_with_platforms = true"
+        )
+    return settings
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """One line naming the first bad key, e.g. ``config error: server.port: Input should be …``."""
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif msg.startswith("Value error, "):
+        inner = msg.removeprefix("Value error, ")
+        key, _, rest = inner.partition(": ")
+        if rest:
+            loc = f"{loc}.{key}" if loc else key
+            msg = rest
+        else:
+            msg = inner
+    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return f"config error: {loc}: {msg}{more}"
+
+
+def env_snapshot() -> dict[str, str]:
+    """The PERFLOOP_* variables in effect, for ``doctor`` (values of secrets masked)."""
+    out: dict[str, str] = {}
+    for key, value in os.environ.items():
+        if key.startswith("PERFLOOP_"):
+            secret = any(word in key for word in ("SECRET", "TOKEN", "KEY", "PASSWORD"))
+            out[key] = "***" if secret else value
+    return out

@@ -1,0 +1,265 @@
+"""The dispatcher: dedupe, resolve the sender, route to a handler, and commit everything in one transaction.
+
+Order of business for each event (DESIGN.md, "The way data flows"):
+1. insert the inbound event under its unique (platform, event id): a duplicate returns the stored answer;
+2. resolve the sender to an active person: an unknown sender gets a polite card and nothing else;
+3. route (typed action payload, command, conversation state, fallback text, image);
+4. commit the handler's rows, its outbox rows and the stored answer together.
+A ``Refused`` rolls the handler's work back and records only the answer; a crash records nothing, so the
+platform's retry can try again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from adapters.base import CallbackAnswer
+from adapters.registry import AdapterRegistry
+from bot.clock import Clock
+from bot.config import Settings
+from bot.context import Context, Outbox, Refused, Reply
+from bot.events import CardAction, Event, ImageMessage, MemberChanged, TextMessage
+from bot.router import Router
+from cards.actions import InvalidAction, unpack
+from cards.catalogue import Translator
+from cards.model import Card
+from cards.notice import notice_card
+from storage.models import ConversationState, InboundEvent, Person, Workspace
+
+log = logging.getLogger("perfloop.dispatcher")
+
+MemberHook = Callable[[AsyncSession, Workspace, MemberChanged], Awaitable[None]]
+JobFn = Callable[[Context], Awaitable[None]]
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        factory: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        router: Router,
+        registry: AdapterRegistry,
+        clock: Clock,
+    ) -> None:
+        self.factory = factory
+        self.settings = settings
+        self.router = router
+        self.registry = registry
+        self.clock = clock
+        self.member_hook: MemberHook | None = None
+
+    # ---------------------------------------------------------------- events
+    async def dispatch(self, event: Event) -> CallbackAnswer:
+        try:
+            return await self._dispatch(event)
+        except _Duplicate:
+            return await self._stored_answer(event)
+        except Refused as refused:
+            return await self._record_refusal(event, refused)
+        except Exception:
+            log.exception("handler failed", extra={"event_id": event.event_id, "platform": event.platform})
+            return CallbackAnswer(toast=Translator(self.settings.i18n.default_locale)("common.error"),
+                                  toast_kind="error")
+
+    async def _dispatch(self, event: Event) -> CallbackAnswer:
+        async with self.factory() as session, session.begin():
+            inbound = InboundEvent(platform=event.platform, event_id=event.event_id, kind=event.kind,
+                                   received_at=self.clock.now())
+            session.add(inbound)
+            try:
+                async with session.begin_nested():
+                    await session.flush()
+            except IntegrityError:
+                raise _Duplicate() from None
+            workspace = await self._workspace(session, event.platform, event.workspace)
+            if isinstance(event, MemberChanged):
+                if self.member_hook is not None:
+                    await self.member_hook(session, workspace, event)
+                return CallbackAnswer()
+            person = await self._person(session, workspace, event.sender_id)
+            if person is None:
+                log.warning("event from unknown user", extra={"platform": event.platform,
+                                                              "sender": event.sender_id})
+                answer = self._unknown_user(session, workspace, event)
+                inbound.answer = _answer_dict(answer)
+                return answer
+            inbound.person_id = person.id
+            ctx = self._context(session, workspace, person, event)
+            reply = await self._route(ctx, event)
+            answer = self._deliver_reply(ctx, event, reply)
+            inbound.answer = _answer_dict(answer)
+            return answer
+
+    async def _route(self, ctx: Context, event: Event) -> Reply | None:
+        if isinstance(event, CardAction):
+            try:
+                payload = unpack(event.value)
+            except InvalidAction:
+                raise ctx.refuse("common.invalid_action") from None
+            handler = self.router.actions.get(payload.action_id)
+            if handler is None:
+                raise ctx.refuse("common.invalid_action")
+            return await handler(ctx, payload)
+        if isinstance(event, TextMessage):
+            return await self._route_text(ctx, event.text.strip())
+        if isinstance(event, ImageMessage):
+            for image_handler in self.router.images:
+                reply = await image_handler(ctx, event.media_ref)
+                if reply is not None:
+                    return reply
+            return Reply(toast=ctx.t("common.nothing_open"), toast_kind="info")
+        return None
+
+    async def _route_text(self, ctx: Context, text: str) -> Reply | None:
+        if text.startswith("/"):
+            name, _, args = text[1:].partition(" ")
+            command = self.router.commands.get(name.lower())
+            if command is None:
+                return Reply(toast=ctx.t("common.unknown_command", command="/" + name), toast_kind="warning")
+            return await command(ctx, args.strip())
+        state = await ctx.session.scalar(
+            select(ConversationState).where(ConversationState.person_id == ctx.person.id)
+        )
+        if state is not None:
+            if state.expires_at > ctx.now and state.kind in self.router.states:
+                return await self.router.states[state.kind](ctx, state, text)
+            await ctx.session.delete(state)
+        for text_handler in self.router.texts:
+            reply = await text_handler(ctx, text)
+            if reply is not None:
+                return reply
+        return Reply(card=notice_card(ctx.t, ctx.t("common.help_title"), ctx.t("common.help_body")))
+
+    def _deliver_reply(self, ctx: Context, event: Event, reply: Reply | None) -> CallbackAnswer:
+        if reply is None:
+            return CallbackAnswer()
+        adapter = self.registry.get(event.platform) if event.platform in self.registry else None
+        if isinstance(event, CardAction):
+            if reply.card is not None and (adapter is None or not adapter.answers_card_inline):
+                if event.message_ref:
+                    ctx.outbox.update_ref(event.sender_id, event.message_ref, reply.card)
+                return CallbackAnswer(toast=reply.toast, toast_kind=reply.toast_kind)
+            return CallbackAnswer(toast=reply.toast, toast_kind=reply.toast_kind, card=reply.card)
+        # Chat messages have no toast: whatever we have to say goes back as a message.
+        if reply.card is not None:
+            ctx.outbox.send(ctx.person, reply.card)
+        elif reply.toast:
+            ctx.outbox.send(ctx.person, notice_card(ctx.t, ctx.t("common.ok"), reply.toast,
+                                                    colour=_colour(reply.toast_kind)))
+        return CallbackAnswer(toast=reply.toast, toast_kind=reply.toast_kind)
+
+    def _unknown_user(self, session: AsyncSession, workspace: Workspace, event: Event) -> CallbackAnswer:
+        t = Translator(self.settings.i18n.default_locale)
+        outbox = self._outbox(session, workspace)
+        outbox.send_to_platform_id(
+            event.sender_id,
+            notice_card(t, t("common.unknown_user_title"), t("common.unknown_user_body"), colour="orange"),
+            dedupe_key=f"unknown-user:{event.platform}:{event.workspace}:{event.sender_id}:"
+            f"{self.clock.now():%Y-%m-%d}",
+        )
+        return CallbackAnswer(toast=t("common.unknown_user_body"), toast_kind="warning")
+
+    async def _record_refusal(self, event: Event, refused: Refused) -> CallbackAnswer:
+        answer = CallbackAnswer(toast=refused.message, toast_kind=refused.kind, card=refused.card)
+        log.info("refused", extra={"event_id": event.event_id, "reason": refused.message})
+        try:
+            async with self.factory() as session, session.begin():
+                session.add(InboundEvent(platform=event.platform, event_id=event.event_id, kind=event.kind,
+                                         answer=_answer_dict(answer), received_at=self.clock.now()))
+                if not isinstance(event, CardAction):
+                    workspace = await self._workspace(session, event.platform, event.workspace)
+                    card = refused.card or notice_card(Translator(None), refused.message, refused.message,
+                                                       colour="orange")
+                    self._outbox(session, workspace).send_to_platform_id(event.sender_id, card)
+        except IntegrityError:
+            return await self._stored_answer(event)
+        return answer
+
+    async def _stored_answer(self, event: Event) -> CallbackAnswer:
+        async with self.factory() as session:
+            stored = await session.scalar(
+                select(InboundEvent).where(InboundEvent.platform == event.platform,
+                                           InboundEvent.event_id == event.event_id)
+            )
+        log.info("duplicate event ignored", extra={"event_id": event.event_id, "platform": event.platform})
+        if stored is None:
+            return CallbackAnswer()
+        return _answer_from_dict(stored.answer)
+
+    # ---------------------------------------------------------------- jobs
+    async def run_for_person(self, person_id: int, fn: JobFn) -> None:
+        """Run scheduled work for one person in its own transaction, through the same context as events."""
+        async with self.factory() as session, session.begin():
+            person = await session.get(Person, person_id)
+            if person is None:
+                raise LookupError(f"no person {person_id}")
+            workspace = await session.get(Workspace, person.workspace_id)
+            assert workspace is not None
+            await fn(self._context(session, workspace, person, None))
+
+    def context_for(self, session: AsyncSession, workspace: Workspace, person: Person) -> Context:
+        return self._context(session, workspace, person, None)
+
+    # ---------------------------------------------------------------- helpers
+    def _context(self, session: AsyncSession, workspace: Workspace, person: Person,
+                 event: Event | None) -> Context:
+        fetch = None
+        if event is not None and event.platform in self.registry:
+            adapter = self.registry.get(event.platform)
+            limit = self.settings.media.max_image_bytes
+
+            async def fetch(ref: str) -> bytes:
+                return await adapter.download_media(ref, max_bytes=limit)
+
+        return Context(session=session, person=person, workspace=workspace, settings=self.settings,
+                       now=self.clock.now(), outbox=self._outbox(session, workspace), event=event,
+                       fetch_media=fetch)
+
+    def _outbox(self, session: AsyncSession, workspace: Workspace) -> Outbox:
+        per_call = self.registry.recipients_per_call().get(workspace.platform, 1)
+        return Outbox(session=session, workspace=workspace, recipients_per_call=per_call, now=self.clock.now())
+
+    async def _workspace(self, session: AsyncSession, platform: str, app_id: str) -> Workspace:
+        ws = await session.scalar(
+            select(Workspace).where(Workspace.platform == platform, Workspace.app_id == app_id)
+        )
+        if ws is None:
+            ws = Workspace(platform=platform, app_id=app_id, name=f"{platform}:{app_id}")
+            session.add(ws)
+            await session.flush()
+        return ws
+
+    async def _person(self, session: AsyncSession, workspace: Workspace, user_id: str) -> Person | None:
+        return await session.scalar(
+            select(Person).where(Person.workspace_id == workspace.id, Person.platform_user_id == user_id,
+                                 Person.active.is_(True))
+        )
+
+
+class _Duplicate(Exception):
+    pass
+
+
+def _colour(kind: str) -> Any:
+    return {"error": "red", "warning": "orange", "success": "green"}.get(kind, "blue")
+
+
+def _answer_dict(answer: CallbackAnswer) -> dict[str, Any]:
+    return {
+        "toast": answer.toast,
+        "toast_kind": answer.toast_kind,
+        "card": answer.card.model_dump(mode="json") if answer.card else None,
+    }
+
+
+def _answer_from_dict(data: dict[str, Any]) -> CallbackAnswer:
+    card = Card.model_validate(data["card"]) if data.get("card") else None
+    return CallbackAnswer(toast=data.get("toast"), toast_kind=data.get("toast_kind", "info"), card=card)
+

@@ -1,0 +1,1 @@
+"""Storage: the schema, the async engine/session factory, migrations and the query functions handlers use."""

@@ -1,0 +1,402 @@
+"""The schema for the whole domain, as SQLAlchemy 2.0 typed ORM classes.
+
+Natural unique keys are part of the design, not decoration: they are what makes retries, double taps,
+two replicas and a scheduler that fires twice harmless (see DESIGN.md, "Delivery guarantees").
+Relationships are avoided on purpose; queries live in ``storage.queries`` and join explicitly.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from storage.types import JSONType, UTCDateTime, utcnow
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType, list[Any]: JSONType}
+
+
+def created_col() -> Mapped[datetime]:
+    return mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+
+class Workspace(Base):
+    """One messenger app installation (a WeCom corp app, a Feishu app, a DingTalk app, or the simulator)."""
+
+    __tablename__ = "workspaces"
+    __table_args__ = (UniqueConstraint("platform", "app_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    app_id: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = created_col()
+
+
+class Department(Base):
+    __tablename__ = "departments"
+    __table_args__ = (UniqueConstraint("workspace_id", "platform_dept_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    platform_dept_id: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(200))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), default=None)
+    # people.id, deliberately without a foreign key: departments and people reference each other.
+    head_id: Mapped[int | None] = mapped_column(BigId, default=None)
+    hrbp_id: Mapped[int | None] = mapped_column(BigId, default=None)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Person(Base):
+    """Everyone the bot talks to. Roles is a comma-separated set of: employee, manager, hrbp, hr_admin, leader."""
+
+    __tablename__ = "people"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "platform_user_id"),
+        Index("ix_people_manager", "manager_id"),
+        Index("ix_people_department", "department_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    platform_user_id: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(200))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), default=None)
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
+    hrbp_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
+    delegate_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
+    roles: Mapped[str] = mapped_column(String(200), default="employee")
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    locale: Mapped[str] = mapped_column(String(10), default="zh-CN")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    leave_from: Mapped[date | None] = mapped_column(Date, default=None)
+    leave_until: Mapped[date | None] = mapped_column(Date, default=None)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    cadence_weeks: Mapped[int | None] = mapped_column(Integer, default=None)
+    checkin_weekday: Mapped[int | None] = mapped_column(Integer, default=None)
+    created_at: Mapped[datetime] = created_col()
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    def has_role(self, role: str) -> bool:
+        return role in self.role_set
+
+    @property
+    def role_set(self) -> set[str]:
+        return {r.strip() for r in self.roles.split(",") if r.strip()}
+
+
+class Cycle(Base):
+    __tablename__ = "cycles"
+    __table_args__ = (UniqueConstraint("workspace_id", "code"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="draft")  # draft, active, cancelled, closed
+    scope: Mapped[list[Any]] = mapped_column(default=list)  # department ids; empty = whole company
+    starts_on: Mapped[date | None] = mapped_column(Date, default=None)
+    ends_on: Mapped[date | None] = mapped_column(Date, default=None)
+    started_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = created_col()
+
+
+class CycleParticipant(Base):
+    __tablename__ = "cycle_participants"
+    __table_args__ = (UniqueConstraint("cycle_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(default=None)
+    goals_status: Mapped[str] = mapped_column(String(16), default="none")  # none/submitted/confirmed/returned
+    goals_comment: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class Goal(Base):
+    __tablename__ = "goals"
+    __table_args__ = (Index("ix_goals_cycle_person", "cycle_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("goals.id"), default=None)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    objective: Mapped[str] = mapped_column(Text)
+    key_result: Mapped[str] = mapped_column(Text, default="")
+    weight: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = created_col()
+
+
+class CheckIn(Base):
+    """One check-in per person per period (period = the ISO date of the scheduled day)."""
+
+    __tablename__ = "checkins"
+    __table_args__ = (
+        UniqueConstraint("person_id", "period"),
+        Index("ix_checkins_status_due", "status", "due_at"),
+        Index("ix_checkins_period", "period"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    cycle_id: Mapped[int | None] = mapped_column(ForeignKey("cycles.id"), default=None)
+    period: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    # open, submitted, acknowledged, followup, missed, skipped
+    progress: Mapped[dict[str, Any]] = mapped_column(default=dict)  # goal id -> percent
+    obstacles: Mapped[str | None] = mapped_column(Text, default=None)
+    support: Mapped[str | None] = mapped_column(Text, default=None)
+    due_at: Mapped[datetime] = mapped_column(default=utcnow)
+    reminded_at: Mapped[datetime | None] = mapped_column(default=None)
+    submitted_at: Mapped[datetime | None] = mapped_column(default=None)
+    answered_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
+    manager_comment: Mapped[str | None] = mapped_column(Text, default=None)
+    answered_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = created_col()
+
+
+class Review321(Base):
+    """The monthly 3-2-1 review; period is ``YYYY-MM``."""
+
+    __tablename__ = "reviews_321"
+    __table_args__ = (UniqueConstraint("person_id", "period"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    period: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open, submitted, confirmed, missed
+    solid_action: Mapped[str | None] = mapped_column(Text, default=None)
+    change_brought: Mapped[str | None] = mapped_column(Text, default=None)
+    blocker: Mapped[str | None] = mapped_column(Text, default=None)
+    new_action: Mapped[str | None] = mapped_column(Text, default=None)
+    new_action_deadline: Mapped[date | None] = mapped_column(Date, default=None)
+    due_at: Mapped[datetime] = mapped_column(default=utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column(default=None)
+    confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
+    confirmed_at: Mapped[datetime | None] = mapped_column(default=None)
+    action_item_id: Mapped[int | None] = mapped_column(ForeignKey("action_items.id"), default=None)
+    created_at: Mapped[datetime] = created_col()
+
+
+class ActionItem(Base):
+    __tablename__ = "action_items"
+    __table_args__ = (
+        Index("ix_action_items_status_deadline", "status", "deadline"),
+        Index("ix_action_items_owner", "owner_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    acceptor_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
+    source: Mapped[str] = mapped_column(String(16))  # review, checkin, evidence, manual
+    source_id: Mapped[int | None] = mapped_column(BigId, default=None)
+    deliverable: Mapped[str] = mapped_column(Text)
+    deadline: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open, done, accepted, returned, closed
+    evidence_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    action_type: Mapped[str | None] = mapped_column(String(64), default=None)
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    first_response_at: Mapped[datetime | None] = mapped_column(default=None)
+    done_at: Mapped[datetime | None] = mapped_column(default=None)
+    closed_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = created_col()
+
+
+class EvidenceRequest(Base):
+    __tablename__ = "evidence_requests"
+    __table_args__ = (Index("ix_evidence_requests_person_status", "person_id", "status"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    action_item_id: Mapped[int | None] = mapped_column(ForeignKey("action_items.id"), default=None)
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open, fulfilled, expired
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Evidence(Base):
+    """A photo (bytes on disk under ``[media] dir``, addressed by sha256) plus who/when/which action."""
+
+    __tablename__ = "evidence"
+    __table_args__ = (Index("ix_evidence_action", "action_item_id"), Index("ix_evidence_person", "person_id"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    action_item_id: Mapped[int | None] = mapped_column(ForeignKey("action_items.id"), default=None)
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("evidence_requests.id"), default=None)
+    file_path: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    mime: Mapped[str] = mapped_column(String(64))
+    captured_at: Mapped[datetime | None] = mapped_column(default=None)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    platform_media_ref: Mapped[str] = mapped_column(String(500), default="")
+    rating: Mapped[str | None] = mapped_column(String(16), default=None)  # meets, improve, support
+    rated_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
+    rated_at: Mapped[datetime | None] = mapped_column(default=None)
+    comment: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class Recognition(Base):
+    __tablename__ = "recognitions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    from_person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    to_person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    reason: Mapped[str] = mapped_column(Text)
+    points: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = created_col()
+
+
+class ScheduledSend(Base):
+    """The scheduler's idempotency ledger: one row per (flow, person, period), whatever fires twice."""
+
+    __tablename__ = "scheduled_sends"
+    __table_args__ = (UniqueConstraint("flow", "person_id", "period"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    flow: Mapped[str] = mapped_column(String(32))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    period: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="sent")  # sent, missed, skipped, snoozed
+    due_at: Mapped[datetime | None] = mapped_column(default=None)
+    reason: Mapped[str | None] = mapped_column(String(200), default=None)
+    created_at: Mapped[datetime] = created_col()
+
+
+class ConversationState(Base):
+    """"Awaiting the next text/photo from this person for record X" — one row per person, with an expiry."""
+
+    __tablename__ = "conversation_states"
+    __table_args__ = (UniqueConstraint("person_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    ref_id: Mapped[int] = mapped_column(BigId)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+class OutboxMessage(Base):
+    """A message to deliver, written in the same transaction as the domain change that caused it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("dedupe_key"),
+        Index("ix_outbox_status_next", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id"))
+    platform: Mapped[str] = mapped_column(String(16))
+    op: Mapped[str] = mapped_column(String(16), default="send")  # send, update
+    recipients: Mapped[list[Any]] = mapped_column(default=list)  # platform user ids
+    card: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    card_key: Mapped[str | None] = mapped_column(String(100), default=None)
+    target_ref: Mapped[str | None] = mapped_column(String(500), default=None)
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), default=None)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, sending, sent, dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    claimed_until: Mapped[datetime | None] = mapped_column(default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = created_col()
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class CardMessage(Base):
+    """Where a card landed on the platform, so it can be updated in place later."""
+
+    __tablename__ = "card_messages"
+    __table_args__ = (UniqueConstraint("card_key", "platform_user_id", "platform"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    card_key: Mapped[str] = mapped_column(String(100))
+    platform_user_id: Mapped[str] = mapped_column(String(128))
+    message_ref: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = created_col()
+
+
+class InboundEvent(Base):
+    """Every platform event we processed, unique per (platform, event id): a retry finds its stored answer."""
+
+    __tablename__ = "inbound_events"
+    __table_args__ = (UniqueConstraint("platform", "event_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    event_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
+    answer: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    received_at: Mapped[datetime] = created_col()
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_entity", "entity", "entity_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = created_col()
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
+    action: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[int | None] = mapped_column(BigId, default=None)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+EXPORTABLE_TABLES: dict[str, type[Base]] = {
+    cls.__tablename__: cls
+    for cls in (
+        Workspace,
+        Department,
+        Person,
+        Cycle,
+        CycleParticipant,
+        Goal,
+        CheckIn,
+        Review321,
+        ActionItem,
+        EvidenceRequest,
+        Evidence,
+        Recognition,
+        ScheduledSend,
+        OutboxMessage,
+        InboundEvent,
+        AuditLog,
+    )
+}
