@@ -95,6 +95,9 @@ ParseResult = Event | UrlVerification | None
 class Adapter(abc.ABC):
     platform: ClassVar[str]
     max_recipients_per_call: ClassVar[int] = 1
+    supports_text_inputs: ClassVar[bool] = True
+    """False where cards cannot hold free-text inputs (WeCom, DingTalk general cards): the dispatcher then
+    collects a form's text answers as the person's next chat messages."""
     answers_card_inline: ClassVar[bool] = False
     """True where the platform wants the updated card in the click's HTTP answer (Feishu)."""
 

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from bot.context import Context, Reply
 from cards.actions import Action
+from cards.model import Form
 from storage.models import ConversationState
 
 ActionHandler = Callable[[Context, Any], Awaitable[Reply | None]]
@@ -18,6 +19,7 @@ CommandHandler = Callable[[Context, str], Awaitable[Reply | None]]
 StateHandler = Callable[[Context, ConversationState, str], Awaitable[Reply | None]]
 TextHandler = Callable[[Context, str], Awaitable[Reply | None]]
 ImageHandler = Callable[[Context, str], Awaitable[Reply | None]]
+FormBuilder = Callable[[Context, Any], Awaitable[Form]]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,12 +31,20 @@ class Router:
     states: dict[str, StateHandler] = field(default_factory=dict)
     texts: list[TextHandler] = field(default_factory=list)
     images: list[ImageHandler] = field(default_factory=list)
+    forms: dict[str, FormBuilder] = field(default_factory=dict)
 
-    def action(self, payload: type[Action]) -> Callable[[F], F]:
-        """Route clicks whose packed value unpacks to ``payload``; the handler gets the typed object."""
+    def action(self, payload: type[Action], *, form: FormBuilder | None = None) -> Callable[[F], F]:
+        """Route clicks whose packed value unpacks to ``payload``; the handler gets the typed object.
+
+        ``form`` rebuilds, server-side, the Form this action submits. On platforms whose cards have no text
+        inputs (WeCom, DingTalk) the dispatcher uses it to ask the text questions one by one in chat and then
+        calls the handler with the collected answers in ``ctx.event.form``, exactly as if the card had inputs.
+        """
 
         def wrap(fn: F) -> F:
             self._put(self.actions, payload.action_id, fn)
+            if form is not None:
+                self._put(self.forms, payload.action_id, form)
             return fn
 
         return wrap
@@ -81,6 +91,8 @@ class Router:
             self._put(self.commands, k, c)
         for k, s in other.states.items():
             self._put(self.states, k, s)
+        for k, f in other.forms.items():
+            self._put(self.forms, k, f)
         self.texts.extend(other.texts)
         self.images.extend(other.images)
 
