@@ -81,6 +81,9 @@ class OrgMember(BaseModel):
     active: bool = True
     locale: str | None = None
     timezone: str | None = None
+    roles: list[str] | None = None
+    """Only set by sources that know roles (the CSV import); platform syncs leave roles as they are."""
+    hrbp_id: str | None = None
 
 
 class Org(BaseModel):

@@ -70,7 +70,6 @@ class WeComConfig(PlatformSection):
     secret: str = ""
     token: str = ""
     encoding_aes_key: str = ""
-    answer_timeout_minutes: int = Field(30, ge=1)
 
     @model_validator(mode="after")
     def _check(self) -> WeComConfig:
@@ -169,6 +168,11 @@ class OutboxConfig(Section):
     poll_seconds: float = Field(0.5, gt=0)
 
 
+class ConversationConfig(Section):
+    answer_timeout_minutes: int = Field(30, ge=1, le=24 * 60)
+    """How long a form being answered in chat (WeCom, DingTalk) waits for the next reply."""
+
+
 class I18nConfig(Section):
     default_locale: Literal["zh-CN", "en"] = "zh-CN"
 
@@ -196,6 +200,7 @@ class Settings(BaseSettings):
     evidence: EvidenceConfig = EvidenceConfig()
     cycles: CyclesConfig = CyclesConfig()
     outbox: OutboxConfig = OutboxConfig()
+    conversation: ConversationConfig = ConversationConfig()
     i18n: I18nConfig = I18nConfig()
 
     @classmethod

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.base import CallbackAnswer
 from adapters.registry import AdapterRegistry
+from bot import chatforms
 from bot.clock import Clock
 from bot.config import Settings
 from bot.context import Context, Outbox, Refused, Reply
@@ -106,6 +108,14 @@ class Dispatcher:
             handler = self.router.actions.get(payload.action_id)
             if handler is None:
                 raise ctx.refuse("common.invalid_action")
+            builder = self.router.forms.get(payload.action_id)
+            adapter = self.registry.get(event.platform) if event.platform in self.registry else None
+            if builder is not None and adapter is not None and not adapter.supports_text_inputs:
+                questions = chatforms.missing_inputs(await builder(ctx, payload), dict(event.form))
+                if questions:
+                    timeout = self.settings.conversation.answer_timeout_minutes
+                    ctx.outbox.send(ctx.person, await chatforms.start(ctx, event, questions, timeout))
+                    return Reply(toast=ctx.t("chatform.started"), toast_kind="info")
             return await handler(ctx, payload)
         if isinstance(event, TextMessage):
             return await self._route_text(ctx, event.text.strip())
@@ -118,17 +128,28 @@ class Dispatcher:
         return None
 
     async def _route_text(self, ctx: Context, text: str) -> Reply | None:
+        state = await ctx.session.scalar(
+            select(ConversationState).where(ConversationState.person_id == ctx.person.id)
+        )
+        if state is not None and state.expires_at <= ctx.now:
+            await ctx.session.delete(state)
+            if state.kind == chatforms.KIND:
+                ctx.outbox.send(ctx.person, notice_card(ctx.t, ctx.t("common.ok"), ctx.t("chatform.expired"),
+                                                        colour="orange"))
+            state = None
         if text.startswith("/"):
             name, _, args = text[1:].partition(" ")
+            if name.lower() in ("cancel", "取消") and state is not None:
+                await ctx.session.delete(state)
+                return Reply(toast=ctx.t("chatform.cancelled"), toast_kind="info")
             command = self.router.commands.get(name.lower())
             if command is None:
                 return Reply(toast=ctx.t("common.unknown_command", command="/" + name), toast_kind="warning")
             return await command(ctx, args.strip())
-        state = await ctx.session.scalar(
-            select(ConversationState).where(ConversationState.person_id == ctx.person.id)
-        )
         if state is not None:
-            if state.expires_at > ctx.now and state.kind in self.router.states:
+            if state.kind == chatforms.KIND:
+                return await self._continue_chat_form(ctx, state, text)
+            if state.kind in self.router.states:
                 return await self.router.states[state.kind](ctx, state, text)
             await ctx.session.delete(state)
         for text_handler in self.router.texts:
@@ -136,6 +157,37 @@ class Dispatcher:
             if reply is not None:
                 return reply
         return Reply(card=notice_card(ctx.t, ctx.t("common.help_title"), ctx.t("common.help_body")))
+
+    async def _continue_chat_form(self, ctx: Context, state: ConversationState, text: str) -> Reply | None:
+        data = dict(state.data)
+        pending: list[dict[str, Any]] = list(data["pending"])
+        answers: dict[str, Any] = dict(data["answers"])
+        total = int(data.get("total") or len(pending) + len(answers))
+        question = pending[0]
+        today = ctx.now.astimezone(_zone(ctx.person.timezone)).date()
+        value, error = chatforms.parse_answer(question, text, today)
+        index = total - len(pending) + 1
+        if error is not None:
+            return Reply(card=chatforms.question_card(ctx, question, total=total, index=index,
+                                                      error=ctx.t(error)))
+        answers[question["name"]] = value
+        pending.pop(0)
+        if pending:
+            state.data = {**data, "pending": pending, "answers": answers, "total": total}
+            return Reply(card=chatforms.question_card(ctx, pending[0], total=total, index=index + 1))
+        await ctx.session.delete(state)
+        assert ctx.event is not None
+        done = CardAction(platform=ctx.event.platform, workspace=ctx.event.workspace,
+                          event_id=f"{data['event_id']}:form"[:200], sender_id=ctx.person.platform_user_id,
+                          value=data["value"], form={k: v for k, v in answers.items() if v != ""},
+                          message_ref=data.get("message_ref"), received_at=ctx.now)
+        ctx.event = done
+        payload = unpack(done.value)
+        reply = await self.router.actions[payload.action_id](ctx, payload)
+        if reply is not None and reply.card is not None and done.message_ref:
+            ctx.outbox.update_ref(done.sender_id, done.message_ref, reply.card)
+        return Reply(toast=(reply.toast if reply else None) or ctx.t("common.ok"),
+                     toast_kind=reply.toast_kind if reply else "success")
 
     def _deliver_reply(self, ctx: Context, event: Event, reply: Reply | None) -> CallbackAnswer:
         if reply is None:
@@ -241,6 +293,13 @@ class Dispatcher:
             select(Person).where(Person.workspace_id == workspace.id, Person.platform_user_id == user_id,
                                  Person.active.is_(True))
         )
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("Asia/Shanghai")
 
 
 class _Duplicate(Exception):

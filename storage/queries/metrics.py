@@ -1,0 +1,467 @@
+"""The health metrics the digest and ``perfloop report`` show, computed by SQL aggregation.
+
+Every figure is a ``COUNT``/``SUM``/``AVG`` over an indexed range (check-ins by ``due_at``, action items by
+``deadline``/``created_at``), joined to ``people`` for the scope, so the cost grows with the rows in the
+window, never with the whole history, and nothing is loaded row by row into Python. The same statements
+run on SQLite and PostgreSQL; the two places where the dialects differ (seconds between two timestamps,
+the local calendar day of a timestamp) are isolated in ``_seconds_between`` and ``_local_day``.
+
+Definitions (the note in the digest card repeats them in words):
+- check-in completion: check-ins due in the window, not skipped, that were submitted (answered or not);
+- evidence completeness: action items that require evidence with a deadline in the window, not closed,
+  that have at least one photo;
+- response time: action items created in the window → their first recorded response by the owner;
+- commitment fulfilment: action items with a deadline in the window, not closed, done on or before the
+  deadline (local day);
+- kudos: points received in the window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, and_, case, exists, func, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import ActionItem, AuditLog, CheckIn, Evidence, Person, Recognition
+
+DONE_CHECKIN = ("submitted", "acknowledged", "followup")
+OPEN_ITEM = ("open", "returned")
+PROGRESS_GAP_ACTION = "progress.gap"
+"""The audit action ``handlers.escalation.check_progress_gap`` records; the risks list reads it back."""
+
+Group = Literal["person", "department"] | None
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose records count: a workspace, optionally narrowed to a manager's direct reports or a department."""
+
+    workspace_id: int
+    manager_id: int | None = None
+    department_id: int | None = None
+
+    def where(self) -> list[ColumnElement[bool]]:
+        conds: list[ColumnElement[bool]] = [Person.workspace_id == self.workspace_id]
+        if self.manager_id is not None:
+            conds.append(Person.manager_id == self.manager_id)
+        if self.department_id is not None:
+            conds.append(Person.department_id == self.department_id)
+        return conds
+
+    def company(self) -> Scope:
+        return Scope(self.workspace_id)
+
+
+@dataclass(frozen=True)
+class Window:
+    """``[first_day, end_day)`` in one time zone; ``start``/``end`` are the same bounds as UTC instants."""
+
+    first_day: date
+    end_day: date
+    tz: tzinfo
+
+    @classmethod
+    def ending(cls, end_day: date, days: int, tz: tzinfo) -> Window:
+        return cls(end_day - timedelta(days=days), end_day, tz)
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.first_day, time(0), tzinfo=self.tz).astimezone(UTC)
+
+    @property
+    def end(self) -> datetime:
+        return datetime.combine(self.end_day, time(0), tzinfo=self.tz).astimezone(UTC)
+
+    @property
+    def days(self) -> int:
+        return (self.end_day - self.first_day).days
+
+    def previous(self) -> Window:
+        return Window(self.first_day - timedelta(days=self.days), self.first_day, self.tz)
+
+
+@dataclass
+class Metrics:
+    checkins_due: int = 0
+    checkins_done: int = 0
+    evidence_required: int = 0
+    evidence_with: int = 0
+    responses: int = 0
+    response_seconds: float | None = None
+    """Average seconds from trigger to first response over ``responses`` items (None when there are none)."""
+    actions_due: int = 0
+    actions_on_time: int = 0
+    kudos_points: int = 0
+
+    @property
+    def checkin_rate(self) -> float | None:
+        return _ratio(self.checkins_done, self.checkins_due)
+
+    @property
+    def evidence_rate(self) -> float | None:
+        return _ratio(self.evidence_with, self.evidence_required)
+
+    @property
+    def fulfilment_rate(self) -> float | None:
+        return _ratio(self.actions_on_time, self.actions_due)
+
+    @property
+    def response_hours(self) -> float | None:
+        return None if self.response_seconds is None else self.response_seconds / 3600
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "checkins_due": self.checkins_due,
+            "checkins_done": self.checkins_done,
+            "checkin_rate": _round(self.checkin_rate),
+            "evidence_required": self.evidence_required,
+            "evidence_with": self.evidence_with,
+            "evidence_rate": _round(self.evidence_rate),
+            "responses": self.responses,
+            "response_hours": _round(self.response_hours, 2),
+            "actions_due": self.actions_due,
+            "actions_on_time": self.actions_on_time,
+            "fulfilment_rate": _round(self.fulfilment_rate),
+            "kudos_points": self.kudos_points,
+        }
+
+
+@dataclass(frozen=True)
+class OverdueItem:
+    item_id: int
+    deliverable: str
+    deadline: date
+    owner_id: int
+    owner_name: str
+    escalation_level: int
+
+
+@dataclass(frozen=True)
+class RiskPerson:
+    person_id: int
+    name: str
+    count: int
+
+
+@dataclass(frozen=True)
+class TrendDay:
+    day: date
+    checkin_rate: float | None
+    fulfilment_rate: float | None
+
+
+@dataclass
+class Risks:
+    missed_twice: list[RiskPerson] = field(default_factory=list)
+    falling_progress: list[RiskPerson] = field(default_factory=list)
+
+
+def _ratio(num: int, den: int) -> float | None:
+    return num / den if den else None
+
+
+def _round(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+# ------------------------------------------------------------------ dialect corners
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+def _seconds_between(dialect: str, start: Any, end: Any) -> ColumnElement[Any]:
+    if dialect == "postgresql":
+        return func.extract("epoch", end - start)
+    return (func.julianday(end) - func.julianday(start)) * 86400.0
+
+
+def _utc_offset_hours(tz: tzinfo, at: datetime) -> float:
+    offset = at.astimezone(tz).utcoffset() or timedelta(0)
+    return offset.total_seconds() / 3600
+
+
+def _local_day(dialect: str, column: Any, window: Window) -> ColumnElement[Any]:
+    """The calendar day of a UTC timestamp in the window's time zone.
+
+    PostgreSQL converts with the zone name (exact across DST); SQLite has no zone database, so it shifts by
+    the offset in force at the window's end — exact for zones without DST, such as Asia/Shanghai.
+    """
+    if dialect == "postgresql" and isinstance(window.tz, ZoneInfo):
+        return func.date(func.timezone(window.tz.key, column))
+    if dialect == "postgresql":
+        hours = _utc_offset_hours(window.tz, window.end)
+        return func.date(func.timezone("UTC", column) + timedelta(hours=hours))
+    hours = _utc_offset_hours(window.tz, window.end)
+    return func.date(column, f"{hours:+.4f} hours")
+
+
+def _on_time(dialect: str, window: Window) -> ColumnElement[bool]:
+    """Done on or before the deadline's local day (SQLite stores dates as ISO text, compared as text)."""
+    deadline = ActionItem.deadline if dialect == "postgresql" else func.date(ActionItem.deadline)
+    return and_(ActionItem.done_at.is_not(None), _local_day(dialect, ActionItem.done_at, window) <= deadline)
+
+
+def _as_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+# ------------------------------------------------------------------ the figures
+
+
+def _grouped(stmt: Any, group: Group, person_col: Any) -> tuple[Any, Any]:
+    if group == "person":
+        key = person_col
+    elif group == "department":
+        key = Person.department_id
+    else:
+        return stmt.add_columns(literal(0).label("k")), None
+    return stmt.add_columns(key.label("k")).group_by(key), key
+
+
+async def _checkins(session: AsyncSession, scope: Scope, window: Window, group: Group) -> dict[Any, Metrics]:
+    done = func.sum(case((CheckIn.status.in_(DONE_CHECKIN), 1), else_=0))
+    stmt = (
+        select(func.count().label("due"), done.label("done"))
+        .select_from(CheckIn)
+        .join(Person, Person.id == CheckIn.person_id)
+        .where(
+            *scope.where(),
+            CheckIn.due_at >= window.start,
+            CheckIn.due_at < window.end,
+            CheckIn.status != "skipped",
+        )
+    )
+    stmt, _ = _grouped(stmt, group, CheckIn.person_id)
+    out: dict[Any, Metrics] = {}
+    for row in await session.execute(stmt):
+        out[row.k] = Metrics(checkins_due=int(row.due or 0), checkins_done=int(row.done or 0))
+    return out
+
+
+async def _items_by_deadline(
+    session: AsyncSession, scope: Scope, window: Window, group: Group
+) -> dict[Any, Metrics]:
+    dialect = _dialect(session)
+    has_photo = exists().where(Evidence.action_item_id == ActionItem.id)
+    on_time = _on_time(dialect, window)
+    stmt = (
+        select(
+            func.count().label("due"),
+            func.sum(case((on_time, 1), else_=0)).label("on_time"),
+            func.sum(case((ActionItem.evidence_required.is_(True), 1), else_=0)).label("required"),
+            func.sum(case((and_(ActionItem.evidence_required.is_(True), has_photo), 1), else_=0)).label(
+                "with_photo"
+            ),
+        )
+        .select_from(ActionItem)
+        .join(Person, Person.id == ActionItem.owner_id)
+        .where(
+            *scope.where(),
+            ActionItem.deadline >= window.first_day,
+            ActionItem.deadline < window.end_day,
+            ActionItem.status != "closed",
+        )
+    )
+    stmt, _ = _grouped(stmt, group, ActionItem.owner_id)
+    out: dict[Any, Metrics] = {}
+    for row in await session.execute(stmt):
+        out[row.k] = Metrics(
+            actions_due=int(row.due or 0),
+            actions_on_time=int(row.on_time or 0),
+            evidence_required=int(row.required or 0),
+            evidence_with=int(row.with_photo or 0),
+        )
+    return out
+
+
+async def _responses(session: AsyncSession, scope: Scope, window: Window, group: Group) -> dict[Any, Metrics]:
+    seconds = _seconds_between(_dialect(session), ActionItem.created_at, ActionItem.first_response_at)
+    stmt = (
+        select(func.count().label("n"), func.avg(seconds).label("avg"))
+        .select_from(ActionItem)
+        .join(Person, Person.id == ActionItem.owner_id)
+        .where(
+            *scope.where(),
+            ActionItem.created_at >= window.start,
+            ActionItem.created_at < window.end,
+            ActionItem.first_response_at.is_not(None),
+        )
+    )
+    stmt, _ = _grouped(stmt, group, ActionItem.owner_id)
+    out: dict[Any, Metrics] = {}
+    for row in await session.execute(stmt):
+        n = int(row.n or 0)
+        out[row.k] = Metrics(
+            responses=n, response_seconds=float(row.avg) if n and row.avg is not None else None
+        )
+    return out
+
+
+async def _kudos(session: AsyncSession, scope: Scope, window: Window, group: Group) -> dict[Any, Metrics]:
+    stmt = (
+        select(func.coalesce(func.sum(Recognition.points), 0).label("points"))
+        .select_from(Recognition)
+        .join(Person, Person.id == Recognition.to_person_id)
+        .where(*scope.where(), Recognition.created_at >= window.start, Recognition.created_at < window.end)
+    )
+    stmt, _ = _grouped(stmt, group, Recognition.to_person_id)
+    return {row.k: Metrics(kudos_points=int(row.points or 0)) for row in await session.execute(stmt)}
+
+
+def _merge(parts: Sequence[dict[Any, Metrics]]) -> dict[Any, Metrics]:
+    out: dict[Any, Metrics] = {}
+    for part in parts:
+        for key, m in part.items():
+            base = out.setdefault(key, Metrics())
+            changes = {name: value for name, value in vars(m).items() if value not in (0, None)}
+            out[key] = replace(base, **changes)
+    return out
+
+
+async def metrics(session: AsyncSession, scope: Scope, window: Window) -> Metrics:
+    """All figures for one scope and window (five aggregate statements)."""
+    grouped = await metrics_by(session, scope, window, None)
+    return grouped.get(0, Metrics())
+
+
+async def metrics_by(session: AsyncSession, scope: Scope, window: Window, group: Group) -> dict[Any, Metrics]:
+    """The same figures grouped per person id or per department id (None key = no department)."""
+    parts = [
+        await _checkins(session, scope, window, group),
+        await _items_by_deadline(session, scope, window, group),
+        await _responses(session, scope, window, group),
+        await _kudos(session, scope, window, group),
+    ]
+    return _merge(parts)
+
+
+async def overdue(
+    session: AsyncSession, scope: Scope, today: date, *, limit: int = 5
+) -> tuple[int, list[OverdueItem]]:
+    """How many open items are past their deadline, and the ``limit`` most overdue."""
+    base = (
+        select(ActionItem.id)
+        .join(Person, Person.id == ActionItem.owner_id)
+        .where(*scope.where(), ActionItem.status.in_(OPEN_ITEM), ActionItem.deadline < today)
+    )
+    total = await session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    rows = await session.execute(
+        select(
+            ActionItem.id,
+            ActionItem.deliverable,
+            ActionItem.deadline,
+            ActionItem.owner_id,
+            Person.name,
+            ActionItem.escalation_level,
+        )
+        .join(Person, Person.id == ActionItem.owner_id)
+        .where(*scope.where(), ActionItem.status.in_(OPEN_ITEM), ActionItem.deadline < today)
+        .order_by(ActionItem.deadline, ActionItem.id)
+        .limit(limit)
+    )
+    items = [OverdueItem(r[0], r[1], _as_date(r[2]), r[3], r[4], r[5]) for r in rows]
+    return int(total), items
+
+
+async def risks(session: AsyncSession, scope: Scope, window: Window, *, limit: int = 5) -> Risks:
+    """People with two or more missed check-ins in the window, and people whose progress fell behind plan."""
+    missed = func.count().label("n")
+    rows = await session.execute(
+        select(Person.id, Person.name, missed)
+        .select_from(CheckIn)
+        .join(Person, Person.id == CheckIn.person_id)
+        .where(
+            *scope.where(),
+            CheckIn.status == "missed",
+            CheckIn.due_at >= window.start,
+            CheckIn.due_at < window.end,
+        )
+        .group_by(Person.id, Person.name)
+        .having(func.count() >= 2)
+        .order_by(missed.desc(), Person.id)
+        .limit(limit)
+    )
+    out = Risks(missed_twice=[RiskPerson(r[0], r[1], int(r[2])) for r in rows])
+    gaps = func.count().label("n")
+    rows = await session.execute(
+        select(Person.id, Person.name, gaps)
+        .select_from(AuditLog)
+        .join(Person, Person.id == AuditLog.entity_id)
+        .where(
+            *scope.where(),
+            AuditLog.entity == "person",
+            AuditLog.action == PROGRESS_GAP_ACTION,
+            AuditLog.at >= window.start,
+            AuditLog.at < window.end,
+        )
+        .group_by(Person.id, Person.name)
+        .order_by(gaps.desc(), Person.id)
+        .limit(limit)
+    )
+    out.falling_progress = [RiskPerson(r[0], r[1], int(r[2])) for r in rows]
+    return out
+
+
+async def top_kudos(
+    session: AsyncSession, scope: Scope, window: Window, *, limit: int = 3
+) -> list[RiskPerson]:
+    points = func.sum(Recognition.points).label("p")
+    rows = await session.execute(
+        select(Person.id, Person.name, points)
+        .select_from(Recognition)
+        .join(Person, Person.id == Recognition.to_person_id)
+        .where(*scope.where(), Recognition.created_at >= window.start, Recognition.created_at < window.end)
+        .group_by(Person.id, Person.name)
+        .order_by(points.desc(), Person.id)
+        .limit(limit)
+    )
+    return [RiskPerson(r[0], r[1], int(r[2])) for r in rows]
+
+
+async def trend(session: AsyncSession, scope: Scope, window: Window) -> list[TrendDay]:
+    """Per local day of the window: check-in completion (by due day) and fulfilment (by deadline day)."""
+    dialect = _dialect(session)
+    day = _local_day(dialect, CheckIn.due_at, window).label("d")
+    done = func.sum(case((CheckIn.status.in_(DONE_CHECKIN), 1), else_=0))
+    checkin_rows = await session.execute(
+        select(day, func.count(), done)
+        .select_from(CheckIn)
+        .join(Person, Person.id == CheckIn.person_id)
+        .where(
+            *scope.where(),
+            CheckIn.due_at >= window.start,
+            CheckIn.due_at < window.end,
+            CheckIn.status != "skipped",
+        )
+        .group_by(day)
+    )
+    by_day_checkin = {_as_date(r[0]): _ratio(int(r[2] or 0), int(r[1])) for r in checkin_rows}
+    on_time = _on_time(dialect, window)
+    item_rows = await session.execute(
+        select(ActionItem.deadline, func.count(), func.sum(case((on_time, 1), else_=0)))
+        .select_from(ActionItem)
+        .join(Person, Person.id == ActionItem.owner_id)
+        .where(
+            *scope.where(),
+            ActionItem.deadline >= window.first_day,
+            ActionItem.deadline < window.end_day,
+            ActionItem.status != "closed",
+        )
+        .group_by(ActionItem.deadline)
+    )
+    by_day_items = {_as_date(r[0]): _ratio(int(r[2] or 0), int(r[1])) for r in item_rows}
+    return [
+        TrendDay(d, by_day_checkin.get(d), by_day_items.get(d))
+        for d in (window.first_day + timedelta(days=i) for i in range(window.days))
+    ]

@@ -1,0 +1,110 @@
+"""Who is who: people, departments and reporting lines."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Department, Person
+
+
+async def people_by_ids(session: AsyncSession, ids: Iterable[int | None]) -> dict[int, Person]:
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    rows = await session.scalars(select(Person).where(Person.id.in_(wanted)))
+    return {p.id: p for p in rows}
+
+
+async def person_by_platform_id(session: AsyncSession, workspace_id: int, user_id: str) -> Person | None:
+    return await session.scalar(
+        select(Person).where(Person.workspace_id == workspace_id, Person.platform_user_id == user_id)
+    )
+
+
+async def departments_by_names(
+    session: AsyncSession, workspace_id: int, names: Iterable[str]
+) -> tuple[list[Department], list[str]]:
+    """The active departments with these exact names, and the names that matched none."""
+    wanted = [n for n in dict.fromkeys(names) if n]
+    if not wanted:
+        return [], []
+    rows = list(
+        await session.scalars(
+            select(Department).where(
+                Department.workspace_id == workspace_id, Department.name.in_(wanted), Department.active.is_(True)
+            )
+        )
+    )
+    found = {d.name for d in rows}
+    return rows, [n for n in wanted if n not in found]
+
+
+async def department_subtree(session: AsyncSession, workspace_id: int, roots: Iterable[int]) -> set[int]:
+    """The given departments and every department below them (a cycle for 研发部 includes its teams)."""
+    rows = (
+        await session.execute(
+            select(Department.id, Department.parent_id).where(Department.workspace_id == workspace_id)
+        )
+    ).all()
+    children: dict[int, list[int]] = {}
+    for dept_id, parent_id in rows:
+        if parent_id is not None:
+            children.setdefault(parent_id, []).append(dept_id)
+    out: set[int] = set()
+    stack = list(roots)
+    while stack:
+        current = stack.pop()
+        if current in out:
+            continue
+        out.add(current)
+        stack.extend(children.get(current, []))
+    return out
+
+
+async def departments_by_ids(session: AsyncSession, ids: Iterable[int]) -> list[Department]:
+    wanted = set(ids)
+    if not wanted:
+        return []
+    return list(await session.scalars(select(Department).where(Department.id.in_(wanted)).order_by(Department.id)))
+
+
+async def active_people(
+    session: AsyncSession, workspace_id: int, department_ids: set[int] | None = None
+) -> list[Person]:
+    """Active people of the workspace, optionally only those in ``department_ids``; ordered by id."""
+    stmt = select(Person).where(Person.workspace_id == workspace_id, Person.active.is_(True))
+    if department_ids is not None:
+        stmt = stmt.where(Person.department_id.in_(department_ids))
+    return list(await session.scalars(stmt.order_by(Person.id)))
+
+
+async def manager_ids_among(session: AsyncSession, people: Iterable[Person]) -> set[int]:
+    """Which of these people manage someone active (by reporting line or by the ``manager`` role)."""
+    ids = {p.id for p in people}
+    if not ids:
+        return set()
+    rows = await session.scalars(
+        select(Person.manager_id).where(Person.manager_id.in_(ids), Person.active.is_(True)).distinct()
+    )
+    with_reports = {i for i in rows if i is not None}
+    return with_reports | {p.id for p in people if p.has_role("manager")}
+
+
+async def direct_reports(session: AsyncSession, manager_id: int) -> list[Person]:
+    return list(
+        await session.scalars(
+            select(Person)
+            .where(Person.manager_id == manager_id, Person.active.is_(True))
+            .order_by(Person.id)
+        )
+    )
+
+
+def on_leave(person: Person, day: date) -> bool:
+    if person.leave_from is None or person.leave_until is None:
+        return False
+    return person.leave_from <= day <= person.leave_until
