@@ -47,8 +47,8 @@ class Outbox:
 
     session: AsyncSession
     workspace: Workspace
+    now: datetime
     recipients_per_call: int = 1
-    now: datetime | None = None
     written: list[OutboxMessage] = field(default_factory=list)
 
     def send(
@@ -113,8 +113,7 @@ class Outbox:
             card_key=card_key,
             dedupe_key=dedupe_key,
         )
-        if self.now is not None:
-            row.next_attempt_at = self.now
+        row.next_attempt_at = self.now
         self.session.add(row)
         self.written.append(row)
         return row
