@@ -8,8 +8,9 @@ import logging
 import pkgutil
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy import select
@@ -30,7 +31,7 @@ from storage.models import Workspace
 
 log = logging.getLogger("perfloop.http")
 
-BackgroundTask = Callable[["Service", asyncio.Event], Awaitable[None]]
+BackgroundTask = Callable[["Service", asyncio.Event], Coroutine[Any, Any, None]]
 
 
 def collect_routers() -> Router:
@@ -70,15 +71,24 @@ def build_service(
     engine: AsyncEngine | None = None,
 ) -> Service:
     clock = clock or Clock()
-    engine = engine or create_engine(settings.database.url, echo=settings.database.echo,
-                                     pool_size=settings.database.pool_size)
+    engine = engine or create_engine(
+        settings.database.url, echo=settings.database.echo, pool_size=settings.database.pool_size
+    )
     factory = session_factory(engine)
     registry = registry if registry is not None else AdapterRegistry.from_settings(settings)
-    dispatcher = Dispatcher(factory=factory, settings=settings, router=collect_routers(), registry=registry,
-                            clock=clock)
+    dispatcher = Dispatcher(
+        factory=factory, settings=settings, router=collect_routers(), registry=registry, clock=clock
+    )
     outbox = OutboxDelivery(factory=factory, registry=registry, settings=settings, clock=clock)
-    service = Service(settings=settings, engine=engine, factory=factory, clock=clock, registry=registry,
-                      dispatcher=dispatcher, outbox=outbox)
+    service = Service(
+        settings=settings,
+        engine=engine,
+        factory=factory,
+        clock=clock,
+        registry=registry,
+        dispatcher=dispatcher,
+        outbox=outbox,
+    )
     for adapter in registry:
         bind = getattr(adapter, "bind_service", None)
         if bind is not None:
@@ -90,8 +100,9 @@ SERVICE = web.AppKey("service", Service)
 
 
 @web.middleware
-async def request_log(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                      ) -> web.StreamResponse:
+async def request_log(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     rid = request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16]
     token = request_id.set(rid)
     started = time.perf_counter()
@@ -109,8 +120,15 @@ async def request_log(request: web.Request, handler: Callable[[web.Request], Awa
         return web.json_response({"error": "internal error", "request_id": rid}, status=500)
     finally:
         if request.path != "/sim/api/stream":
-            log.info("request", extra={"method": request.method, "path": request.path, "status": status,
-                                       "ms": round((time.perf_counter() - started) * 1000, 2)})
+            log.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": status,
+                    "ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
         request_id.reset(token)
 
 
@@ -132,11 +150,14 @@ async def callback(request: web.Request) -> web.StreamResponse:
     try:
         parsed = await adapter.parse_callback(request)
     except CallbackRejected as exc:
-        log.warning("callback rejected", extra={"platform": platform, "status": exc.status,
-                                                "reason": exc.reason})
+        log.warning(
+            "callback rejected", extra={"platform": platform, "status": exc.status, "reason": exc.reason}
+        )
         return web.json_response({"error": exc.reason}, status=exc.status)
     except web.HTTPRequestEntityTooLarge:
-        log.warning("callback rejected", extra={"platform": platform, "status": 413, "reason": "body too large"})
+        log.warning(
+            "callback rejected", extra={"platform": platform, "status": 413, "reason": "body too large"}
+        )
         return web.json_response({"error": "body too large"}, status=413)
     if isinstance(parsed, UrlVerification):
         return adapter.answer_verification(parsed)
@@ -151,12 +172,18 @@ async def ensure_workspaces(service: Service) -> None:
     async with service.factory() as session, session.begin():
         for adapter in service.registry:
             found = await session.scalar(
-                select(Workspace).where(Workspace.platform == adapter.platform,
-                                        Workspace.app_id == adapter.workspace)
+                select(Workspace).where(
+                    Workspace.platform == adapter.platform, Workspace.app_id == adapter.workspace
+                )
             )
             if found is None:
-                session.add(Workspace(platform=adapter.platform, app_id=adapter.workspace,
-                                      name=f"{adapter.platform}:{adapter.workspace}"))
+                session.add(
+                    Workspace(
+                        platform=adapter.platform,
+                        app_id=adapter.workspace,
+                        name=f"{adapter.platform}:{adapter.workspace}",
+                    )
+                )
 
 
 def create_app(service: Service) -> web.Application:
@@ -169,8 +196,18 @@ def create_app(service: Service) -> web.Application:
         routes = getattr(adapter, "web_routes", None)
         if routes is not None:
             app.router.add_routes(routes())
+        hangup = getattr(adapter, "on_shutdown", None)
+        if hangup is not None:  # the simulator ends its open event streams before the server waits on them
+            app.on_shutdown.append(_shutdown_hook(hangup))
     app.cleanup_ctx.append(_lifecycle)
     return app
+
+
+def _shutdown_hook(hangup: Callable[[], Awaitable[None]]) -> Callable[[web.Application], Awaitable[None]]:
+    async def on_shutdown(_app: web.Application) -> None:
+        await hangup()
+
+    return on_shutdown
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -192,7 +229,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         stop.set()
         service.outbox.notify()
         if tasks:
-            done, pending = await asyncio.wait(tasks, timeout=10)
+            _done, pending = await asyncio.wait(tasks, timeout=10)
             for task in pending:
                 task.cancel()
         await service.close()

@@ -17,7 +17,7 @@ from sqlalchemy import delete
 
 from bot.context import Context
 from bot.events import CardAction
-from cards.model import Card, DatePicker, Form, Header, Markdown, Note, Select, TextInput
+from cards.model import Card, Form, Header, Markdown, Note, Select, TextInput
 from storage.models import ConversationState
 
 KIND = "chat_form"
@@ -30,8 +30,12 @@ def missing_inputs(form: Form, answered: dict[str, Any]) -> list[dict[str, Any]]
     for item in form.inputs:
         if item.name in answered and answered[item.name] not in ("", None, []):
             continue
-        q: dict[str, Any] = {"name": item.name, "label": item.label, "required": item.required,
-                             "kind": item.kind}
+        q: dict[str, Any] = {
+            "name": item.name,
+            "label": item.label,
+            "required": item.required,
+            "kind": item.kind,
+        }
         if isinstance(item, TextInput):
             q["max_length"] = item.max_length
         elif isinstance(item, Select):
@@ -40,7 +44,9 @@ def missing_inputs(form: Form, answered: dict[str, Any]) -> list[dict[str, Any]]
     return out
 
 
-async def start(ctx: Context, event: CardAction, questions: list[dict[str, Any]], timeout_minutes: int) -> Card:
+async def start(
+    ctx: Context, event: CardAction, questions: list[dict[str, Any]], timeout_minutes: int
+) -> Card:
     """Store the pending form and return the first question card."""
     await ctx.session.execute(delete(ConversationState).where(ConversationState.person_id == ctx.person.id))
     ctx.session.add(
@@ -48,15 +54,22 @@ async def start(ctx: Context, event: CardAction, questions: list[dict[str, Any]]
             person_id=ctx.person.id,
             kind=KIND,
             ref_id=0,
-            data={"value": event.value, "answers": dict(event.form), "pending": questions,
-                  "message_ref": event.message_ref, "event_id": event.event_id},
+            data={
+                "value": event.value,
+                "answers": dict(event.form),
+                "pending": questions,
+                "message_ref": event.message_ref,
+                "event_id": event.event_id,
+            },
             expires_at=ctx.now + timedelta(minutes=timeout_minutes),
         )
     )
     return question_card(ctx, questions[0], total=len(questions), index=1)
 
 
-def question_card(ctx: Context, q: dict[str, Any], *, total: int, index: int, error: str | None = None) -> Card:
+def question_card(
+    ctx: Context, q: dict[str, Any], *, total: int, index: int, error: str | None = None
+) -> Card:
     t = ctx.t
     lines = [f"**{q['label']}**"]
     if q["kind"] == "select":
@@ -70,8 +83,11 @@ def question_card(ctx: Context, q: dict[str, Any], *, total: int, index: int, er
     elements.append(Markdown(text="\n".join(lines)[:2000]))
     hint = t("chatform.hint_optional") if not q["required"] else t("chatform.hint_required")
     elements.append(Note(text=hint))
-    return Card(header=Header(title=t("chatform.title", index=index, total=total)[:60], colour="blue"),
-                elements=elements, summary=q["label"][:100])
+    return Card(
+        header=Header(title=t("chatform.title", index=index, total=total)[:60], colour="blue"),
+        elements=elements,
+        summary=q["label"][:100],
+    )
 
 
 def parse_answer(q: dict[str, Any], text: str, today: date) -> tuple[Any, str | None]:
@@ -104,7 +120,3 @@ def parse_answer(q: dict[str, Any], text: str, today: date) -> tuple[Any, str | 
     if not m.group(1) and day < today:
         day = date(year + 1, day.month, day.day)
     return day.isoformat(), None
-
-
-def is_date_question(q: dict[str, Any]) -> bool:
-    return q["kind"] == DatePicker.model_fields["kind"].default

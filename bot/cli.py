@@ -1,4 +1,4 @@
-"""``perfloop`` command line. Every subcommand has ``--help``; bad input exits non-zero with one clear line."""
+"""``perfloop`` command line. Every subcommand has ``--help``; bad input exits non-zero with one line."""
 
 from __future__ import annotations
 
@@ -25,8 +25,12 @@ Command = Callable[[argparse.Namespace, Settings], Awaitable[int] | int]
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="perfloop", description="Chat-ops performance management bot.")
-    p.add_argument("--config", type=Path, default=None,
-                   help="TOML config file (default ./perfloop.toml, else built-in defaults)")
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="TOML config file (default ./perfloop.toml, else built-in defaults)",
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser("run", help="start the service (callbacks, simulator, outbox, scheduler)")
@@ -36,14 +40,20 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--port", type=int, default=8080)
     d.add_argument("--db", type=Path, default=Path("perfloop-demo.db"))
 
-    org = sub.add_parser("org", help="organisation data").add_subparsers(dest="org_command", required=True,
-                                                                        metavar="ACTION")
+    org = sub.add_parser("org", help="organisation data").add_subparsers(
+        dest="org_command", required=True, metavar="ACTION"
+    )
     imp = org.add_parser("import", help="import departments and people from a CSV file")
     imp.add_argument("file", type=Path)
     imp.add_argument("--platform", default="sim", help="workspace platform (default: sim)")
-    imp.add_argument("--workspace", default=None, help="workspace app id (default: the platform's configured app)")
-    imp.add_argument("--deactivate-missing", action="store_true",
-                     help="deactivate people of the workspace who are not in the file")
+    imp.add_argument(
+        "--workspace", default=None, help="workspace app id (default: the platform's configured app)"
+    )
+    imp.add_argument(
+        "--deactivate-missing",
+        action="store_true",
+        help="deactivate people of the workspace who are not in the file",
+    )
     sync = org.add_parser("sync", help="pull departments and people from a platform's contact API")
     sync.add_argument("platform", choices=["wecom", "feishu", "dingtalk"])
 
@@ -102,8 +112,14 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         raise CliError(f"database unreachable: {exc}") from None
     service = build_service(settings)
     _add_background(service)
-    web.run_app(create_app(service), host=settings.server.host, port=settings.server.port, print=None,
-                access_log=None, shutdown_timeout=10)
+    web.run_app(
+        create_app(service),
+        host=settings.server.host,
+        port=settings.server.port,
+        print=None,
+        access_log=None,
+        shutdown_timeout=10,
+    )
     return 0
 
 
@@ -133,7 +149,8 @@ async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from bot.demo import run_demo
 
-    run_demo(args.db, args.host, args.port, settings=settings)
+    del settings  # the demo runs on its own fresh SQLite database with the simulator
+    run_demo(args.db, args.host, args.port, configure=_add_background)
     return 0
 
 
@@ -155,9 +172,15 @@ async def cmd_org_import(args: argparse.Namespace, settings: Settings) -> int:
         with tqdm(total=len(org.members), unit="people", disable=not sys.stderr.isatty()) as bar:
             async with session_factory(engine)() as session, session.begin():
                 ws = await workspace_for(session, args.platform, app_id)
-                report = await apply_org(session, ws, org, default_timezone=settings.schedule.default_timezone,
-                                         default_locale=settings.i18n.default_locale,
-                                         deactivate_missing=args.deactivate_missing, progress=bar.update)
+                report = await apply_org(
+                    session,
+                    ws,
+                    org,
+                    default_timezone=settings.schedule.default_timezone,
+                    default_locale=settings.i18n.default_locale,
+                    deactivate_missing=args.deactivate_missing,
+                    progress=_ticker(bar),
+                )
     except NotMigratedError as exc:
         raise CliError(str(exc)) from None
     finally:
@@ -166,9 +189,20 @@ async def cmd_org_import(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _ticker(bar: Any) -> Callable[[int], None]:
+    def tick(n: int) -> None:
+        bar.update(n)
+
+    return tick
+
+
 def _workspace_id(settings: Settings, platform: str) -> str:
-    ids = {"sim": "sim", "wecom": settings.wecom.corp_id, "feishu": settings.feishu.app_id,
-           "dingtalk": settings.dingtalk.app_key}
+    ids = {
+        "sim": "sim",
+        "wecom": settings.wecom.corp_id,
+        "feishu": settings.feishu.app_id,
+        "dingtalk": settings.dingtalk.app_key,
+    }
     if platform not in ids:
         raise CliError(f"unknown platform {platform!r} (sim, wecom, feishu, dingtalk)")
     if not ids[platform]:
@@ -182,7 +216,9 @@ async def cmd_org_sync(args: argparse.Namespace, settings: Settings) -> int:
     from storage.db import create_engine, ensure_migrated, session_factory
 
     if args.platform not in settings.enabled_platforms:
-        raise CliError(f"{args.platform} is not enabled in the configuration ([{args.platform}] enabled = true)")
+        raise CliError(
+            f"{args.platform} is not enabled in the configuration ([{args.platform}] enabled = true)"
+        )
     registry = AdapterRegistry.from_settings(settings)
     adapter = registry.get(args.platform)
     engine = create_engine(settings.database.url)
@@ -191,8 +227,13 @@ async def cmd_org_sync(args: argparse.Namespace, settings: Settings) -> int:
         org = await adapter.list_org()
         async with session_factory(engine)() as session, session.begin():
             ws = await workspace_for(session, adapter.platform, adapter.workspace)
-            report = await apply_org(session, ws, org, default_timezone=settings.schedule.default_timezone,
-                                     default_locale=settings.i18n.default_locale)
+            report = await apply_org(
+                session,
+                ws,
+                org,
+                default_timezone=settings.schedule.default_timezone,
+                default_locale=settings.i18n.default_locale,
+            )
     finally:
         for a in registry:
             await a.close()

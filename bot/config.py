@@ -6,8 +6,8 @@ committed to an ops repository without them.
 
 from __future__ import annotations
 
-import os
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -88,12 +88,18 @@ class DingTalkConfig(PlatformSection):
     corp_id: str = ""
     mode: Literal["stream", "http"] = "stream"
     card_template_id: str = ""
+    agent_id: int = 0
+    """Needed only for the work-notification fallback (``asyncsend_v2``)."""
+    work_notice_fallback: bool = False
+    """Send a work notification to people the robot cannot reach (not in its visible range, etc.)."""
 
     @model_validator(mode="after")
     def _check(self) -> DingTalkConfig:
         self._require("app_key", "app_secret", "robot_code")
         if self.enabled and self.mode == "http":
             self._require("token", "aes_key", "corp_id")
+        if self.enabled and self.work_notice_fallback:
+            self._require("agent_id")
         return self
 
 
@@ -130,6 +136,8 @@ class ScheduleConfig(Section):
     review_day: Literal["last_workday", "first_workday"] | int = "last_workday"
     review_time: dt.time = dt.time(10, 0)
     catchup_horizon_hours: int = Field(48, ge=1)
+    reminder_time: dt.time = dt.time(9, 30)
+    """Local time of action-item reminders/escalations and of the weekly evidence rules."""
     extra_holidays: list[dt.date] = []
     extra_workdays: list[dt.date] = []
 

@@ -61,7 +61,9 @@ class Outbox:
     ) -> OutboxMessage:
         return self._add([person.platform_user_id], card, card_key=card_key, dedupe_key=dedupe_key)
 
-    def send_to_platform_id(self, platform_user_id: str, card: Card, *, dedupe_key: str | None = None) -> None:
+    def send_to_platform_id(
+        self, platform_user_id: str, card: Card, *, dedupe_key: str | None = None
+    ) -> None:
         self._add([platform_user_id], card, card_key=None, dedupe_key=dedupe_key)
 
     def broadcast(

@@ -67,13 +67,18 @@ class Dispatcher:
             return await self._record_refusal(event, refused)
         except Exception:
             log.exception("handler failed", extra={"event_id": event.event_id, "platform": event.platform})
-            return CallbackAnswer(toast=Translator(self.settings.i18n.default_locale)("common.error"),
-                                  toast_kind="error")
+            return CallbackAnswer(
+                toast=Translator(self.settings.i18n.default_locale)("common.error"), toast_kind="error"
+            )
 
     async def _dispatch(self, event: Event) -> CallbackAnswer:
         async with self.factory() as session, session.begin():
-            inbound = InboundEvent(platform=event.platform, event_id=event.event_id, kind=event.kind,
-                                   received_at=self.clock.now())
+            inbound = InboundEvent(
+                platform=event.platform,
+                event_id=event.event_id,
+                kind=event.kind,
+                received_at=self.clock.now(),
+            )
             session.add(inbound)
             try:
                 async with session.begin_nested():
@@ -87,8 +92,9 @@ class Dispatcher:
                 return CallbackAnswer()
             person = await self._person(session, workspace, event.sender_id)
             if person is None:
-                log.warning("event from unknown user", extra={"platform": event.platform,
-                                                              "sender": event.sender_id})
+                log.warning(
+                    "event from unknown user", extra={"platform": event.platform, "sender": event.sender_id}
+                )
                 answer = self._unknown_user(session, workspace, event)
                 inbound.answer = _answer_dict(answer)
                 return answer
@@ -134,8 +140,10 @@ class Dispatcher:
         if state is not None and state.expires_at <= ctx.now:
             await ctx.session.delete(state)
             if state.kind == chatforms.KIND:
-                ctx.outbox.send(ctx.person, notice_card(ctx.t, ctx.t("common.ok"), ctx.t("chatform.expired"),
-                                                        colour="orange"))
+                ctx.outbox.send(
+                    ctx.person,
+                    notice_card(ctx.t, ctx.t("common.ok"), ctx.t("chatform.expired"), colour="orange"),
+                )
             state = None
         if text.startswith("/"):
             name, _, args = text[1:].partition(" ")
@@ -168,8 +176,9 @@ class Dispatcher:
         value, error = chatforms.parse_answer(question, text, today)
         index = total - len(pending) + 1
         if error is not None:
-            return Reply(card=chatforms.question_card(ctx, question, total=total, index=index,
-                                                      error=ctx.t(error)))
+            return Reply(
+                card=chatforms.question_card(ctx, question, total=total, index=index, error=ctx.t(error))
+            )
         answers[question["name"]] = value
         pending.pop(0)
         if pending:
@@ -177,17 +186,25 @@ class Dispatcher:
             return Reply(card=chatforms.question_card(ctx, pending[0], total=total, index=index + 1))
         await ctx.session.delete(state)
         assert ctx.event is not None
-        done = CardAction(platform=ctx.event.platform, workspace=ctx.event.workspace,
-                          event_id=f"{data['event_id']}:form"[:200], sender_id=ctx.person.platform_user_id,
-                          value=data["value"], form={k: v for k, v in answers.items() if v != ""},
-                          message_ref=data.get("message_ref"), received_at=ctx.now)
+        done = CardAction(
+            platform=ctx.event.platform,
+            workspace=ctx.event.workspace,
+            event_id=f"{data['event_id']}:form"[:200],
+            sender_id=ctx.person.platform_user_id,
+            value=data["value"],
+            form={k: v for k, v in answers.items() if v != ""},
+            message_ref=data.get("message_ref"),
+            received_at=ctx.now,
+        )
         ctx.event = done
         payload = unpack(done.value)
         reply = await self.router.actions[payload.action_id](ctx, payload)
         if reply is not None and reply.card is not None and done.message_ref:
             ctx.outbox.update_ref(done.sender_id, done.message_ref, reply.card)
-        return Reply(toast=(reply.toast if reply else None) or ctx.t("common.ok"),
-                     toast_kind=reply.toast_kind if reply else "success")
+        return Reply(
+            toast=(reply.toast if reply else None) or ctx.t("common.ok"),
+            toast_kind=reply.toast_kind if reply else "success",
+        )
 
     def _deliver_reply(self, ctx: Context, event: Event, reply: Reply | None) -> CallbackAnswer:
         if reply is None:
@@ -203,8 +220,10 @@ class Dispatcher:
         if reply.card is not None:
             ctx.outbox.send(ctx.person, reply.card)
         elif reply.toast:
-            ctx.outbox.send(ctx.person, notice_card(ctx.t, ctx.t("common.ok"), reply.toast,
-                                                    colour=_colour(reply.toast_kind)))
+            ctx.outbox.send(
+                ctx.person,
+                notice_card(ctx.t, ctx.t("common.ok"), reply.toast, colour=_colour(reply.toast_kind)),
+            )
         return CallbackAnswer(toast=reply.toast, toast_kind=reply.toast_kind)
 
     def _unknown_user(self, session: AsyncSession, workspace: Workspace, event: Event) -> CallbackAnswer:
@@ -223,12 +242,20 @@ class Dispatcher:
         log.info("refused", extra={"event_id": event.event_id, "reason": refused.message})
         try:
             async with self.factory() as session, session.begin():
-                session.add(InboundEvent(platform=event.platform, event_id=event.event_id, kind=event.kind,
-                                         answer=_answer_dict(answer), received_at=self.clock.now()))
+                session.add(
+                    InboundEvent(
+                        platform=event.platform,
+                        event_id=event.event_id,
+                        kind=event.kind,
+                        answer=_answer_dict(answer),
+                        received_at=self.clock.now(),
+                    )
+                )
                 if not isinstance(event, CardAction):
                     workspace = await self._workspace(session, event.platform, event.workspace)
-                    card = refused.card or notice_card(Translator(None), refused.message, refused.message,
-                                                       colour="orange")
+                    card = refused.card or notice_card(
+                        Translator(None), refused.message, refused.message, colour="orange"
+                    )
                     self._outbox(session, workspace).send_to_platform_id(event.sender_id, card)
         except IntegrityError:
             return await self._stored_answer(event)
@@ -237,8 +264,9 @@ class Dispatcher:
     async def _stored_answer(self, event: Event) -> CallbackAnswer:
         async with self.factory() as session:
             stored = await session.scalar(
-                select(InboundEvent).where(InboundEvent.platform == event.platform,
-                                           InboundEvent.event_id == event.event_id)
+                select(InboundEvent).where(
+                    InboundEvent.platform == event.platform, InboundEvent.event_id == event.event_id
+                )
             )
         log.info("duplicate event ignored", extra={"event_id": event.event_id, "platform": event.platform})
         if stored is None:
@@ -260,8 +288,9 @@ class Dispatcher:
         return self._context(session, workspace, person, None)
 
     # ---------------------------------------------------------------- helpers
-    def _context(self, session: AsyncSession, workspace: Workspace, person: Person,
-                 event: Event | None) -> Context:
+    def _context(
+        self, session: AsyncSession, workspace: Workspace, person: Person, event: Event | None
+    ) -> Context:
         fetch = None
         if event is not None and event.platform in self.registry:
             adapter = self.registry.get(event.platform)
@@ -270,13 +299,22 @@ class Dispatcher:
             async def fetch(ref: str) -> bytes:
                 return await adapter.download_media(ref, max_bytes=limit)
 
-        return Context(session=session, person=person, workspace=workspace, settings=self.settings,
-                       now=self.clock.now(), outbox=self._outbox(session, workspace), event=event,
-                       fetch_media=fetch)
+        return Context(
+            session=session,
+            person=person,
+            workspace=workspace,
+            settings=self.settings,
+            now=self.clock.now(),
+            outbox=self._outbox(session, workspace),
+            event=event,
+            fetch_media=fetch,
+        )
 
     def _outbox(self, session: AsyncSession, workspace: Workspace) -> Outbox:
         per_call = self.registry.recipients_per_call().get(workspace.platform, 1)
-        return Outbox(session=session, workspace=workspace, recipients_per_call=per_call, now=self.clock.now())
+        return Outbox(
+            session=session, workspace=workspace, recipients_per_call=per_call, now=self.clock.now()
+        )
 
     async def _workspace(self, session: AsyncSession, platform: str, app_id: str) -> Workspace:
         ws = await session.scalar(
@@ -290,8 +328,11 @@ class Dispatcher:
 
     async def _person(self, session: AsyncSession, workspace: Workspace, user_id: str) -> Person | None:
         return await session.scalar(
-            select(Person).where(Person.workspace_id == workspace.id, Person.platform_user_id == user_id,
-                                 Person.active.is_(True))
+            select(Person).where(
+                Person.workspace_id == workspace.id,
+                Person.platform_user_id == user_id,
+                Person.active.is_(True),
+            )
         )
 
 
@@ -321,4 +362,3 @@ def _answer_dict(answer: CallbackAnswer) -> dict[str, Any]:
 def _answer_from_dict(data: dict[str, Any]) -> CallbackAnswer:
     card = Card.model_validate(data["card"]) if data.get("card") else None
     return CallbackAnswer(toast=data.get("toast"), toast_kind=data.get("toast_kind", "info"), card=card)
-

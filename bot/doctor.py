@@ -21,8 +21,14 @@ class Check:
 
 
 async def run_checks(settings: Settings, *, timeout: float = 10.0) -> list[Check]:
-    checks = [Check("config", True, f"platforms: {', '.join(settings.enabled_platforms) or 'none'}; "
-                                    f"simulator: {'on' if settings.sim_enabled else 'off'}")]
+    checks = [
+        Check(
+            "config",
+            True,
+            f"platforms: {', '.join(settings.enabled_platforms) or 'none'}; "
+            f"simulator: {'on' if settings.sim_enabled else 'off'}",
+        )
+    ]
     engine = create_engine(settings.database.url)
     try:
         try:
@@ -30,9 +36,14 @@ async def run_checks(settings: Settings, *, timeout: float = 10.0) -> list[Check
             checks.append(Check("database", True, _redact(settings.database.url)))
             current = await current_revision(engine)
             head = head_revision()
-            checks.append(Check("migrations", current == head,
-                                f"at {current or 'nothing'}, code needs {head}"
-                                + ("" if current == head else " — run `perfloop migrate`")))
+            checks.append(
+                Check(
+                    "migrations",
+                    current == head,
+                    f"at {current or 'nothing'}, code needs {head}"
+                    + ("" if current == head else " — run `perfloop migrate`"),
+                )
+            )
         except Exception as exc:
             checks.append(Check("database", False, f"{_redact(settings.database.url)}: {_short(exc)}"))
     finally:

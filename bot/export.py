@@ -54,8 +54,11 @@ async def export_table(factory: async_sessionmaker[AsyncSession], table: str, fm
     else:
         out.write("[")
         async for row in rows(factory, table):
-            out.write(("," if count else "") + "\n" + json.dumps({k: _cell(v) for k, v in row.items()},
-                                                                  ensure_ascii=False))
+            out.write(
+                ("," if count else "")
+                + "\n"
+                + json.dumps({k: _cell(v) for k, v in row.items()}, ensure_ascii=False)
+            )
             count += 1
         out.write("\n]\n")
     return count

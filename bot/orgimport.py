@@ -110,7 +110,9 @@ def parse_org_csv(data: bytes) -> Org:
             msg = err["msg"].removeprefix("Value error, ")
             raise CsvImportError(f"line {line}: {field}: {msg}") from None
         if parsed.user_id in seen:
-            raise CsvImportError(f"line {line}: user_id: {parsed.user_id!r} already on line {seen[parsed.user_id]}")
+            raise CsvImportError(
+                f"line {line}: user_id: {parsed.user_id!r} already on line {seen[parsed.user_id]}"
+            )
         seen[parsed.user_id] = line
         rows.append(parsed)
     if not rows:
@@ -122,8 +124,16 @@ def parse_org_csv(data: bytes) -> Org:
                 raise CsvImportError(f"line {lines[r.user_id]}: {field}: no row with user_id {ref!r}")
     departments = {r.department: OrgDepartment(id=r.department, name=r.department) for r in rows}
     members = [
-        OrgMember(user_id=r.user_id, name=r.name, department_ids=[r.department], manager_id=r.manager_id,
-                  hrbp_id=r.hrbp_id, roles=r.roles, timezone=r.timezone, locale=r.locale)
+        OrgMember(
+            user_id=r.user_id,
+            name=r.name,
+            department_ids=[r.department],
+            manager_id=r.manager_id,
+            hrbp_id=r.hrbp_id,
+            roles=r.roles,
+            timezone=r.timezone,
+            locale=r.locale,
+        )
         for r in rows
     ]
     return Org(departments=list(departments.values()), members=members)

@@ -28,8 +28,10 @@ class SyncReport:
     people_deactivated: int = 0
 
     def summary(self) -> str:
-        return (f"departments +{self.departments_added} ~{self.departments_updated}; "
-                f"people +{self.people_added} ~{self.people_updated} -{self.people_deactivated}")
+        return (
+            f"departments +{self.departments_added} ~{self.departments_updated}; "
+            f"people +{self.people_added} ~{self.people_updated} -{self.people_deactivated}"
+        )
 
 
 async def apply_org(
@@ -43,8 +45,10 @@ async def apply_org(
     progress: Callable[[int], None] | None = None,
 ) -> SyncReport:
     report = SyncReport()
-    depts = {d.platform_dept_id: d for d in await session.scalars(
-        select(Department).where(Department.workspace_id == workspace.id))}
+    depts = {
+        d.platform_dept_id: d
+        for d in await session.scalars(select(Department).where(Department.workspace_id == workspace.id))
+    }
     for od in org.departments:
         dept = depts.get(od.id)
         if dept is None:
@@ -61,16 +65,23 @@ async def apply_org(
         parent = depts.get(od.parent_id) if od.parent_id else None
         depts[od.id].parent_id = parent.id if parent else None
 
-    people = {p.platform_user_id: p for p in await session.scalars(
-        select(Person).where(Person.workspace_id == workspace.id))}
+    people = {
+        p.platform_user_id: p
+        for p in await session.scalars(select(Person).where(Person.workspace_id == workspace.id))
+    }
     dept_of: dict[str, Department | None] = {}
     for m in org.members:
         person = people.get(m.user_id)
         dept = depts.get(m.department_ids[0]) if m.department_ids else None
         if person is None:
-            person = Person(workspace_id=workspace.id, platform_user_id=m.user_id, name=m.name,
-                            timezone=m.timezone or default_timezone, locale=m.locale or default_locale,
-                            roles=",".join(sorted(set(m.roles or ["employee"]))))
+            person = Person(
+                workspace_id=workspace.id,
+                platform_user_id=m.user_id,
+                name=m.name,
+                timezone=m.timezone or default_timezone,
+                locale=m.locale or default_locale,
+                roles=",".join(sorted(set(m.roles or ["employee"]))),
+            )
             session.add(person)
             people[m.user_id] = person
             report.people_added += 1
@@ -117,10 +128,10 @@ async def apply_org(
         elif dept is not None and dept.hrbp_id:
             person.hrbp_id = dept.hrbp_id
     for od in org.departments:
-        leader = people.get(od.leader_ids[0]) if od.leader_ids else None
-        if leader is not None:
-            depts[od.id].head_id = leader.id
-            managers.add(leader.id)
+        head = people.get(od.leader_ids[0]) if od.leader_ids else None
+        if head is not None:
+            depts[od.id].head_id = head.id
+            managers.add(head.id)
     for person in people.values():
         roles = person.role_set
         if person.id in managers and "manager" not in roles:
@@ -137,7 +148,9 @@ async def apply_org(
 
 
 async def workspace_for(session: AsyncSession, platform: str, app_id: str) -> Workspace:
-    ws = await session.scalar(select(Workspace).where(Workspace.platform == platform, Workspace.app_id == app_id))
+    ws = await session.scalar(
+        select(Workspace).where(Workspace.platform == platform, Workspace.app_id == app_id)
+    )
     if ws is None:
         ws = Workspace(platform=platform, app_id=app_id, name=f"{platform}:{app_id}")
         session.add(ws)

@@ -125,13 +125,18 @@ class OutboxDelivery:
             result = await self._send(adapter, row.recipients, card, key)
             return Outcome(row.id, ok=True, result=result)
         except RateLimited as exc:
-            bucket = self.buckets.get(row.platform)
-            if bucket is not None:
-                bucket.penalise(exc.retry_after or 1.0)
+            limiter = self.buckets.get(row.platform)
+            if limiter is not None:
+                limiter.penalise(exc.retry_after or 1.0)
             return Outcome(row.id, ok=False, error=f"rate limited: {exc}", retry_after=exc.retry_after)
         except DeliveryError as exc:
-            return Outcome(row.id, ok=False, error=f"{type(exc).__name__}: {exc}", retryable=exc.retryable,
-                           retry_after=exc.retry_after)
+            return Outcome(
+                row.id,
+                ok=False,
+                error=f"{type(exc).__name__}: {exc}",
+                retryable=exc.retryable,
+                retry_after=exc.retry_after,
+            )
         except Exception as exc:
             log.exception("outbox delivery crashed", extra={"outbox_id": row.id})
             return Outcome(row.id, ok=False, error=f"{type(exc).__name__}: {exc}")
@@ -168,39 +173,61 @@ class OutboxDelivery:
             refs: list[dict[str, Any]] = []
             for out in outcomes:
                 row = rows[out.row_id]
-                mine = and_(OutboxMessage.id == row.id, OutboxMessage.claimed_by == self.worker_id,
-                            OutboxMessage.status == "sending")
+                mine = and_(
+                    OutboxMessage.id == row.id,
+                    OutboxMessage.claimed_by == self.worker_id,
+                    OutboxMessage.status == "sending",
+                )
                 if out.ok:
                     result = out.result or SendResult()
                     await session.execute(
-                        update(OutboxMessage).where(mine).values(
-                            status="sent", sent_at=now, claimed_until=None, last_error=out.error,
-                            result={"invalid": result.invalid_recipients,
-                                    "refs": dict(list(result.message_refs.items())[:50])},
+                        update(OutboxMessage)
+                        .where(mine)
+                        .values(
+                            status="sent",
+                            sent_at=now,
+                            claimed_until=None,
+                            last_error=out.error,
+                            result={
+                                "invalid": result.invalid_recipients,
+                                "refs": dict(list(result.message_refs.items())[:50]),
+                            },
                         )
                     )
                     self.sent_count += 1
                     if row.card_key and row.op == "send":
                         refs.extend(
-                            {"platform": row.platform, "card_key": row.card_key, "platform_user_id": uid,
-                             "message_ref": ref, "created_at": now}
+                            {
+                                "platform": row.platform,
+                                "card_key": row.card_key,
+                                "platform_user_id": uid,
+                                "message_ref": ref,
+                                "created_at": now,
+                            }
                             for uid, ref in result.message_refs.items()
                         )
                     if result.invalid_recipients:
-                        log.warning("platform rejected recipients",
-                                    extra={"outbox_id": row.id, "invalid": result.invalid_recipients[:20]})
+                        log.warning(
+                            "platform rejected recipients",
+                            extra={"outbox_id": row.id, "invalid": result.invalid_recipients[:20]},
+                        )
                 elif out.retryable and row.attempts < self.cfg.max_attempts:
                     delay = self._backoff(row.attempts, out.retry_after)
                     await session.execute(
-                        update(OutboxMessage).where(mine).values(
-                            status="pending", next_attempt_at=now + timedelta(seconds=delay),
-                            claimed_until=None, last_error=out.error,
+                        update(OutboxMessage)
+                        .where(mine)
+                        .values(
+                            status="pending",
+                            next_attempt_at=now + timedelta(seconds=delay),
+                            claimed_until=None,
+                            last_error=out.error,
                         )
                     )
                 else:
                     await session.execute(
-                        update(OutboxMessage).where(mine).values(status="dead", claimed_until=None,
-                                                                 last_error=out.error)
+                        update(OutboxMessage)
+                        .where(mine)
+                        .values(status="dead", claimed_until=None, last_error=out.error)
                     )
                     self.dead_count += 1
                     log.error("outbox message dead", extra={"outbox_id": row.id, "error": out.error})
@@ -252,7 +279,7 @@ class OutboxDelivery:
 
 
 async def _upsert_card_messages(session: AsyncSession, refs: list[dict[str, Any]]) -> None:
-    dialect = session.bind.dialect.name
+    dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     for start in range(0, len(refs), 500):
         stmt = insert(CardMessage).values(refs[start : start + 500])
@@ -261,4 +288,3 @@ async def _upsert_card_messages(session: AsyncSession, refs: list[dict[str, Any]
             set_={"message_ref": stmt.excluded.message_ref, "created_at": stmt.excluded.created_at},
         )
         await session.execute(stmt)
-

@@ -34,7 +34,7 @@ class TokenBucket:
                 await asyncio.sleep(wait)
 
     def penalise(self, seconds: float) -> None:
-        """After a rate-limit answer, drain the bucket so every sender backs off, not just the one that hit it."""
+        """After a rate-limit answer, drain the bucket so every sender backs off."""
         self._refill()
         self._tokens = min(self._tokens, -seconds * self.rate)
 

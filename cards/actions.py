@@ -1,7 +1,8 @@
 """Typed button payloads (the aiogram "callback data" habit).
 
 A payload class per action: ``CheckinAck(checkin_id=42)`` packs to ``"checkin.ack|{"checkin_id":42}"`` on the
-button, and the click unpacks back to a ``CheckinAck`` that also routes the event. Handlers never see a raw dict.
+button, and the click unpacks back to a ``CheckinAck`` that also routes the event.
+Handlers never see a raw dict.
 """
 
 from __future__ import annotations

@@ -131,9 +131,7 @@ class Form(Node):
         return self
 
 
-Element = Annotated[
-    Markdown | Fields | Image | Note | Divider | Actions | Form, Field(discriminator="kind")
-]
+Element = Annotated[Markdown | Fields | Image | Note | Divider | Actions | Form, Field(discriminator="kind")]
 
 
 class Card(Node):
@@ -164,9 +162,7 @@ class Card(Node):
         new: list[Markdown | Fields | Image | Note | Divider | Actions | Form] = []
         for el in self.elements:
             if isinstance(el, Actions):
-                new.append(
-                    Actions(buttons=[b.model_copy(update={"disabled": True}) for b in el.buttons])
-                )
+                new.append(Actions(buttons=[b.model_copy(update={"disabled": True}) for b in el.buttons]))
             elif isinstance(el, Form):
                 continue
             else:

@@ -75,7 +75,7 @@ class Department(Base):
 
 
 class Person(Base):
-    """Everyone the bot talks to. Roles is a comma-separated set of: employee, manager, hrbp, hr_admin, leader."""
+    """Everyone the bot talks to. Roles, comma-separated: employee, manager, hrbp, hr_admin, leader."""
 
     __tablename__ = "people"
     __table_args__ = (
@@ -295,7 +295,7 @@ class ScheduledSend(Base):
 
 
 class ConversationState(Base):
-    """"Awaiting the next text/photo from this person for record X" — one row per person, with an expiry."""
+    """ "Awaiting the next text/photo from this person for record X" — one row per person, with an expiry."""
 
     __tablename__ = "conversation_states"
     __table_args__ = (UniqueConstraint("person_id"),)

@@ -32,6 +32,8 @@ from tests.fakes.recording import RecordingAdapter
 
 T = TypeVar("T")
 
+pytest_plugins = ["tests.browser_support"]  # sim_server, browser, sim_page fixtures for browser tests
+
 PG_ADMIN_URL = os.environ.get("PERFLOOP_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -143,7 +145,9 @@ def recorder() -> RecordingAdapter:
 
 
 @pytest.fixture
-async def service(settings: Settings, clock: FixedClock, recorder: RecordingAdapter) -> AsyncIterator[Service]:
+async def service(
+    settings: Settings, clock: FixedClock, recorder: RecordingAdapter
+) -> AsyncIterator[Service]:
     registry = AdapterRegistry()
     registry.add(recorder)
     svc = build_service(settings, clock=clock, registry=registry)

@@ -26,12 +26,22 @@ class Org:
 
     @property
     def everyone(self) -> list[Person]:
-        return [self.leader, self.hr, self.hrbp, self.manager, self.emp1, self.emp2, self.sales_manager,
-                self.seller]
+        return [
+            self.leader,
+            self.hr,
+            self.hrbp,
+            self.manager,
+            self.emp1,
+            self.emp2,
+            self.sales_manager,
+            self.seller,
+        ]
 
 
 async def seed_org(session: AsyncSession, *, platform: str = "rec", app_id: str = "rec-app") -> Org:
-    ws = await session.scalar(select(Workspace).where(Workspace.platform == platform, Workspace.app_id == app_id))
+    ws = await session.scalar(
+        select(Workspace).where(Workspace.platform == platform, Workspace.app_id == app_id)
+    )
     if ws is None:
         ws = Workspace(platform=platform, app_id=app_id, name="测试公司")
         session.add(ws)
@@ -50,10 +60,12 @@ async def seed_org(session: AsyncSession, *, platform: str = "rec", app_id: str 
     sales = Department(workspace_id=ws.id, platform_dept_id="d2", name="销售部", hrbp_id=hrbp.id)
     session.add_all([rnd, sales])
     await session.flush()
-    manager = person("mgr", "王经理", "employee,manager", department_id=rnd.id, manager_id=leader.id,
-                     hrbp_id=hrbp.id)
-    sales_manager = person("smgr", "孙经理", "employee,manager", department_id=sales.id, manager_id=leader.id,
-                           hrbp_id=hrbp.id)
+    manager = person(
+        "mgr", "王经理", "employee,manager", department_id=rnd.id, manager_id=leader.id, hrbp_id=hrbp.id
+    )
+    sales_manager = person(
+        "smgr", "孙经理", "employee,manager", department_id=sales.id, manager_id=leader.id, hrbp_id=hrbp.id
+    )
     await session.flush()
     emp1 = person("emp1", "张三", department_id=rnd.id, manager_id=manager.id, hrbp_id=hrbp.id)
     emp2 = person("emp2", "李四", department_id=rnd.id, manager_id=manager.id, hrbp_id=hrbp.id, locale="en")

@@ -70,8 +70,9 @@ def test_org_import_then_export_round_trip(env: Path, capsys: pytest.CaptureFixt
         ("研发部,emp1,张三二,mgr,,,,", "line 7: user_id: 'emp1' already on line 5"),
     ],
 )
-def test_bad_row_imports_nothing(env: Path, capsys: pytest.CaptureFixture[str], bad_line: str,
-                                 message: str) -> None:
+def test_bad_row_imports_nothing(
+    env: Path, capsys: pytest.CaptureFixture[str], bad_line: str, message: str
+) -> None:
     (env / "org.csv").write_text(GOOD + bad_line + "\n", encoding="utf-8")
     assert main(["org", "import", "org.csv"]) == 2
     err = capsys.readouterr().err
@@ -93,8 +94,9 @@ def test_export_unknown_table(env: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert "unknown table 'salaries'" in err and "people" in err
 
 
-def test_doctor_against_unreachable_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_doctor_against_unreachable_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PERFLOOP_DATABASE__URL", "postgresql+asyncpg://postgres@127.0.0.1:1/nothing")
     assert main(["doctor"]) == 1
@@ -103,8 +105,9 @@ def test_doctor_against_unreachable_database(tmp_path: Path, monkeypatch: pytest
     assert "[FAIL] database" in out and "Traceback" not in out
 
 
-def test_doctor_reports_unmigrated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_doctor_reports_unmigrated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PERFLOOP_DATABASE__URL", f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}")
     assert main(["doctor"]) == 1
@@ -112,8 +115,9 @@ def test_doctor_reports_unmigrated(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert "[OK] database" in out and "[FAIL] migrations" in out and "perfloop migrate" in out
 
 
-def test_export_refuses_unmigrated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_refuses_unmigrated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PERFLOOP_DATABASE__URL", f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}")
     assert main(["export", "people"]) == 2
@@ -121,10 +125,17 @@ def test_export_refuses_unmigrated(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 
 def test_help_for_every_command() -> None:
-    for cmd in (["--help"], ["run", "--help"], ["org", "import", "--help"], ["export", "--help"],
-                ["doctor", "--help"], ["migrate", "--help"]):
-        proc = subprocess.run([sys.executable, "-m", "bot.cli", *cmd], capture_output=True, text=True,
-                              timeout=60, check=False)
+    for cmd in (
+        ["--help"],
+        ["run", "--help"],
+        ["org", "import", "--help"],
+        ["export", "--help"],
+        ["doctor", "--help"],
+        ["migrate", "--help"],
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "bot.cli", *cmd], capture_output=True, text=True, timeout=60, check=False
+        )
         assert proc.returncode == 0, (cmd, proc.stderr)
         assert "usage: perfloop" in proc.stdout
 
@@ -135,7 +146,14 @@ def test_run_refuses_unmigrated_database(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PERFLOOP_")}
     env["PERFLOOP_DATABASE__URL"] = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
     env["PERFLOOP_SERVER__PORT"] = "18999"
-    proc = subprocess.run([sys.executable, "-m", "bot.cli", "run"], capture_output=True, text=True,
-                          timeout=60, cwd=tmp_path, env=env, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=env,
+        check=False,
+    )
     assert proc.returncode == 2
     assert "run `perfloop migrate`" in proc.stderr and "Traceback" not in proc.stderr

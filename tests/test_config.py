@@ -73,15 +73,19 @@ def test_wrong_type_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_platform_enabled_without_secret(tmp_path: Path) -> None:
-    path = write(tmp_path, '[wecom]\nenabled = true\ncorp_id = "ww1"\nagent_id = 1000002\ntoken = "t"\n'
-                           'encoding_aes_key = "k"\n')
+    path = write(
+        tmp_path,
+        '[wecom]\nenabled = true\ncorp_id = "ww1"\nagent_id = 1000002\ntoken = "t"\nencoding_aes_key = "k"\n',
+    )
     with pytest.raises(ConfigError, match=r"^config error: wecom\.secret: required when enabled = true$"):
         load_settings(path)
 
 
 def test_platform_secret_from_env_completes_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = write(tmp_path, '[wecom]\nenabled = true\ncorp_id = "ww1"\nagent_id = 1000002\ntoken = "t"\n'
-                           'encoding_aes_key = "k"\n')
+    path = write(
+        tmp_path,
+        '[wecom]\nenabled = true\ncorp_id = "ww1"\nagent_id = 1000002\ntoken = "t"\nencoding_aes_key = "k"\n',
+    )
     monkeypatch.setenv("PERFLOOP_WECOM__SECRET", "from-env")
     s = load_settings(path)
     assert s.enabled_platforms == ["wecom"]
@@ -94,7 +98,7 @@ def test_sim_beside_platform_needs_explicit_allow(tmp_path: Path, monkeypatch: p
     monkeypatch.setenv("PERFLOOP_FEISHU__APP_SECRET", "y")
     monkeypatch.setenv("PERFLOOP_FEISHU__VERIFICATION_TOKEN", "z")
     monkeypatch.setenv("PERFLOOP_SIM__ENABLED", "true")
-    with pytest.raises(ConfigError, match="sim.enabled"):
+    with pytest.raises(ConfigError, match=r"sim\.enabled"):
         load_settings()
     monkeypatch.setenv("PERFLOOP_SIM__ALLOW_WITH_PLATFORMS", "true")
     assert load_settings().sim_enabled is True

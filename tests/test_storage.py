@@ -8,7 +8,14 @@ from sqlalchemy import func, inspect, select
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from bot.app import Service
-from storage.db import NotMigratedError, create_engine, ensure_migrated, head_revision, migrate, session_factory
+from storage.db import (
+    NotMigratedError,
+    create_engine,
+    ensure_migrated,
+    head_revision,
+    migrate,
+    session_factory,
+)
 from storage.models import (
     Base,
     CheckIn,
@@ -65,8 +72,9 @@ async def _expect_duplicate_rejected(service: Service, make: object) -> None:
             s.add(make())  # type: ignore[operator]
 
 
-@pytest.mark.parametrize("kind", ["person", "checkin", "review", "inbound", "scheduled", "cycle", "participant",
-                                  "outbox"])
+@pytest.mark.parametrize(
+    "kind", ["person", "checkin", "review", "inbound", "scheduled", "cycle", "participant", "outbox"]
+)
 async def test_natural_keys_reject_duplicates(service: Service, org: Org, kind: str) -> None:
     ws, emp = org.workspace.id, org.emp1.id
     cycle_id = None
@@ -84,8 +92,9 @@ async def test_natural_keys_reject_duplicates(service: Service, org: Org, kind: 
         "scheduled": lambda: ScheduledSend(flow="checkin", person_id=emp, period="2026-11-27"),
         "cycle": lambda: Cycle(workspace_id=ws, code="2026-Q2"),
         "participant": lambda: CycleParticipant(cycle_id=cycle_id, person_id=emp),
-        "outbox": lambda: OutboxMessage(workspace_id=ws, platform="rec", recipients=["a"], card={},
-                                        dedupe_key="kickoff:1:zh-CN:0"),
+        "outbox": lambda: OutboxMessage(
+            workspace_id=ws, platform="rec", recipients=["a"], card={}, dedupe_key="kickoff:1:zh-CN:0"
+        ),
     }
     await _expect_duplicate_rejected(service, makers[kind])
 
@@ -104,7 +113,7 @@ async def test_times_come_back_aware_utc(service: Service, org: Org) -> None:
 async def test_naive_datetime_is_refused(service: Service, org: Org) -> None:
     with pytest.raises(StatementError, match="naive datetime"):
         async with service.factory() as s, s.begin():
-            s.add(CheckIn(person_id=org.emp1.id, period="x", due_at=datetime(2026, 1, 1)))  # noqa: DTZ001
+            s.add(CheckIn(person_id=org.emp1.id, period="x", due_at=datetime(2026, 1, 1)))
 
 
 async def test_sqlite_runs_in_wal_with_foreign_keys(sqlite_url: str) -> None:
