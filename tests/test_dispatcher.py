@@ -41,13 +41,21 @@ def build_router() -> Router:
         return Reply(toast="approved", card=card)
 
     async def answer_form(ctx: Context, payload: Answer) -> Form:
-        return Form(name="answer", inputs=[
-            TextInput(name="obstacles", label="遇到的障碍", required=True, max_length=20),
-            TextInput(name="support", label="需要的支持"),
-            Select(name="mood", label="心情", options=[Option(label="好", value="good"),
-                                                      Option(label="差", value="bad")], required=True),
-            DatePicker(name="due", label="截止日期", required=True),
-        ], submit=Button(label="提交", value=pack(payload)))
+        return Form(
+            name="answer",
+            inputs=[
+                TextInput(name="obstacles", label="遇到的障碍", required=True, max_length=20),
+                TextInput(name="support", label="需要的支持"),
+                Select(
+                    name="mood",
+                    label="心情",
+                    options=[Option(label="好", value="good"), Option(label="差", value="bad")],
+                    required=True,
+                ),
+                DatePicker(name="due", label="截止日期", required=True),
+            ],
+            submit=Button(label="提交", value=pack(payload)),
+        )
 
     @router.action(Answer, form=answer_form)
     async def answer(ctx: Context, payload: Answer) -> Reply:
@@ -68,13 +76,21 @@ def build_router() -> Router:
 
 @pytest.fixture
 def routed(service: Service) -> Service:
-    service.dispatcher.router.include(build_router())
+    """The dispatcher alone, with only this module's handlers (the real flows are tested elsewhere)."""
+    service.dispatcher.router = build_router()
     return service
 
 
 def click(sender: str, value: str, event_id: str = "c1", form: dict[str, str] | None = None) -> CardAction:
-    return CardAction(platform="rec", workspace="rec-app", event_id=event_id, sender_id=sender, value=value,
-                      form=form or {}, message_ref="msg-1")
+    return CardAction(
+        platform="rec",
+        workspace="rec-app",
+        event_id=event_id,
+        sender_id=sender,
+        value=value,
+        form=form or {},
+        message_ref="msg-1",
+    )
 
 
 def text(sender: str, body: str, event_id: str) -> TextMessage:
@@ -86,7 +102,9 @@ async def count(service: Service, model: type) -> int:
         return int(await s.scalar(select(func.count()).select_from(model)) or 0)
 
 
-async def test_action_routed_with_typed_payload(routed: Service, org: Org, recorder: RecordingAdapter) -> None:
+async def test_action_routed_with_typed_payload(
+    routed: Service, org: Org, recorder: RecordingAdapter
+) -> None:
     answer = await routed.dispatcher.dispatch(click("mgr", pack(Approve(subject_id=7))))
     assert answer.toast == "approved"
     await routed.outbox.drain()
@@ -121,16 +139,25 @@ async def test_refusal_in_english_for_english_speaker(routed: Service, org: Org)
     assert answer.toast == "You are not allowed to do that."
 
 
-@pytest.mark.parametrize("value", ["test.approve|{bad json", "test.approve|{\"subject_id\":\"x\"}",
-                                   "nosuch.action|{}", "garbage", "test.approve|{\"subject_id\":1,\"x\":2}"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "test.approve|{bad json",
+        'test.approve|{"subject_id":"x"}',
+        "nosuch.action|{}",
+        "garbage",
+        'test.approve|{"subject_id":1,"x":2}',
+    ],
+)
 async def test_forged_or_stale_values_are_refused(routed: Service, org: Org, value: str) -> None:
     answer = await routed.dispatcher.dispatch(click("mgr", value))
     assert answer.toast == "这个按钮已失效，请使用最新的卡片。"
     assert await count(routed, AuditLog) == 0
 
 
-async def test_unknown_user_gets_polite_card_and_nothing_else(routed: Service, org: Org,
-                                                              recorder: RecordingAdapter) -> None:
+async def test_unknown_user_gets_polite_card_and_nothing_else(
+    routed: Service, org: Org, recorder: RecordingAdapter
+) -> None:
     await routed.dispatcher.dispatch(text("stranger", "你好", "u1"))
     await routed.dispatcher.dispatch(text("stranger", "在吗", "u2"))
     await routed.outbox.drain()
@@ -164,8 +191,9 @@ async def test_commands_fallbacks_and_help(routed: Service, org: Org, recorder: 
     assert "/nosuch" in bodies[3]
 
 
-async def test_image_without_handler_says_nothing_open(routed: Service, org: Org,
-                                                       recorder: RecordingAdapter) -> None:
+async def test_image_without_handler_says_nothing_open(
+    routed: Service, org: Org, recorder: RecordingAdapter
+) -> None:
     ev = ImageMessage(platform="rec", workspace="rec-app", event_id="i1", sender_id="emp1", media_ref="x")
     answer = await routed.dispatcher.dispatch(ev)
     assert answer.toast == "目前没有需要你回答的事项。"
@@ -202,8 +230,9 @@ def chat_service(routed: Service) -> tuple[Service, NoInputs]:
     return routed, adapter
 
 
-async def test_form_answered_in_chat_on_platforms_without_inputs(chat_service: tuple[Service, NoInputs],
-                                                                 org: Org) -> None:
+async def test_form_answered_in_chat_on_platforms_without_inputs(
+    chat_service: tuple[Service, NoInputs], org: Org
+) -> None:
     service, adapter = chat_service
     d = service.dispatcher
     answer = await d.dispatch(click("emp1", pack(Answer(subject_id=3)), event_id="f1", form={"mood": "good"}))
@@ -249,4 +278,7 @@ async def test_card_with_inputs_goes_straight_to_handler(routed: Service, org: O
 
 
 def test_actions_card_builds() -> None:
-    Card(header=Header(title="t"), elements=[Actions(buttons=[Button(label="ok", value=pack(Approve(subject_id=1)))])])
+    Card(
+        header=Header(title="t"),
+        elements=[Actions(buttons=[Button(label="ok", value=pack(Approve(subject_id=1)))])],
+    )
