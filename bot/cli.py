@@ -125,7 +125,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 def _add_background(service: Any) -> None:
     """Jobs beyond the outbox that every ``run`` process starts (scheduler leadership is decided inside)."""
-    del service
+    from bot.orgsync_job import OrgSyncJob
+
+    service.background.append(OrgSyncJob(service).run)
 
 
 async def _check_migrated(engine: Any, check: Callable[[Any], Awaitable[None]]) -> None:
