@@ -51,13 +51,22 @@ def test_over_long_or_malformed_parts_are_rejected(make: object) -> None:
 
 def test_form_names_unique() -> None:
     with pytest.raises(ValidationError, match="unique"):
-        Form(name="f", inputs=[TextInput(name="a", label="A"), TextInput(name="a", label="B")], submit=ok_button())
+        Form(
+            name="f",
+            inputs=[TextInput(name="a", label="A"), TextInput(name="a", label="B")],
+            submit=ok_button(),
+        )
 
 
 def test_disabled_card_keeps_content_and_disables_buttons() -> None:
-    card = Card(header=Header(title="t"), elements=[
-        Markdown(text="hello"), Actions(buttons=[ok_button()]),
-        Form(name="f", inputs=[TextInput(name="a", label="A")], submit=ok_button())])
+    card = Card(
+        header=Header(title="t"),
+        elements=[
+            Markdown(text="hello"),
+            Actions(buttons=[ok_button()]),
+            Form(name="f", inputs=[TextInput(name="a", label="A")], submit=ok_button()),
+        ],
+    )
     done = card.disabled()
     assert [b.disabled for b in done.buttons()] == [True]
     assert not done.forms()
@@ -65,8 +74,16 @@ def test_disabled_card_keeps_content_and_disables_buttons() -> None:
 
 
 def test_card_json_round_trip() -> None:
-    card = Card(header=Header(title="t", colour="green"), elements=[
-        Form(name="f", inputs=[TextInput(name="a", label="A", multiline=True, required=True)], submit=ok_button())])
+    card = Card(
+        header=Header(title="t", colour="green"),
+        elements=[
+            Form(
+                name="f",
+                inputs=[TextInput(name="a", label="A", multiline=True, required=True)],
+                submit=ok_button(),
+            )
+        ],
+    )
     assert Card.model_validate(card.model_dump(mode="json")) == card
 
 

@@ -27,10 +27,16 @@ CARD = Card(header=Header(title="周期启动"), elements=[Markdown(text="2026-Q
 
 
 def delivery(service: Service, worker: str, **cfg: object) -> OutboxDelivery:
-    settings = service.settings.model_copy(update={"outbox": OutboxConfig(**{**service.settings.outbox.model_dump(),
-                                                                           **cfg})})
-    return OutboxDelivery(factory=service.factory, registry=service.registry, settings=settings,
-                          clock=service.clock, worker_id=worker)
+    settings = service.settings.model_copy(
+        update={"outbox": OutboxConfig(**{**service.settings.outbox.model_dump(), **cfg})}
+    )
+    return OutboxDelivery(
+        factory=service.factory,
+        registry=service.registry,
+        settings=settings,
+        clock=service.clock,
+        worker_id=worker,
+    )
 
 
 async def enqueue(service: Service, org: Org, recipients: list[str], **kw: object) -> list[int]:
@@ -65,8 +71,9 @@ async def test_claims_are_exclusive_between_concurrent_workers(service: Service,
     assert owners == {"worker-a": len(got_a), "worker-b": len(got_b)}
 
 
-async def test_transient_error_backs_off_then_succeeds(service: Service, org: Org, recorder: RecordingAdapter,
-                                                      clock: FixedClock) -> None:
+async def test_transient_error_backs_off_then_succeeds(
+    service: Service, org: Org, recorder: RecordingAdapter, clock: FixedClock
+) -> None:
     await enqueue(service, org, ["emp1"])
     recorder.fail_next.append(TransientError("502 from platform"))
     d = delivery(service, "w", backoff_base_seconds=10, backoff_max_seconds=100)
@@ -83,8 +90,9 @@ async def test_transient_error_backs_off_then_succeeds(service: Service, org: Or
     assert len(recorder.sent) == 1
 
 
-async def test_rate_limit_honours_retry_after(service: Service, org: Org, recorder: RecordingAdapter,
-                                              clock: FixedClock) -> None:
+async def test_rate_limit_honours_retry_after(
+    service: Service, org: Org, recorder: RecordingAdapter, clock: FixedClock
+) -> None:
     await enqueue(service, org, ["emp1"])
     recorder.fail_next.append(RateLimited("45009 api freq out of limit", retry_after=30))
     d = delivery(service, "w")
@@ -94,8 +102,9 @@ async def test_rate_limit_honours_retry_after(service: Service, org: Org, record
     assert row.next_attempt_at - clock.now() == timedelta(seconds=30)
 
 
-async def test_dead_letter_after_max_attempts_keeps_error(service: Service, org: Org, recorder: RecordingAdapter,
-                                                         clock: FixedClock) -> None:
+async def test_dead_letter_after_max_attempts_keeps_error(
+    service: Service, org: Org, recorder: RecordingAdapter, clock: FixedClock
+) -> None:
     await enqueue(service, org, ["emp1"])
     d = delivery(service, "w", max_attempts=3, backoff_base_seconds=1, backoff_max_seconds=1)
     for i in range(3):
@@ -108,7 +117,9 @@ async def test_dead_letter_after_max_attempts_keeps_error(service: Service, org:
     assert recorder.sent == []
 
 
-async def test_permanent_error_is_dead_at_once(service: Service, org: Org, recorder: RecordingAdapter) -> None:
+async def test_permanent_error_is_dead_at_once(
+    service: Service, org: Org, recorder: RecordingAdapter
+) -> None:
     await enqueue(service, org, ["emp1"])
     recorder.fail_next.append(PermanentError("81013 user not found"))
     await delivery(service, "w").drain_once()
@@ -116,9 +127,9 @@ async def test_permanent_error_is_dead_at_once(service: Service, org: Org, recor
     assert row.status == "dead" and row.attempts == 1
 
 
-async def test_crashed_worker_lease_is_taken_over_and_sent_once(service: Service, org: Org,
-                                                               recorder: RecordingAdapter,
-                                                               clock: FixedClock) -> None:
+async def test_crashed_worker_lease_is_taken_over_and_sent_once(
+    service: Service, org: Org, recorder: RecordingAdapter, clock: FixedClock
+) -> None:
     await enqueue(service, org, ["emp1", "emp2"])
     crashed = delivery(service, "crashed", lease_seconds=60)
     claimed = await crashed.claim(10)
@@ -135,16 +146,34 @@ async def test_crashed_worker_lease_is_taken_over_and_sent_once(service: Service
     assert {r.claimed_by for r in await rows(service)} == {"survivor"}
 
 
-async def test_broadcast_of_10000_reaches_each_person_exactly_once(service: Service, org: Org,
-                                                                  recorder: RecordingAdapter) -> None:
-    people = [Person(id=100_000 + i, workspace_id=org.workspace.id, platform_user_id=f"p{i:05d}",
-                     name=f"员工{i}", locale="en" if i % 10 == 0 else "zh-CN") for i in range(10_000)]
+async def test_broadcast_of_10000_reaches_each_person_exactly_once(
+    service: Service, org: Org, recorder: RecordingAdapter
+) -> None:
+    people = [
+        Person(
+            id=100_000 + i,
+            workspace_id=org.workspace.id,
+            platform_user_id=f"p{i:05d}",
+            name=f"员工{i}",
+            locale="en" if i % 10 == 0 else "zh-CN",
+        )
+        for i in range(10_000)
+    ]
     async with service.factory() as s, s.begin():
-        out = Outbox(session=s, workspace=org.workspace, recipients_per_call=recorder.max_recipients_per_call,
-                     now=service.clock.now())
-        n_rows = out.broadcast(people, lambda t: Card(header=Header(title=t("common.ok")),
-                                                        elements=[Markdown(text=t("common.help_title"))]),
-                               card_key="kickoff:1", dedupe_prefix="kickoff:1")
+        out = Outbox(
+            session=s,
+            workspace=org.workspace,
+            recipients_per_call=recorder.max_recipients_per_call,
+            now=service.clock.now(),
+        )
+        n_rows = out.broadcast(
+            people,
+            lambda t: Card(
+                header=Header(title=t("common.ok")), elements=[Markdown(text=t("common.help_title"))]
+            ),
+            card_key="kickoff:1",
+            dedupe_prefix="kickoff:1",
+        )
     assert n_rows == 10  # 9,000 zh-CN in 9 calls of 1,000, 1,000 en in one
     # Two processes' workers drain together.
     await asyncio.gather(delivery(service, "a").drain(), delivery(service, "b").drain())
@@ -156,20 +185,28 @@ async def test_broadcast_of_10000_reaches_each_person_exactly_once(service: Serv
     async with service.factory() as s:
         from storage.models import CardMessage
 
-        assert len((await s.scalars(select(CardMessage.id).where(CardMessage.card_key == "kickoff:1"))).all()) \
+        assert (
+            len((await s.scalars(select(CardMessage.id).where(CardMessage.card_key == "kickoff:1"))).all())
             == 10_000
+        )
 
 
-async def test_update_finds_the_earlier_message(service: Service, org: Org, recorder: RecordingAdapter) -> None:
+async def test_update_finds_the_earlier_message(
+    service: Service, org: Org, recorder: RecordingAdapter
+) -> None:
     async with service.factory() as s, s.begin():
         emp = await s.get(Person, org.emp1.id)
         assert emp is not None
-        Outbox(session=s, workspace=org.workspace, now=service.clock.now()).send(emp, CARD, card_key="checkin:5")
+        Outbox(session=s, workspace=org.workspace, now=service.clock.now()).send(
+            emp, CARD, card_key="checkin:5"
+        )
     await service.outbox.drain()
     async with service.factory() as s, s.begin():
         emp = await s.get(Person, org.emp1.id)
         assert emp is not None
-        Outbox(session=s, workspace=org.workspace, now=service.clock.now()).update(emp, CARD.disabled(), card_key="checkin:5")
+        Outbox(session=s, workspace=org.workspace, now=service.clock.now()).update(
+            emp, CARD.disabled(), card_key="checkin:5"
+        )
     await service.outbox.drain()
     assert recorder.updates == [(recorder.sent[0].message_ref, CARD.disabled(), "emp1")]
 
