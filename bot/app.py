@@ -24,6 +24,7 @@ from bot.config import Settings
 from bot.dispatcher import Dispatcher
 from bot.events import UrlVerification
 from bot.logs import request_id
+from bot.metrics import CONTENT_TYPE, Metrics
 from bot.outbox import OutboxDelivery
 from bot.router import Router
 from storage.db import create_engine, ensure_migrated, ping, session_factory
@@ -54,6 +55,7 @@ class Service:
     registry: AdapterRegistry
     dispatcher: Dispatcher
     outbox: OutboxDelivery
+    metrics: Metrics = field(default_factory=Metrics)
     background: list[BackgroundTask] = field(default_factory=list)
     run_outbox: bool = True
 
@@ -79,7 +81,11 @@ def build_service(
     dispatcher = Dispatcher(
         factory=factory, settings=settings, router=collect_routers(), registry=registry, clock=clock
     )
-    outbox = OutboxDelivery(factory=factory, registry=registry, settings=settings, clock=clock)
+    metrics = Metrics()
+    outbox = OutboxDelivery(
+        factory=factory, registry=registry, settings=settings, clock=clock, metrics=metrics
+    )
+    metrics.watch_rate_limits(outbox.buckets)
     service = Service(
         settings=settings,
         engine=engine,
@@ -88,6 +94,7 @@ def build_service(
         registry=registry,
         dispatcher=dispatcher,
         outbox=outbox,
+        metrics=metrics,
     )
     for adapter in registry:
         bind = getattr(adapter, "bind_service", None)
@@ -147,25 +154,38 @@ async def callback(request: web.Request) -> web.StreamResponse:
     if platform not in service.registry:
         raise web.HTTPNotFound(text="platform not enabled")
     adapter = service.registry.get(platform)
-    try:
-        parsed = await adapter.parse_callback(request)
-    except CallbackRejected as exc:
-        log.warning(
-            "callback rejected", extra={"platform": platform, "status": exc.status, "reason": exc.reason}
-        )
-        return web.json_response({"error": exc.reason}, status=exc.status)
-    except web.HTTPRequestEntityTooLarge:
-        log.warning(
-            "callback rejected", extra={"platform": platform, "status": 413, "reason": "body too large"}
-        )
-        return web.json_response({"error": "body too large"}, status=413)
-    if isinstance(parsed, UrlVerification):
-        return adapter.answer_verification(parsed)
-    if parsed is None:
-        return adapter.answer_callback(None, CallbackAnswer())
-    answer = await service.dispatcher.dispatch(parsed)
-    service.outbox.notify()
-    return adapter.answer_callback(parsed, answer)
+    counted = service.metrics.callbacks
+    with service.metrics.callback_seconds.labels(platform).time():
+        try:
+            parsed = await adapter.parse_callback(request)
+        except CallbackRejected as exc:
+            counted.labels(platform, "rejected").inc()
+            log.warning(
+                "callback rejected", extra={"platform": platform, "status": exc.status, "reason": exc.reason}
+            )
+            return web.json_response({"error": exc.reason}, status=exc.status)
+        except web.HTTPRequestEntityTooLarge:
+            counted.labels(platform, "rejected").inc()
+            log.warning(
+                "callback rejected", extra={"platform": platform, "status": 413, "reason": "body too large"}
+            )
+            return web.json_response({"error": "body too large"}, status=413)
+        if isinstance(parsed, UrlVerification):
+            counted.labels(platform, "verification").inc()
+            return adapter.answer_verification(parsed)
+        if parsed is None:
+            counted.labels(platform, "ignored").inc()
+            return adapter.answer_callback(None, CallbackAnswer())
+        answer = await service.dispatcher.dispatch(parsed)
+        counted.labels(platform, "refused" if answer.toast_kind == "error" else "processed").inc()
+        service.outbox.notify()
+        return adapter.answer_callback(parsed, answer)
+
+
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    body = await service.metrics.render(service.factory, service.clock.now())
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
 async def ensure_workspaces(service: Service) -> None:
@@ -190,6 +210,7 @@ def create_app(service: Service) -> web.Application:
     app = web.Application(middlewares=[request_log], client_max_size=service.settings.server.max_body_bytes)
     app[SERVICE] = service
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_endpoint)
     app.router.add_route("GET", "/callbacks/{platform}", callback)
     app.router.add_route("POST", "/callbacks/{platform}", callback)
     for adapter in service.registry:

@@ -101,6 +101,9 @@ PEOPLE: tuple[DemoPerson, ...] = (
     DemoPerson("shenyue", "沈悦", "ops", "malihua"),
 )
 
+HRBP_OF_HRBPS = "sunli"
+"""职能部's HRBP is 郭晨; 郭晨's own HRBP is 孙丽."""
+
 ROLE_ORDER = ("employee", "manager", "hrbp", "hr_admin", "leader")
 
 
@@ -144,7 +147,9 @@ async def seed_demo(session: AsyncSession) -> None:
         row = people[p.user_id]
         row.manager_id = people[p.manager].id if p.manager else None
         hrbp = hrbp_of.get(p.department) if p.department else None
-        row.hrbp_id = people[hrbp].id if hrbp and hrbp != p.user_id else None
+        if hrbp == p.user_id:  # an HRBP is not their own HRBP: a colleague covers them
+            hrbp = HRBP_OF_HRBPS
+        row.hrbp_id = people[hrbp].id if hrbp else None
     for d in DEPARTMENTS:
         departments[d.code].head_id = people[d.head].id
         departments[d.code].hrbp_id = people[d.hrbp].id
@@ -213,4 +218,6 @@ def run_demo(
         print(t("sim.demo.database", path=path), flush=True)
         print(t("sim.demo.hint"), flush=True)
 
-    web.run_app(create_app(service), host=host, port=port, print=announce, shutdown_timeout=5)
+    web.run_app(
+        create_app(service), host=host, port=port, print=announce, access_log=None, shutdown_timeout=5
+    )

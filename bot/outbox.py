@@ -26,6 +26,7 @@ from adapters.base import Adapter, DeliveryError, RateLimited, SendResult
 from adapters.registry import AdapterRegistry
 from bot.clock import Clock
 from bot.config import OutboxConfig, Settings
+from bot.metrics import Metrics
 from bot.ratelimit import TokenBucket, Unlimited
 from cards.model import Card
 from storage.models import CardMessage, OutboxMessage
@@ -53,7 +54,9 @@ class OutboxDelivery:
         clock: Clock,
         buckets: dict[str, TokenBucket] | None = None,
         worker_id: str | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics
         self.factory = factory
         self.registry = registry
         self.cfg: OutboxConfig = settings.outbox
@@ -195,6 +198,7 @@ class OutboxDelivery:
                         )
                     )
                     self.sent_count += 1
+                    self._count(row, "sent")
                     if row.card_key and row.op == "send":
                         refs.extend(
                             {
@@ -223,6 +227,7 @@ class OutboxDelivery:
                             last_error=out.error,
                         )
                     )
+                    self._count(row, "retry")
                 else:
                     await session.execute(
                         update(OutboxMessage)
@@ -230,9 +235,14 @@ class OutboxDelivery:
                         .values(status="dead", claimed_until=None, last_error=out.error)
                     )
                     self.dead_count += 1
+                    self._count(row, "dead")
                     log.error("outbox message dead", extra={"outbox_id": row.id, "error": out.error})
             if refs:
                 await _upsert_card_messages(session, refs)
+
+    def _count(self, row: OutboxMessage, result: str) -> None:
+        if self.metrics is not None:
+            self.metrics.sends.labels(row.platform, row.op, result).inc()
 
     # ------------------------------------------------------------------ loops
     async def drain_once(self) -> int:
@@ -279,6 +289,10 @@ class OutboxDelivery:
 
 
 async def _upsert_card_messages(session: AsyncSession, refs: list[dict[str, Any]]) -> None:
+    # Two sends of one card key to one person in the same batch (a card and its reminder): the later wins.
+    # PostgreSQL refuses an ON CONFLICT statement that touches the same row twice.
+    latest = {(r["card_key"], r["platform_user_id"], r["platform"]): r for r in refs}
+    refs = list(latest.values())
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     for start in range(0, len(refs), 500):

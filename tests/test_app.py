@@ -75,3 +75,30 @@ def test_json_log_lines_mask_secrets() -> None:
     line = json.loads(JsonFormatter().format(record))
     assert line["msg"] == "calling gettoken"
     assert line["corpsecret"] == "***" and line["path"] == "/x"
+
+
+async def test_metrics_count_callbacks_sends_and_depth(
+    service: Service, org: object, recorder: object
+) -> None:
+    from adapters.base import TransientError
+    from bot.events import TextMessage
+
+    service.run_outbox = False
+    rec = service.registry.get("rec")
+    async with TestClient(TestServer(create_app(service))) as c:
+        await c.post("/callbacks/rec", data=b"{}")  # rejected by the recording adapter
+        await service.dispatcher.dispatch(
+            TextMessage(platform="rec", workspace="rec-app", event_id="m1", sender_id="emp1", text="/help")
+        )
+        await service.dispatcher.dispatch(
+            TextMessage(platform="rec", workspace="rec-app", event_id="m2", sender_id="emp2", text="/help")
+        )
+        text = await (await c.get("/metrics")).text()
+        assert 'perfloop_outbox_depth{status="pending"} 2.0' in text
+        assert 'perfloop_callbacks_total{platform="rec",result="rejected"} 1.0' in text
+        rec.fail_next.append(TransientError("503"))  # type: ignore[attr-defined]
+        assert await service.outbox.drain_once() == 2
+        text = await (await c.get("/metrics")).text()
+    assert 'perfloop_outbox_sends_total{op="send",platform="rec",result="retry"} 1.0' in text
+    assert 'perfloop_outbox_sends_total{op="send",platform="rec",result="sent"} 1.0' in text
+    assert "perfloop_rate_limit_wait_seconds" in text

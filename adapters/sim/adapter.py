@@ -51,8 +51,13 @@ class SimAdapter(Adapter):
     supports_text_inputs: ClassVar[bool] = True
     answers_card_inline: ClassVar[bool] = False
 
-    def __init__(self, *, max_image_bytes: int = 10 * 1024 * 1024, max_body_bytes: int = 256 * 1024,
-                 default_locale: str = "zh-CN") -> None:
+    def __init__(
+        self,
+        *,
+        max_image_bytes: int = 10 * 1024 * 1024,
+        max_body_bytes: int = 256 * 1024,
+        default_locale: str = "zh-CN",
+    ) -> None:
         self.workspace = WORKSPACE
         self.max_image_bytes = max_image_bytes
         self.max_body_bytes = max_body_bytes
@@ -66,9 +71,11 @@ class SimAdapter(Adapter):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:
-        return cls(max_image_bytes=settings.media.max_image_bytes,
-                   max_body_bytes=settings.server.max_body_bytes,
-                   default_locale=settings.i18n.default_locale)
+        return cls(
+            max_image_bytes=settings.media.max_image_bytes,
+            max_body_bytes=settings.server.max_body_bytes,
+            default_locale=settings.i18n.default_locale,
+        )
 
     def bind_service(self, service: Service) -> None:
         """The page needs the org (people picker) and the clock (fast-forward); both live in the service."""
@@ -88,16 +95,37 @@ class SimAdapter(Adapter):
     async def parse_callback(self, request: web.Request) -> ParseResult:
         inbound = await read_inbound(request, max_image_bytes=self.max_image_bytes)
         if isinstance(inbound, TextIn):
-            event: Event = TextMessage(platform=PLATFORM, workspace=WORKSPACE, event_id=inbound.event_id(),
-                                       sender_id=inbound.user, text=inbound.text, received_at=self.now())
+            event: Event = TextMessage(
+                platform=PLATFORM,
+                workspace=WORKSPACE,
+                event_id=inbound.event_id(),
+                sender_id=inbound.user,
+                text=inbound.text,
+                received_at=self.now(),
+            )
             if self._first_time(event.event_id):
-                self.conversations.add(SimMessage(id=self.conversations.next_id(), user=inbound.user,
-                                                  sender="user", kind="text", at=self.now(), text=inbound.text))
+                self.conversations.add(
+                    SimMessage(
+                        id=self.conversations.next_id(),
+                        user=inbound.user,
+                        sender="user",
+                        kind="text",
+                        at=self.now(),
+                        text=inbound.text,
+                    )
+                )
             return event
         if isinstance(inbound, ActionIn):
-            return CardAction(platform=PLATFORM, workspace=WORKSPACE, event_id=inbound.event_id(),
-                              sender_id=inbound.user, value=inbound.value, form=inbound.form,
-                              message_ref=inbound.message_ref, received_at=self.now())
+            return CardAction(
+                platform=PLATFORM,
+                workspace=WORKSPACE,
+                event_id=inbound.event_id(),
+                sender_id=inbound.user,
+                value=inbound.value,
+                form=inbound.form,
+                message_ref=inbound.message_ref,
+                received_at=self.now(),
+            )
         return self._image_event(inbound)
 
     def _image_event(self, upload: ImageUpload) -> ImageMessage:
@@ -108,10 +136,24 @@ class SimAdapter(Adapter):
             self._media_by_event[upload.event_id] = ref
             while len(self._media_by_event) > _REMEMBERED_KEYS:
                 self._media_by_event.popitem(last=False)
-            self.conversations.add(SimMessage(id=self.conversations.next_id(), user=upload.user, sender="user",
-                                              kind="image", at=self.now(), src=media_url(ref)))
-        return ImageMessage(platform=PLATFORM, workspace=WORKSPACE, event_id=upload.event_id,
-                            sender_id=upload.user, media_ref=ref, received_at=self.now())
+            self.conversations.add(
+                SimMessage(
+                    id=self.conversations.next_id(),
+                    user=upload.user,
+                    sender="user",
+                    kind="image",
+                    at=self.now(),
+                    src=media_url(ref),
+                )
+            )
+        return ImageMessage(
+            platform=PLATFORM,
+            workspace=WORKSPACE,
+            event_id=upload.event_id,
+            sender_id=upload.user,
+            media_ref=ref,
+            received_at=self.now(),
+        )
 
     def _first_time(self, event_id: str) -> bool:
         """A resent submission (same client event id) must not show the person's message twice."""
@@ -127,13 +169,15 @@ class SimAdapter(Adapter):
         if rendered is not None and isinstance(event, CardAction) and event.message_ref:
             # A card in the answer replaces the clicked card, as on platforms that answer inline.
             self.conversations.replace_card(event.message_ref, rendered)
-        return web.json_response({
-            "ok": True,
-            "event_id": event.event_id if event is not None else None,
-            "toast": answer.toast,
-            "toast_kind": answer.toast_kind,
-            "card": rendered,
-        })
+        return web.json_response(
+            {
+                "ok": True,
+                "event_id": event.event_id if event is not None else None,
+                "toast": answer.toast,
+                "toast_kind": answer.toast_kind,
+                "card": rendered,
+            }
+        )
 
     # ------------------------------------------------------------------ outbound
     def render(self, card: Card) -> dict[str, Any]:
@@ -150,8 +194,16 @@ class SimAdapter(Adapter):
         result = SendResult()
         at = self.now()
         for rcpt in recipients:
-            message = self.conversations.add(SimMessage(id=self.conversations.next_id(), user=rcpt,
-                                                        sender="bot", kind="card", at=at, card=rendered))
+            message = self.conversations.add(
+                SimMessage(
+                    id=self.conversations.next_id(),
+                    user=rcpt,
+                    sender="bot",
+                    kind="card",
+                    at=at,
+                    card=rendered,
+                )
+            )
             result.message_refs[rcpt] = message.id
         self._sent_keys[idempotency_key] = result
         while len(self._sent_keys) > _REMEMBERED_KEYS:
@@ -183,29 +235,41 @@ class SimAdapter(Adapter):
         if self.service is None:
             return Org()
         async with self.service.factory() as session:
-            ws = await session.scalar(select(Workspace).where(Workspace.platform == PLATFORM,
-                                                              Workspace.app_id == WORKSPACE))
+            ws = await session.scalar(
+                select(Workspace).where(Workspace.platform == PLATFORM, Workspace.app_id == WORKSPACE)
+            )
             if ws is None:
                 return Org()
-            depts = list(await session.scalars(select(Department).where(Department.workspace_id == ws.id,
-                                                                        Department.active.is_(True))))
-            people = list(await session.scalars(select(Person).where(Person.workspace_id == ws.id,
-                                                                     Person.active.is_(True))))
+            depts = list(
+                await session.scalars(
+                    select(Department).where(Department.workspace_id == ws.id, Department.active.is_(True))
+                )
+            )
+            people = list(
+                await session.scalars(
+                    select(Person).where(Person.workspace_id == ws.id, Person.active.is_(True))
+                )
+            )
         uid = {p.id: p.platform_user_id for p in people}
         dept_code = {d.id: d.platform_dept_id for d in depts}
         departments = [
-            OrgDepartment(id=d.platform_dept_id, name=d.name,
-                          parent_id=dept_code.get(d.parent_id) if d.parent_id else None,
-                          leader_ids=[uid[d.head_id]] if d.head_id in uid else [])
+            OrgDepartment(
+                id=d.platform_dept_id,
+                name=d.name,
+                parent_id=dept_code.get(d.parent_id) if d.parent_id else None,
+                leader_ids=[uid[d.head_id]] if d.head_id in uid else [],
+            )
             for d in depts
         ]
         members = []
         for p in people:
             data: dict[str, Any] = {
-                "user_id": p.platform_user_id, "name": p.name,
+                "user_id": p.platform_user_id,
+                "name": p.name,
                 "department_ids": [dept_code[p.department_id]] if p.department_id in dept_code else [],
                 "manager_id": uid.get(p.manager_id) if p.manager_id else None,
-                "locale": p.locale, "timezone": p.timezone,
+                "locale": p.locale,
+                "timezone": p.timezone,
             }
             if "hrbp_id" in OrgMember.model_fields:
                 data["hrbp_id"] = uid.get(p.hrbp_id) if p.hrbp_id else None

@@ -50,9 +50,10 @@ class TextIn(_Inbound):
 class ActionIn(_Inbound):
     type: Literal["action"]
     value: str = Field(min_length=3, max_length=4000)
-    form: dict[Annotated[str, Field(max_length=40)],
-               Annotated[str, Field(max_length=2000)] | list[Annotated[str, Field(max_length=100)]]] = (
-        Field(default_factory=dict, max_length=30))
+    form: dict[
+        Annotated[str, Field(max_length=40)],
+        Annotated[str, Field(max_length=2000)] | list[Annotated[str, Field(max_length=100)]],
+    ] = Field(default_factory=dict, max_length=30)
     message_ref: str | None = Field(default=None, pattern=r"^sim-[0-9]{1,18}$")
 
 
@@ -96,8 +97,14 @@ async def read_inbound(request: web.Request, *, max_image_bytes: int) -> TextIn 
             data = base64.b64decode(parsed.data_base64, validate=True)
         except (binascii.Error, ValueError):
             raise CallbackRejected(400, "data_base64 is not base64") from None
-        return _checked_image(parsed.user, parsed.event_id(), data, parsed.mime, parsed.filename,
-                              max_image_bytes=max_image_bytes)
+        return _checked_image(
+            parsed.user,
+            parsed.event_id(),
+            data,
+            parsed.mime,
+            parsed.filename,
+            max_image_bytes=max_image_bytes,
+        )
     return parsed
 
 
@@ -110,8 +117,13 @@ async def _read_multipart(request: web.Request, *, max_image_bytes: int) -> Imag
     upload = form.get("file")
     if not isinstance(upload, web.FileField):
         raise CallbackRejected(400, "multipart upload needs a 'file' part")
-    meta = {"type": fields.get("type", "image"), "user": fields.get("user", ""), "mime": upload.content_type,
-            "data_base64": "AAAA", "filename": upload.filename or "image"}
+    meta = {
+        "type": fields.get("type", "image"),
+        "user": fields.get("user", ""),
+        "mime": upload.content_type,
+        "data_base64": "AAAA",
+        "filename": upload.filename or "image",
+    }
     if fields.get("client_event_id"):
         meta["client_event_id"] = fields["client_event_id"]
     try:
@@ -119,12 +131,19 @@ async def _read_multipart(request: web.Request, *, max_image_bytes: int) -> Imag
     except ValidationError as exc:
         raise CallbackRejected(400, _first_error(exc)) from None
     data = await asyncio.to_thread(upload.file.read, max_image_bytes + 1)
-    return _checked_image(checked.user, checked.event_id(), data, checked.mime, checked.filename,
-                          max_image_bytes=max_image_bytes)
+    return _checked_image(
+        checked.user,
+        checked.event_id(),
+        data,
+        checked.mime,
+        checked.filename,
+        max_image_bytes=max_image_bytes,
+    )
 
 
-def _checked_image(user: str, event_id: str, data: bytes, mime: ImageMime, filename: str, *,
-                   max_image_bytes: int) -> ImageUpload:
+def _checked_image(
+    user: str, event_id: str, data: bytes, mime: ImageMime, filename: str, *, max_image_bytes: int
+) -> ImageUpload:
     if not data:
         raise CallbackRejected(400, "empty image")
     if len(data) > max_image_bytes:

@@ -62,7 +62,7 @@ def markdown_html(text: str) -> str:
             out.append("</ul>")
             in_list = False
         if heading:
-            out.append(f"<strong class=\"md-h\">{_inline(html.escape(heading.group(2), quote=True))}</strong>")
+            out.append(f'<strong class="md-h">{_inline(html.escape(heading.group(2), quote=True))}</strong>')
         elif raw.strip() == "":
             out.append("<br>")
         else:
@@ -87,15 +87,33 @@ def _button(button: Button) -> dict[str, Any]:
 
 def _input(node: TextInput | Select | DatePicker) -> dict[str, Any]:
     if isinstance(node, TextInput):
-        return {"kind": "text_input", "name": node.name, "label": node.label,
-                "placeholder": node.placeholder or "", "multiline": node.multiline, "required": node.required,
-                "max_length": node.max_length, "default": node.default or ""}
+        return {
+            "kind": "text_input",
+            "name": node.name,
+            "label": node.label,
+            "placeholder": node.placeholder or "",
+            "multiline": node.multiline,
+            "required": node.required,
+            "max_length": node.max_length,
+            "default": node.default or "",
+        }
     if isinstance(node, Select):
-        return {"kind": "select", "name": node.name, "label": node.label, "required": node.required,
-                "multiple": node.multiple, "default": node.default,
-                "options": [{"label": o.label, "value": o.value} for o in node.options]}
-    return {"kind": "date_picker", "name": node.name, "label": node.label, "required": node.required,
-            "default": node.default or ""}
+        return {
+            "kind": "select",
+            "name": node.name,
+            "label": node.label,
+            "required": node.required,
+            "multiple": node.multiple,
+            "default": node.default,
+            "options": [{"label": o.label, "value": o.value} for o in node.options],
+        }
+    return {
+        "kind": "date_picker",
+        "name": node.name,
+        "label": node.label,
+        "required": node.required,
+        "default": node.default or "",
+    }
 
 
 def render_card(card: Card) -> dict[str, Any]:
@@ -104,8 +122,9 @@ def render_card(card: Card) -> dict[str, Any]:
         if isinstance(el, Markdown):
             elements.append({"kind": "markdown", "text": el.text, "html": markdown_html(el.text)})
         elif isinstance(el, Fields):
-            elements.append({"kind": "fields",
-                             "items": [{"label": kv.label, "value": kv.value} for kv in el.items]})
+            elements.append(
+                {"kind": "fields", "items": [{"label": kv.label, "value": kv.value} for kv in el.items]}
+            )
         elif isinstance(el, Image):
             elements.append({"kind": "image", "src": media_url(el.media_id), "alt": el.alt})
         elif isinstance(el, Note):
@@ -115,11 +134,21 @@ def render_card(card: Card) -> dict[str, Any]:
         elif isinstance(el, Actions):
             elements.append({"kind": "actions", "buttons": [_button(b) for b in el.buttons]})
         elif isinstance(el, Form):
-            elements.append({"kind": "form", "name": el.name, "inputs": [_input(i) for i in el.inputs],
-                             "submit": _button(el.submit),
-                             "cancel": _button(el.cancel) if el.cancel else None})
+            elements.append(
+                {
+                    "kind": "form",
+                    "name": el.name,
+                    "inputs": [_input(i) for i in el.inputs],
+                    "submit": _button(el.submit),
+                    "cancel": _button(el.cancel) if el.cancel else None,
+                }
+            )
     return {
-        "header": {"title": card.header.title, "subtitle": card.header.subtitle, "colour": card.header.colour},
+        "header": {
+            "title": card.header.title,
+            "subtitle": card.header.subtitle,
+            "colour": card.header.colour,
+        },
         "summary": card.summary or card.header.title,
         "elements": elements,
     }

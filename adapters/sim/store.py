@@ -125,8 +125,9 @@ class Conversations:
             _offer(queue, event)
 
 
-def _offer(queue: asyncio.Queue[dict[str, Any] | None], item: dict[str, Any] | None, *,
-           force: bool = False) -> None:
+def _offer(
+    queue: asyncio.Queue[dict[str, Any] | None], item: dict[str, Any] | None, *, force: bool = False
+) -> None:
     if queue.full():
         if not force:
             return
