@@ -92,6 +92,8 @@ class DingTalkConfig(PlatformSection):
     """Needed only for the work-notification fallback (``asyncsend_v2``)."""
     work_notice_fallback: bool = False
     """Send a work notification to people the robot cannot reach (not in its visible range, etc.)."""
+    download_hosts: list[str] = []
+    """Extra host suffixes robot-file download URLs may point at, besides ``.dingtalk.com``."""
 
     @model_validator(mode="after")
     def _check(self) -> DingTalkConfig:
@@ -123,6 +125,8 @@ class SimConfig(Section):
     enabled: bool | None = None
     """None = on exactly when no real platform is enabled."""
     allow_with_platforms: bool = False
+    allow_remote: bool = False
+    """The simulator lets anyone act as anyone: by default it refuses to run on a non-loopback address."""
 
 
 class ScheduleConfig(Section):
@@ -181,6 +185,40 @@ class ConversationConfig(Section):
     """How long a form being answered in chat (WeCom, DingTalk) waits for the next reply."""
 
 
+class FeedbackConfig(Section):
+    """Self-assessment, peer feedback, deliverable ratings and grades (Flows III)."""
+
+    anonymity_threshold: int = Field(3, ge=3, le=10)
+    """Peer answers are shown, in aggregate only, once at least this many peers answered."""
+    gap_points: float = Field(1.5, gt=0, le=4)
+    """Self vs peers gap on one dimension that is flagged for coaching."""
+    self_assessment_lead_days: int = Field(14, ge=0, le=90)
+    """Days before a cycle's end that the self-assessment card goes out."""
+    rating_window_hours: int = Field(48, ge=2, le=24 * 14)
+    """Deliverable ratings close after this; the one reminder comes at half-time."""
+    grade_scale: list[str] = ["A", "B", "C", "D"]
+    calibration_sigma: float = Field(2.0, gt=0)
+    """Alert when a grade's share deviates from the department's history by more than this many SDs."""
+    calibration_min_history: int = Field(2, ge=2)
+    """Past released cycles a department needs before the standard-deviation rule applies."""
+    calibration_band: dict[str, tuple[float, float]] = {}
+    """Optional fixed share bands per grade, e.g. ``A = [0.0, 0.3]``; outside the band alerts too."""
+
+    @model_validator(mode="after")
+    def _check(self) -> FeedbackConfig:
+        scale = self.grade_scale
+        if not 2 <= len(scale) <= 8 or len(set(scale)) != len(scale):
+            raise ValueError("grade_scale: 2 to 8 distinct grades")
+        if any(not g.strip() or len(g) > 8 for g in scale):
+            raise ValueError("grade_scale: grades are 1 to 8 characters")
+        for grade, (low, high) in self.calibration_band.items():
+            if grade not in scale:
+                raise ValueError(f"calibration_band: {grade} is not in grade_scale")
+            if not 0.0 <= low <= high <= 1.0:
+                raise ValueError(f"calibration_band: {grade} needs 0 <= low <= high <= 1")
+        return self
+
+
 class I18nConfig(Section):
     default_locale: Literal["zh-CN", "en"] = "zh-CN"
 
@@ -209,6 +247,7 @@ class Settings(BaseSettings):
     cycles: CyclesConfig = CyclesConfig()
     outbox: OutboxConfig = OutboxConfig()
     conversation: ConversationConfig = ConversationConfig()
+    feedback: FeedbackConfig = FeedbackConfig()
     i18n: I18nConfig = I18nConfig()
 
     @classmethod
@@ -264,7 +303,16 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
             "config error: sim.enabled: the simulator cannot run beside a real platform "
             "unless sim.allow_with_platforms = true"
         )
+    if settings.sim_enabled and not settings.sim.allow_remote and not _is_loopback(settings.server.host):
+        raise ConfigError(
+            f"config error: sim.allow_remote: the simulator would be reachable on {settings.server.host}; "
+            "bind server.host to 127.0.0.1 or set sim.allow_remote = true"
+        )
     return settings
+
+
+def _is_loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def format_validation_error(exc: ValidationError) -> str:

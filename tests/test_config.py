@@ -138,3 +138,14 @@ def test_example_config_is_valid_and_documents_every_key() -> None:
         for key in sub.model_fields:  # type: ignore[union-attr]
             documented = f"\n{key} =" in text or f"\n# {key} =" in text or f"[{section}.{key}]" in text
             assert documented, f"{section}.{key} undocumented"
+
+
+def test_simulator_refuses_non_loopback_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PERFLOOP_SERVER__HOST", "0.0.0.0")
+    with pytest.raises(ConfigError, match=r"sim\.allow_remote"):
+        load_settings()
+    monkeypatch.setenv("PERFLOOP_SIM__ENABLED", "false")
+    assert load_settings().sim_enabled is False
+    monkeypatch.setenv("PERFLOOP_SIM__ENABLED", "true")
+    monkeypatch.setenv("PERFLOOP_SIM__ALLOW_REMOTE", "true")
+    assert load_settings().sim_enabled is True
