@@ -18,6 +18,7 @@ import secrets
 import struct
 from typing import Any
 
+from dingtalk.core.exceptions import InvalidCorpIdOrSuiteKeyException
 from dingtalk.crypto import DingTalkCrypto
 
 MAX_CLOCK_SKEW_MS = 3600 * 1000
@@ -63,8 +64,9 @@ class EventCrypto:
         self.owner_keys = [k for k in (app_key, corp_id) if k]
         self._cryptos = [DingTalkCrypto(token, aes_key, k) for k in self.owner_keys]
 
-    def decrypt(self, signature: str | None, timestamp: str | None, nonce: str | None,
-                encrypt: str | None) -> dict[str, Any]:
+    def decrypt(
+        self, signature: str | None, timestamp: str | None, nonce: str | None, encrypt: str | None
+    ) -> dict[str, Any]:
         if not (signature and timestamp and nonce and encrypt):
             raise SignatureError("missing signature, timestamp, nonce or encrypt")
         expected = event_signature(self.token, timestamp, nonce, encrypt)
@@ -75,7 +77,7 @@ class EventCrypto:
                 plain = crypto.decrypt_encrypt_str(signature, timestamp, nonce, encrypt)
             except (ValueError, TypeError, IndexError, struct.error, binascii.Error, UnicodeDecodeError):
                 raise SignatureError("undecryptable body") from None
-            except Exception:  # the SDK's InvalidCorpIdOrSuiteKeyException: try the next owner key
+            except InvalidCorpIdOrSuiteKeyException:  # encrypted with the other owner key
                 continue
             try:
                 data = json.loads(plain)

@@ -3,10 +3,10 @@
 Shapes (PLATFORMS.md §3.3–3.5, dingtalk-stream 0.24.3 ``ChatbotMessage`` / ``CardCallbackMessage``):
 - robot message: ``msgId``, ``msgtype`` (text | picture | richText…), ``senderStaffId``, ``text.content`` or
   ``content.downloadCode``;
-- card callback: ``outTrackId``, ``userId``, ``content`` = JSON string ``{"cardPrivateData": {"actionIds": [...],
-  "params": {...}}}``;
-- event subscription: ``EventType`` (``user_add_org``, ``user_modify_org``, ``user_leave_org``, ``check_url``…)
-  and ``UserId`` (a list).
+- card callback: ``outTrackId``, ``userId``, ``content`` = JSON string
+  ``{"cardPrivateData": {"actionIds": [...], "params": {...}}}``;
+- event subscription: ``EventType`` (``user_add_org``, ``user_modify_org``, ``user_leave_org``,
+  ``check_url``…) and ``UserId`` (a list).
 """
 
 from __future__ import annotations
@@ -116,8 +116,12 @@ def robot_event(data: dict[str, Any], workspace: str) -> TextMessage | ImageMess
         raise MalformedPayload(f"robot message: {exc.errors()[0]['msg']}") from None
     if msg.conversation_type != "1" or not msg.sender_staff_id:
         return None
-    common = {"platform": PLATFORM, "workspace": workspace, "event_id": f"msg:{msg.msg_id}",
-              "sender_id": msg.sender_staff_id}
+    common = {
+        "platform": PLATFORM,
+        "workspace": workspace,
+        "event_id": f"msg:{msg.msg_id}",
+        "sender_id": msg.sender_staff_id,
+    }
     if msg.msgtype == "text" and msg.text is not None:
         return TextMessage(text=msg.text.content[:20_000], **common)
     if msg.msgtype == "picture":
@@ -158,8 +162,15 @@ def card_event(data: dict[str, Any], workspace: str, *, delivery_id: str | None 
         # HTTP card callbacks carry no delivery id: the same click retried has the same body.
         raw_key = json.dumps(data, sort_keys=True, ensure_ascii=False).encode()
         delivery_id = hashlib.sha256(raw_key).hexdigest()[:40]
-    return CardAction(platform=PLATFORM, workspace=workspace, event_id=f"card:{delivery_id}",
-                      sender_id=cb.user_id, value=value[:4000], form=form, message_ref=cb.out_track_id)
+    return CardAction(
+        platform=PLATFORM,
+        workspace=workspace,
+        event_id=f"card:{delivery_id}",
+        sender_id=cb.user_id,
+        value=value[:4000],
+        form=form,
+        message_ref=cb.out_track_id,
+    )
 
 
 def org_events(data: dict[str, Any], workspace: str, *, event_id: str) -> list[MemberChanged]:
@@ -172,8 +183,14 @@ def org_events(data: dict[str, Any], workspace: str, *, event_id: str) -> list[M
     if change is None:
         return []
     return [
-        MemberChanged(platform=PLATFORM, workspace=workspace, event_id=f"{event_id}:{uid}"[:200],
-                      sender_id=uid, change=change, user_id=uid)
+        MemberChanged(
+            platform=PLATFORM,
+            workspace=workspace,
+            event_id=f"{event_id}:{uid}"[:200],
+            sender_id=uid,
+            change=change,
+            user_id=uid,
+        )
         for uid in ev.user_ids
         if uid
     ]

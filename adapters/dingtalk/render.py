@@ -101,7 +101,8 @@ def card_param_map(card: Card, t: Translator | None = None) -> dict[str, str]:
         "markdown": card_markdown(card, t),
         "tips": tips,
         "sys_full_json_obj": json.dumps(
-            {"msgButtons": [button_json(b) for b in active_buttons(card)]}, ensure_ascii=False,
+            {"msgButtons": [button_json(b) for b in active_buttons(card)]},
+            ensure_ascii=False,
             separators=(",", ":"),
         ),
     }

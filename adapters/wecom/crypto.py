@@ -55,8 +55,15 @@ class CallbackCrypto:
         raw = PrpCrypto(self._wechat.key).encrypt(plaintext, self.corp_id)
         return raw.decode() if isinstance(raw, bytes) else str(raw)
 
-    def envelope(self, plaintext: str, *, timestamp: str, nonce: str | None = None,
-                 to_user: str | None = None, agent_id: int | None = None) -> tuple[str, str, str]:
+    def envelope(
+        self,
+        plaintext: str,
+        *,
+        timestamp: str,
+        nonce: str | None = None,
+        to_user: str | None = None,
+        agent_id: int | None = None,
+    ) -> tuple[str, str, str]:
         """Encrypt and sign a callback the way WeCom sends it: ``(body_xml, msg_signature, nonce)``."""
         nonce = nonce or str(secrets.randbelow(10**10))
         encrypt = self.encrypt(plaintext)

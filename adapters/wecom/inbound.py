@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from typing import Literal
-from xml.etree.ElementTree import Element  # noqa: S405 - only the type; parsing goes through defusedxml
+from xml.etree.ElementTree import Element
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
@@ -114,8 +114,11 @@ def _req(root: Element, tag: str) -> str:
 
 def parse_envelope(body: bytes) -> Envelope:
     root = _parse_xml(body)
-    return Envelope(to_user=_text(root, "ToUserName", required=False) or "", encrypt=_req(root, "Encrypt"),
-                    agent_id=_text(root, "AgentID", required=False))
+    return Envelope(
+        to_user=_text(root, "ToUserName", required=False) or "",
+        encrypt=_req(root, "Encrypt"),
+        agent_id=_text(root, "AgentID", required=False),
+    )
 
 
 def parse_message(plaintext: str) -> WeComMessage:
@@ -132,23 +135,36 @@ def parse_message(plaintext: str) -> WeComMessage:
     }
     msg_type = _req(root, "MsgType")
     if msg_type == "text":
-        return WeComText(**common, content=_text(root, "Content", required=False) or "",
-                         msg_id=_req(root, "MsgId"))
+        return WeComText(
+            **common, content=_text(root, "Content", required=False) or "", msg_id=_req(root, "MsgId")
+        )
     if msg_type == "image":
-        return WeComImage(**common, pic_url=_text(root, "PicUrl", required=False) or "",
-                          media_id=_req(root, "MediaId"), msg_id=_req(root, "MsgId"))
+        return WeComImage(
+            **common,
+            pic_url=_text(root, "PicUrl", required=False) or "",
+            media_id=_req(root, "MediaId"),
+            msg_id=_req(root, "MsgId"),
+        )
     if msg_type == "event":
         event = _req(root, "Event")
         if event == "template_card_event":
-            return WeComCardEvent(**common, event_key=_req(root, "EventKey"), task_id=_req(root, "TaskId"),
-                                  card_type=_text(root, "CardType", required=False) or "",
-                                  response_code=_text(root, "ResponseCode", required=False) or "",
-                                  selected=_selected_items(root))
+            return WeComCardEvent(
+                **common,
+                event_key=_req(root, "EventKey"),
+                task_id=_req(root, "TaskId"),
+                card_type=_text(root, "CardType", required=False) or "",
+                response_code=_text(root, "ResponseCode", required=False) or "",
+                selected=_selected_items(root),
+            )
         if event == "change_contact":
             change = _req(root, "ChangeType")
             if change in ("create_user", "update_user", "delete_user"):
-                return WeComContactChange(**common, change_type=change, user_id=_req(root, "UserID"),
-                                          new_user_id=_text(root, "NewUserID", required=False))
+                return WeComContactChange(
+                    **common,
+                    change_type=change,
+                    user_id=_req(root, "UserID"),
+                    new_user_id=_text(root, "NewUserID", required=False),
+                )
         return WeComOther(**common, msg_type=msg_type, event=event)
     return WeComOther(**common, msg_type=msg_type)
 
@@ -190,21 +206,42 @@ def form_values(msg: WeComCardEvent) -> dict[str, str | list[str]]:
 
 
 _CHANGES: dict[str, Literal["created", "updated", "deleted"]] = {
-    "create_user": "created", "update_user": "updated", "delete_user": "deleted",
+    "create_user": "created",
+    "update_user": "updated",
+    "delete_user": "deleted",
 }
+
+
+def card_ref(task_id: str, response_code: str) -> str:
+    """The reference ``update`` needs: the single-use response code, and the task id the replacement card
+    must keep. A task id never contains ':' (WeCom allows only [0-9A-Za-z_-@])."""
+    return f"rc:{task_id}:{response_code}"
+
+
+def parse_card_ref(ref: str) -> tuple[str | None, str]:
+    """``(task_id, response_code)`` from ``card_ref``; a bare code (task id unknown) is ``(None, ref)``."""
+    if ref.startswith("rc:"):
+        task_id, sep, code = ref[3:].partition(":")
+        if sep and task_id and code:
+            return task_id, code
+    return None, ref
 
 
 def to_event(msg: WeComMessage, *, workspace: str) -> Event | None:
     """The neutral event, or None for what the bot does not handle (acknowledged all the same)."""
-    base = {"platform": PLATFORM, "workspace": workspace, "event_id": event_id_for(msg),
-            "sender_id": msg.from_user}
+    base = {
+        "platform": PLATFORM,
+        "workspace": workspace,
+        "event_id": event_id_for(msg),
+        "sender_id": msg.from_user,
+    }
     if isinstance(msg, WeComText):
         return TextMessage(**base, text=msg.content)
     if isinstance(msg, WeComImage):
         return ImageMessage(**base, media_ref=msg.media_id)
     if isinstance(msg, WeComCardEvent):
-        return CardAction(**base, value=msg.event_key, form=form_values(msg),
-                          message_ref=msg.response_code or None)
+        ref = card_ref(msg.task_id, msg.response_code) if msg.response_code else None
+        return CardAction(**base, value=msg.event_key, form=form_values(msg), message_ref=ref)
     if isinstance(msg, WeComContactChange):
         return MemberChanged(**base, change=_CHANGES[msg.change_type], user_id=msg.new_user_id or msg.user_id)
     return None

@@ -10,13 +10,15 @@ Which card type:
   the answers as the person's next chat messages (``WeComAdapter.supports_text_inputs = False``). One
   single-choice dropdown of ≤ 10 options can ride along as the card's ``button_selection``.
 
-Anything that cannot be shown faithfully raises ``RenderError`` (a PermanentError: the outbox dead-letters the
-row with the reason) instead of silently dropping a question or a button.
+Questions that do not fit on the card (a second dropdown beside buttons, a dropdown of more than 10 options)
+are listed on it and asked in chat after the submit click, like text questions. What cannot be shown at all
+(more than 6 buttons, two forms, duplicate button keys, a key over 1024 bytes) raises ``RenderError`` (a
+PermanentError: the outbox dead-letters the row with the reason) instead of silently dropping a button.
 
-Button keys carry the packed action value itself (``cards.actions.pack``). WeCom allows 1024 bytes per key
-(doc 90236: "最长支持1024字节"); ``cards.model.Button`` caps values at 1000 characters and ``pack`` writes ASCII
-JSON, so every valid card fits. The byte length is still checked here so a future non-ASCII value fails loudly
-rather than being truncated by WeCom.
+Button keys carry the packed action value itself (``cards.actions.pack``). WeCom allows 1024 bytes per
+key (doc 90236: "最长支持1024字节"); ``cards.model.Button`` caps values at 1000 characters and ``pack``
+writes ASCII JSON, so every valid card fits. The byte length is still checked here so a future non-ASCII
+value fails loudly rather than being truncated by WeCom.
 """
 
 from __future__ import annotations
@@ -74,18 +76,13 @@ def _key(value: str) -> str:
 
 
 def _button(b: Button) -> dict[str, Any]:
-    return {"type": 0, "text": _clip(b.label, 10), "style": _STYLE[b.style], "key": _key(b.value)}
+    return {"type": 0, "text": b.label, "style": _STYLE[b.style], "key": _key(b.value)}
 
 
 def _options(select: Select, limit: int) -> list[dict[str, Any]]:
-    if len(select.options) > limit:
-        raise RenderError(f"select {select.name!r} has {len(select.options)} options; WeCom shows {limit}")
-    out = []
-    for o in select.options:
-        if len(o.value.encode()) > OPTION_ID_MAX_BYTES:
-            raise RenderError(f"option value of {select.name!r} longer than {OPTION_ID_MAX_BYTES} bytes")
-        out.append({"id": o.value, "text": _clip(o.label, 32)})
-    return out
+    """Option ids are the option values: a click's OptionIds need no mapping back (callers check _fits)."""
+    assert _fits(select, limit)
+    return [{"id": o.value, "text": _clip(o.label, 32)} for o in select.options]
 
 
 def _selected(select: Select) -> str:
@@ -107,7 +104,9 @@ def render_card(card: Card, *, task_id: str, link_url: str) -> dict[str, Any]:
         elif isinstance(el, Fields):
             for item in el.items:
                 if len(horizontal) < MAX_HORIZONTAL:
-                    horizontal.append({"keyname": _clip(item.label, 10), "value": _clip(item.value or "-", 30)})
+                    horizontal.append(
+                        {"keyname": _clip(item.label, 10), "value": _clip(item.value or "-", 30)}
+                    )
                 else:
                     lines.append(f"{item.label}: {item.value}")
         elif isinstance(el, Note):
@@ -142,7 +141,24 @@ def render_card(card: Card, *, task_id: str, link_url: str) -> dict[str, Any]:
         body["card_action"] = {"type": 1, "url": link_url}
     if lines:
         body["sub_title_text"] = _clip("\n".join(x for x in lines if x), SUB_TITLE_MAX)
+    if card_type in ("vote_interaction", "multiple_interaction"):
+        _fold_into_title(body)
     return {"card_type": card_type, **body}
+
+
+def _fold_into_title(body: dict[str, Any]) -> None:
+    """Vote and multiple-choice cards have no text areas: keep what fits under the title."""
+    text: list[str] = []
+    if "sub_title_text" in body:
+        text.append(body.pop("sub_title_text"))
+    for kv in body.pop("horizontal_content_list", []):
+        text.append(f"{kv['keyname']}: {kv['value']}")
+    if "quote_area" in body:
+        text.append(body.pop("quote_area")["quote_text"])
+    if text:
+        title = body["main_title"]
+        joined = " ".join([title.get("desc", ""), *text]).strip()
+        title["desc"] = _clip(joined.replace("\n", " "), 44)
 
 
 def _render_buttons(body: dict[str, Any], buttons: list[Button]) -> str:
@@ -160,39 +176,57 @@ def _render_buttons(body: dict[str, Any], buttons: list[Button]) -> str:
     return "button_interaction"
 
 
+def _fits(select: Select, limit: int) -> bool:
+    return len(select.options) <= limit and all(
+        len(o.value.encode()) <= OPTION_ID_MAX_BYTES for o in select.options
+    )
+
+
 def _render_form(body: dict[str, Any], form: Form, extra: list[Button], lines: list[str]) -> str:
     selects = [i for i in form.inputs if isinstance(i, Select)]
     texty = [i for i in form.inputs if isinstance(i, TextInput | DatePicker)]
     extra = [*extra, *([form.cancel] if form.cancel else [])]
+    submit = {"text": _clip(form.submit.label, 10), "key": _key(form.submit.value)}
     if not texty and not extra:
-        if len(selects) == 1 and selects[0].multiple:
+        if len(selects) == 1 and selects[0].multiple and _fits(selects[0], MAX_VOTE_OPTIONS):
             s = selects[0]
             body["checkbox"] = {
-                "question_key": _key(s.name), "mode": 1,
-                "option_list": [{**o, "is_checked": o["id"] == s.default}
-                                for o in _options(s, MAX_VOTE_OPTIONS)],
+                "question_key": _key(s.name),
+                "mode": 1,
+                "option_list": [
+                    {**o, "is_checked": o["id"] == s.default} for o in _options(s, MAX_VOTE_OPTIONS)
+                ],
             }
-            body["submit_button"] = {"text": _clip(form.submit.label, 10), "key": _key(form.submit.value)}
+            body["submit_button"] = submit
             lines.insert(0, s.label)
             return "vote_interaction"
-        if 1 <= len(selects) <= MAX_SELECTS and not any(s.multiple for s in selects):
+        if len(selects) <= MAX_SELECTS and all(
+            not s.multiple and _fits(s, MAX_SELECT_OPTIONS) for s in selects
+        ):
             body["select_list"] = [
-                {"question_key": _key(s.name), "title": _clip(s.label, 16), "selected_id": _selected(s),
-                 "option_list": _options(s, MAX_SELECT_OPTIONS)}
+                {
+                    "question_key": _key(s.name),
+                    "title": _clip(s.label, 16),
+                    "selected_id": _selected(s),
+                    "option_list": _options(s, MAX_SELECT_OPTIONS),
+                }
                 for s in selects
             ]
-            body["submit_button"] = {"text": _clip(form.submit.label, 10), "key": _key(form.submit.value)}
+            body["submit_button"] = submit
             return "multiple_interaction"
-    if len(selects) > 1 or any(s.multiple for s in selects):
-        raise RenderError(
-            f"form {form.name!r}: WeCom can show one single-choice dropdown beside buttons or text questions"
-        )
-    if selects:
-        s = selects[0]
-        body["button_selection"] = {"question_key": _key(s.name), "title": _clip(s.label, 16),
-                                    "option_list": _options(s, MAX_SELECT_OPTIONS), "selected_id": _selected(s)}
-    for q in texty:
-        lines.append(f"· {q.label}")
+    # A button card: one single-choice dropdown that fits rides along as ``button_selection``; every other
+    # question is listed here and asked in chat after the submit click (bot/chatforms.py).
+    on_card = next((s for s in selects if not s.multiple and _fits(s, MAX_SELECT_OPTIONS)), None)
+    if on_card is not None:
+        body["button_selection"] = {
+            "question_key": _key(on_card.name),
+            "title": _clip(on_card.label, 16),
+            "option_list": _options(on_card, MAX_SELECT_OPTIONS),
+            "selected_id": _selected(on_card),
+        }
+    for q in form.inputs:
+        if q is not on_card:
+            lines.append(f"· {q.label}")
     return _render_buttons(body, [form.submit, *extra])
 
 

@@ -1,0 +1,457 @@
+"""``DingTalkAdapter``: the DingTalk internal app + robot, in HTTP-callback or Stream mode.
+
+Receiving. Stream mode (default) needs no public URL: ``start()`` opens the Stream connection and frames go
+straight to the dispatcher. HTTP mode takes three kinds of POST at ``/callbacks/dingtalk``:
+- robot messages, signed with ``timestamp`` / ``sign`` headers (HMAC-SHA256 with the app secret);
+- event subscriptions (``?msg_signature&timestamp&nonce`` + ``{"encrypt"}``), answered with an encrypted
+  "success";
+- card clicks, posted to the URL registered for our ``callbackRouteKey``. DingTalk documents no signature for
+  these, so the registered URL carries ``card_token`` = HMAC(app secret, route key), checked in constant
+  time: only DingTalk (to whom we registered it) knows it.
+
+Sending. Cards with buttons → interactive card (createAndDeliver, one out-track id per recipient, later
+updated by that id); cards without → robot one-to-one ``batchSend`` in chunks of 20; people the robot
+cannot reach → work notification when ``work_notice_fallback`` is on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import time
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+from aiohttp import web
+
+from adapters.base import (
+    Adapter,
+    CallbackAnswer,
+    CallbackRejected,
+    Org,
+    OrgDepartment,
+    OrgMember,
+    ParseResult,
+    PermanentError,
+    RateLimited,
+    SendResult,
+)
+from adapters.dingtalk import inbound
+from adapters.dingtalk.client import BATCH_SEND_LIMIT, DingTalkClient, chunks
+from adapters.dingtalk.crypto import MAX_CLOCK_SKEW_MS, EventCrypto, SignatureError, check_robot_signature
+from adapters.dingtalk.render import card_param_map, render_card, work_notice
+from bot.config import DingTalkConfig, Settings
+from bot.events import Event, MemberChanged, UrlVerification
+from cards.catalogue import Translator
+from cards.model import Card
+
+if TYPE_CHECKING:
+    from bot.app import Service
+
+log = logging.getLogger("perfloop.dingtalk")
+
+ROOT_DEPT = 1
+MANAGER_LOOKUPS = 4
+"""Concurrent ``user/get`` calls during org sync (the manager is only in the user detail)."""
+THROTTLE_RETRIES = (1.0, 2.0)
+
+
+class DingTalkAdapter(Adapter):
+    platform: ClassVar[str] = "dingtalk"
+    max_recipients_per_call: ClassVar[int] = BATCH_SEND_LIMIT
+    supports_text_inputs: ClassVar[bool] = False
+    answers_card_inline: ClassVar[bool] = False
+
+    def __init__(
+        self, cfg: DingTalkConfig, *, public_url: str, max_body_bytes: int, default_locale: str
+    ) -> None:
+        self.cfg = cfg
+        self.workspace = cfg.app_key
+        self.public_url = public_url.rstrip("/")
+        self.max_body_bytes = max_body_bytes
+        self.t = Translator(default_locale)
+        self.client = DingTalkClient(cfg)
+        self.crypto = EventCrypto(cfg.token, cfg.aes_key, cfg.app_key, cfg.corp_id) if cfg.aes_key else None
+        self.route_key = f"perfloop-{hashlib.sha256(cfg.app_key.encode()).hexdigest()[:16]}"
+        self.card_token = hmac.new(
+            cfg.app_secret.encode(), self.route_key.encode(), hashlib.sha256
+        ).hexdigest()
+        self._service: Service | None = None
+        self._route_registered = False
+        self._route_lock = asyncio.Lock()
+        self._stream: Any = None
+        self._stream_task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        return cls(
+            settings.dingtalk,
+            public_url=settings.server.public_url,
+            max_body_bytes=settings.server.max_body_bytes,
+            default_locale=settings.i18n.default_locale,
+        )
+
+    def bind_service(self, service: Service) -> None:
+        self._service = service
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        if self.cfg.mode != "stream":
+            return
+        from adapters.dingtalk.stream import StreamClient
+
+        self._stop.clear()
+        self._stream = StreamClient(
+            self.cfg.app_key,
+            self.cfg.app_secret,
+            self.cfg.api_base,
+            robot=self._on_stream_robot,
+            card=self._on_stream_card,
+            event=self._on_stream_event,
+        )
+        self._stream_task = asyncio.create_task(self._stream.run(self._stop), name="dingtalk-stream")
+
+    async def close(self) -> None:
+        self._stop.set()
+        if self._stream_task is not None:
+            if self._stream is not None and self._stream.websocket is not None:
+                await self._stream.websocket.close()
+            try:
+                await asyncio.wait_for(self._stream_task, timeout=5)
+            except (TimeoutError, asyncio.CancelledError):
+                self._stream_task.cancel()
+            self._stream_task = None
+        await self.client.close()
+
+    def _now_ms(self) -> int:
+        if self._service is not None:
+            return int(self._service.clock.now().timestamp() * 1000)
+        return int(time.time() * 1000)
+
+    async def _dispatch(self, event: Event) -> CallbackAnswer:
+        if self._service is None:
+            raise RuntimeError("DingTalkAdapter used before bind_service()")
+        answer = await self._service.dispatcher.dispatch(event)
+        self._service.outbox.notify()
+        return answer
+
+    # ------------------------------------------------------------------ Stream mode
+    async def _on_stream_robot(self, data: dict[str, Any], delivery_id: str) -> dict[str, Any]:
+        try:
+            event = inbound.robot_event(data, self.workspace)
+        except inbound.MalformedPayload as exc:
+            log.warning("dingtalk stream: malformed robot message", extra={"reason": str(exc)})
+            return {}
+        if event is not None:
+            await self._dispatch(event)
+        return {}
+
+    async def _on_stream_card(self, data: dict[str, Any], delivery_id: str) -> dict[str, Any]:
+        try:
+            event = inbound.card_event(data, self.workspace)
+        except inbound.MalformedPayload as exc:
+            log.warning("dingtalk stream: malformed card callback", extra={"reason": str(exc)})
+            return {}
+        await self._dispatch(event)
+        return {}
+
+    async def _on_stream_event(self, event_type: str, data: dict[str, Any], event_id: str) -> None:
+        payload = {"EventType": event_type, "UserId": data.get("userId") or data.get("UserId") or []}
+        try:
+            events = inbound.org_events(payload, self.workspace, event_id=f"evt:{event_id}")
+        except inbound.MalformedPayload as exc:
+            log.warning("dingtalk stream: malformed event", extra={"reason": str(exc)})
+            return
+        for ev in events:
+            await self._dispatch(ev)
+
+    # ------------------------------------------------------------------ HTTP mode
+    async def parse_callback(self, request: web.Request) -> ParseResult:
+        if request.method != "POST":
+            raise CallbackRejected(405, "POST only")
+        if request.content_length is not None and request.content_length > self.max_body_bytes:
+            raise CallbackRejected(413, "body too large")
+        body = await request.read()
+        if len(body) > self.max_body_bytes:
+            raise CallbackRejected(413, "body too large")
+        query = request.query
+        if "msg_signature" in query or "signature" in query:
+            return await self._parse_event(query, body)
+        if "card_token" in query:
+            return self._parse_card(query.get("card_token", ""), body)
+        try:
+            check_robot_signature(
+                request.headers.get("timestamp"),
+                request.headers.get("sign"),
+                self.cfg.app_secret,
+                self._now_ms(),
+            )
+        except SignatureError as exc:
+            raise CallbackRejected(401, str(exc)) from None
+        data = _json_object(body)
+        try:
+            return inbound.robot_event(data, self.workspace)
+        except inbound.MalformedPayload as exc:
+            raise CallbackRejected(400, str(exc)) from None
+
+    def _parse_card(self, token: str, body: bytes) -> ParseResult:
+        if not hmac.compare_digest(token.encode(), self.card_token.encode()):
+            raise CallbackRejected(401, "bad card_token")
+        data = _json_object(body)
+        try:
+            return inbound.card_event(data, self.workspace)
+        except inbound.MalformedPayload as exc:
+            raise CallbackRejected(400, str(exc)) from None
+
+    async def _parse_event(self, query: Any, body: bytes) -> ParseResult:
+        if self.crypto is None:
+            raise CallbackRejected(403, "event subscription is not configured (aes_key)")
+        envelope = _json_object(body)
+        encrypt = envelope.get("encrypt")
+        try:
+            data = self.crypto.decrypt(
+                query.get("msg_signature") or query.get("signature"),
+                query.get("timestamp"),
+                query.get("nonce"),
+                encrypt if isinstance(encrypt, str) else None,
+            )
+        except SignatureError as exc:
+            raise CallbackRejected(401, str(exc)) from None
+        try:
+            skew = abs(self._now_ms() - int(query.get("timestamp", "")))
+        except ValueError:
+            raise CallbackRejected(401, "timestamp is not a number") from None
+        if skew > MAX_CLOCK_SKEW_MS:  # signed, but captured long ago: a replay
+            raise CallbackRejected(401, "stale timestamp")
+        event_type = str(data.get("EventType", ""))
+        if event_type in ("check_url", "check_create_suite_url", "check_update_suite_url"):
+            return UrlVerification(platform=self.platform, answer=self._encrypted_success())
+        plain_id = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
+        try:
+            events = inbound.org_events(data, self.workspace, event_id=f"evt:{plain_id}")
+        except inbound.MalformedPayload as exc:
+            raise CallbackRejected(400, str(exc)) from None
+        if not events:
+            return None
+        for extra in events[:-1]:  # one callback may name several users; the app dispatches the last
+            await self._dispatch(extra)
+        return events[-1]
+
+    def _encrypted_success(self) -> str:
+        assert self.crypto is not None
+        return json.dumps(self.crypto.encrypt("success", self._now_ms()))
+
+    def answer_verification(self, verification: UrlVerification) -> web.StreamResponse:
+        return web.Response(text=verification.answer, content_type="application/json")
+
+    def answer_callback(self, event: Event | None, answer: CallbackAnswer) -> web.StreamResponse:
+        if (event is None or isinstance(event, MemberChanged)) and self.crypto is not None:
+            return web.Response(text=self._encrypted_success(), content_type="application/json")
+        return web.json_response({})
+
+    # ------------------------------------------------------------------ rendering, sending
+    def render(self, card: Card) -> dict[str, Any]:
+        return render_card(card, template_id=self.cfg.card_template_id, t=self.t)
+
+    async def send(self, recipient: str, card: Card, *, idempotency_key: str) -> SendResult:
+        return await self.send_many([recipient], card, idempotency_key=idempotency_key)
+
+    async def send_many(self, recipients: list[str], card: Card, *, idempotency_key: str) -> SendResult:
+        rendered = self.render(card)
+        if rendered["interactive"]:
+            result = await self._send_cards(recipients, rendered, idempotency_key)
+        else:
+            result = await self._send_plain(recipients, rendered)
+        if result.invalid_recipients and self.cfg.work_notice_fallback:
+            unreachable = result.invalid_recipients
+            result.invalid_recipients = []
+            for part in chunks(unreachable, 100):
+                task_id = await self.client.work_notice(part, work_notice(card, self.t))
+                result.message_refs.update({uid: f"wn:{task_id}" for uid in part})
+        return result
+
+    def out_track_id(self, idempotency_key: str, recipient: str) -> str:
+        """Derived from the outbox key: a resend after a crash reuses the id, never shows a second card."""
+        return "pl-" + hashlib.sha256(f"{idempotency_key}\n{recipient}".encode()).hexdigest()[:40]
+
+    async def _ensure_route(self) -> None:
+        if self.cfg.mode != "http" or self._route_registered:
+            return
+        async with self._route_lock:
+            if not self._route_registered:
+                url = f"{self.public_url}/callbacks/dingtalk?card_token={self.card_token}"
+                await self.client.register_card_callback(self.route_key, url, self.card_token)
+                self._route_registered = True
+
+    async def _send_cards(self, recipients: list[str], rendered: dict[str, Any], key: str) -> SendResult:
+        await self._ensure_route()
+        result = SendResult()
+        for rcpt in recipients:
+            out_track_id = self.out_track_id(key, rcpt)
+            body: dict[str, Any] = {
+                "cardTemplateId": rendered["cardTemplateId"],
+                "outTrackId": out_track_id,
+                "cardData": rendered["cardData"],
+                "callbackType": "STREAM" if self.cfg.mode == "stream" else "HTTP",
+                "openSpaceId": f"dtv1.card//IM_ROBOT.{rcpt}",
+                "imRobotOpenSpaceModel": {"supportForward": False},
+                "imRobotOpenDeliverModel": {"spaceType": "IM_ROBOT", "robotCode": self.cfg.robot_code},
+                "userIdType": 1,
+            }
+            if self.cfg.mode == "http":
+                body["callbackRouteKey"] = self.route_key
+            try:
+                answer = await self.client.create_and_deliver(body)
+            except PermanentError as exc:
+                if "outTrackId" in str(exc) and "exist" in str(exc).lower():
+                    result.message_refs[rcpt] = out_track_id  # delivered before a crash: nothing to do
+                    continue
+                raise
+            delivered = _delivered(answer)
+            if delivered:
+                result.message_refs[rcpt] = out_track_id
+            else:
+                result.invalid_recipients.append(rcpt)
+        return result
+
+    async def _send_plain(self, recipients: list[str], rendered: dict[str, Any]) -> SendResult:
+        result = SendResult()
+        for part in chunks(recipients, BATCH_SEND_LIMIT):
+            pending = part
+            sent_any = False
+            for attempt in range(len(THROTTLE_RETRIES) + 1):
+                answer = await self.client.batch_send(pending, rendered["msgKey"], rendered["msgParam"])
+                throttled = [str(u) for u in answer.get("flowControlledStaffIdList") or []]
+                invalid = {str(u) for u in (answer.get("invalidStaffIdList") or [])}
+                invalid |= {str(u) for u in (answer.get("filteredStaffIdList") or [])}
+                key = str(answer.get("processQueryKey", ""))
+                for uid in pending:
+                    if uid in invalid:
+                        result.invalid_recipients.append(uid)
+                    elif uid not in throttled:
+                        result.message_refs[uid] = f"otm:{key}"
+                        sent_any = True
+                if not throttled:
+                    break
+                if not sent_any and not result.message_refs:
+                    raise RateLimited(
+                        f"batchSend: all {len(throttled)} recipients flow-controlled",
+                        retry_after=THROTTLE_RETRIES[0],
+                    )
+                if attempt == len(THROTTLE_RETRIES):
+                    log.warning(
+                        "dingtalk batchSend: still flow-controlled, giving up on them",
+                        extra={"users": throttled[:20]},
+                    )
+                    result.invalid_recipients.extend(throttled)
+                    break
+                await asyncio.sleep(THROTTLE_RETRIES[attempt])
+                pending = throttled
+        return result
+
+    async def update(self, message_ref: str, card: Card, *, recipient: str) -> None:
+        """Interactive cards are updated in place by out-track id. A robot message or work notification cannot
+        be edited, so its "update" is the new version sent as a new message."""
+        if message_ref.startswith("pl-") or not message_ref.startswith(("otm:", "wn:")):
+            await self.client.update_card(message_ref, card_param_map(card, self.t))
+            return
+        await self.send(recipient, card, idempotency_key=f"update-{message_ref}-{recipient}")
+
+    # ------------------------------------------------------------------ media
+    async def download_media(self, ref: str, *, max_bytes: int) -> bytes:
+        return await self.client.download(ref, max_bytes=max_bytes)
+
+    async def upload_media(self, data: bytes, *, filename: str, mime: str) -> str:
+        return await self.client.upload_media(data, filename=filename, mime=mime)
+
+    # ------------------------------------------------------------------ org
+    async def list_org(self) -> Org:
+        root = await self.client.department(ROOT_DEPT)
+        departments: dict[str, OrgDepartment] = {
+            str(ROOT_DEPT): OrgDepartment(id=str(ROOT_DEPT), name=str(root.get("name") or "root"))
+        }
+        queue = [ROOT_DEPT]
+        while queue:
+            dept_id = queue.pop(0)
+            for sub in await self.client.sub_departments(dept_id):
+                sid = int(sub["dept_id"])
+                if str(sid) in departments:
+                    continue
+                departments[str(sid)] = OrgDepartment(
+                    id=str(sid), name=str(sub.get("name", "")), parent_id=str(sub.get("parent_id", dept_id))
+                )
+                queue.append(sid)
+        members: dict[str, dict[str, Any]] = {}
+        for dept_id_str, dept in departments.items():
+            cursor = 0
+            while True:
+                page = await self.client.users_page(int(dept_id_str), cursor)
+                for item in page.get("list") or []:
+                    uid = str(item.get("userid", ""))
+                    if not uid:
+                        continue
+                    members.setdefault(uid, item)
+                    if item.get("leader") and uid not in dept.leader_ids:
+                        dept.leader_ids.append(uid)
+                if not page.get("has_more"):
+                    break
+                cursor = int(page.get("next_cursor") or 0)
+        managers = await self._managers(members)
+        org_members = [
+            OrgMember(
+                user_id=uid,
+                name=str(item.get("name", uid)),
+                department_ids=[str(d) for d in item.get("dept_id_list") or []],
+                manager_id=managers.get(uid),
+                active=bool(item.get("active", True)),
+            )
+            for uid, item in sorted(members.items())
+        ]
+        return Org(departments=list(departments.values()), members=org_members)
+
+    async def _managers(self, members: dict[str, dict[str, Any]]) -> dict[str, str | None]:
+        """``user/list`` has no manager: read ``manager_userid`` from ``user/get`` where the list lacks it."""
+        out: dict[str, str | None] = {}
+        gate = asyncio.Semaphore(MANAGER_LOOKUPS)
+
+        async def one(uid: str) -> None:
+            async with gate:
+                detail = await self.client.user(uid)
+            out[uid] = str(detail["manager_userid"]) if detail.get("manager_userid") else None
+
+        todo = []
+        for uid, item in members.items():
+            if "manager_userid" in item:
+                out[uid] = str(item["manager_userid"]) if item["manager_userid"] else None
+            else:
+                todo.append(one(uid))
+        await asyncio.gather(*todo)
+        return out
+
+    async def check_credentials(self) -> str:
+        await self.client.api_token(refresh=True)
+        await self.client.oapi_token(refresh=True)
+        return f"DingTalk app {self.cfg.app_key}: api.dingtalk.com and oapi tokens OK ({self.cfg.mode} mode)"
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise CallbackRejected(400, "body is not JSON") from None
+    if not isinstance(data, dict):
+        raise CallbackRejected(400, "body is not a JSON object")
+    return data
+
+
+def _delivered(answer: dict[str, Any]) -> bool:
+    result = answer.get("result")
+    if not isinstance(result, dict):
+        return bool(answer.get("success", True))
+    results = result.get("deliverResults") or []
+    if not results:
+        return bool(answer.get("success", True))
+    return all(bool(r.get("success")) for r in results if isinstance(r, dict))

@@ -1,0 +1,237 @@
+"""The only outbound path to WeCom: aiohttp calls with a shared access token and WeCom's error codes mapped
+onto the outbox's error types.
+
+- The access token is cached until ``REFRESH_MARGIN`` seconds before it expires; concurrent callers share
+  one fetch (a lock, re-checked inside), and a call answered ``40014``/``42001`` (invalid/expired token)
+  drops that token, fetches a new one once and retries once.
+- ``45009``/``45033``/``45011`` → ``RateLimited`` (the outbox backs off and penalises the app's bucket).
+- HTTP 5xx, ``-1`` (system busy), timeouts and connection errors → ``TransientError``.
+- Any other non-zero ``errcode`` → ``WeComAPIError`` (permanent), carrying the code for callers that
+  handle one.
+wechatpy is not used here: it is synchronous and hard-codes the API host for tokens and media.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+
+from adapters.base import PermanentError, RateLimited, TransientError
+
+log = logging.getLogger("perfloop.wecom")
+
+TOKEN_ERRORS = frozenset({40014, 42001})
+RATE_ERRORS = frozenset({45009, 45011, 45033})
+BUSY_ERRORS = frozenset({-1})
+ALL_INVALID_RECIPIENTS = 81013
+REFRESH_MARGIN = 300.0
+
+
+class WeComAPIError(PermanentError):
+    def __init__(self, path: str, errcode: int, errmsg: str) -> None:
+        super().__init__(f"wecom {path}: errcode {errcode} {errmsg}")
+        self.errcode = errcode
+        self.errmsg = errmsg
+
+
+class MediaTooLarge(PermanentError):
+    pass
+
+
+class WeComClient:
+    def __init__(
+        self,
+        *,
+        api_base: str,
+        corp_id: str,
+        secret: str,
+        timeout: float = 10.0,
+        rate_limit_pause: float = 60.0,
+    ) -> None:
+        self.api_base = api_base.rstrip("/")
+        self.corp_id = corp_id
+        self._secret = secret
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self.rate_limit_pause = rate_limit_pause
+        """WeCom blocks a minute-level overrun for 60 s: tell the outbox to wait that long."""
+        self._session: aiohttp.ClientSession | None = None
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._lock = asyncio.Lock()
+        self.token_fetches = 0
+
+    # ------------------------------------------------------------------ plumbing
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _url(self, path: str) -> str:
+        return f"{self.api_base}/cgi-bin/{path}"
+
+    def _raise_for(self, path: str, result: dict[str, Any]) -> None:
+        code = int(result.get("errcode", 0) or 0)
+        if code == 0:
+            return
+        msg = str(result.get("errmsg", ""))
+        if code in RATE_ERRORS:
+            raise RateLimited(f"wecom {path}: errcode {code} {msg}", retry_after=self.rate_limit_pause)
+        if code in BUSY_ERRORS:
+            raise TransientError(f"wecom {path}: errcode {code} {msg}")
+        raise WeComAPIError(path, code, msg)
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any],
+        *,
+        json_body: dict[str, Any] | None = None,
+        form: aiohttp.FormData | None = None,
+        binary_cap: int | None = None,
+    ) -> dict[str, Any] | bytes:
+        """One HTTP exchange. JSON answers come back as dicts; with ``binary_cap`` a file body comes back as
+        bytes, read in chunks and abandoned as soon as it passes the cap."""
+        try:
+            async with self._http().request(
+                method, self._url(path), params=params, json=json_body, data=form
+            ) as resp:
+                if resp.status >= 500:
+                    raise TransientError(f"wecom {path}: HTTP {resp.status}")
+                if resp.status != 200:
+                    raise PermanentError(f"wecom {path}: HTTP {resp.status}")
+                ctype = resp.headers.get("Content-Type", "")
+                if binary_cap is not None and "json" not in ctype and not ctype.startswith("text/"):
+                    return await _read_capped(resp, binary_cap)
+                raw = await resp.content.read(1024 * 1024)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise TransientError(f"wecom {path}: {type(exc).__name__}: {exc}") from exc
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise TransientError(f"wecom {path}: answer is not JSON") from None
+        if not isinstance(data, dict):
+            raise TransientError(f"wecom {path}: answer is not a JSON object")
+        return data
+
+    # ------------------------------------------------------------------ token
+    async def token(self, *, force: bool = False) -> str:
+        if not force and self._token and time.monotonic() < self._expires_at:
+            return self._token
+        stale = self._token
+        async with self._lock:
+            # Another caller may have refreshed while we waited: use theirs.
+            if self._token and self._token != stale and time.monotonic() < self._expires_at:
+                return self._token
+            if not force and self._token and time.monotonic() < self._expires_at:
+                return self._token
+            result = await self._request(
+                "GET", "gettoken", {"corpid": self.corp_id, "corpsecret": self._secret}
+            )
+            self.token_fetches += 1
+            assert isinstance(result, dict)
+            self._raise_for("gettoken", result)
+            token = str(result["access_token"])
+            expires_in = float(result.get("expires_in", 7200))
+            self._token = token
+            self._expires_at = time.monotonic() + max(0.0, expires_in - REFRESH_MARGIN)
+            return token
+
+    def _invalidate(self, token: str) -> None:
+        if self._token == token:
+            self._token = None
+            self._expires_at = 0.0
+
+    async def _authed(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json_body: dict[str, Any] | None = None,
+        form: Callable[[], aiohttp.FormData] | None = None,
+        binary_cap: int | None = None,
+    ) -> dict[str, Any] | bytes:
+        for attempt in range(2):
+            token = await self.token()
+            result = await self._request(
+                method,
+                path,
+                {**(params or {}), "access_token": token},
+                json_body=json_body,
+                form=form() if form else None,
+                binary_cap=binary_cap,
+            )
+            if isinstance(result, bytes):
+                return result
+            if int(result.get("errcode", 0) or 0) in TOKEN_ERRORS and attempt == 0:
+                log.info("wecom token rejected; refreshing once", extra={"path": path})
+                self._invalidate(token)
+                continue
+            self._raise_for(path, result)
+            return result
+        raise AssertionError("unreachable")
+
+    async def call(self, method: str, path: str, **kw: Any) -> dict[str, Any]:
+        result = await self._authed(method, path, **kw)
+        assert isinstance(result, dict)
+        return result
+
+    # ------------------------------------------------------------------ endpoints
+    async def send(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``message/send``; ``body`` carries touser ("a|b|c", ≤ 1000), msgtype, agentid and the message."""
+        return await self.call("POST", "message/send", json_body=body)
+
+    async def update_template_card(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.call("POST", "message/update_template_card", json_body=body)
+
+    async def media_get(self, media_id: str, *, max_bytes: int) -> bytes:
+        result = await self._authed("GET", "media/get", params={"media_id": media_id}, binary_cap=max_bytes)
+        if isinstance(result, dict):  # errcode 0 with a JSON body: not a file
+            raise PermanentError(f"wecom media/get: no file for {media_id!r}")
+        return result
+
+    async def media_upload(self, data: bytes, *, filename: str, mime: str, kind: str = "image") -> str:
+        def form() -> aiohttp.FormData:
+            fd = aiohttp.FormData()
+            fd.add_field("media", data, filename=filename, content_type=mime)
+            return fd
+
+        result = await self.call("POST", "media/upload", params={"type": kind}, form=form)
+        return str(result["media_id"])
+
+    async def department_list(self) -> list[dict[str, Any]]:
+        result = await self.call("GET", "department/list")
+        return list(result.get("department", []))
+
+    async def user_list(self, department_id: int | str) -> list[dict[str, Any]]:
+        result = await self.call("GET", "user/list", params={"department_id": str(department_id)})
+        return list(result.get("userlist", []))
+
+    async def user_get(self, user_id: str) -> dict[str, Any]:
+        return await self.call("GET", "user/get", params={"userid": user_id})
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, cap: int) -> bytes:
+    length = resp.content_length
+    if length is not None and length > cap:
+        raise MediaTooLarge(f"media is {length} bytes; the cap is {cap}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > cap:
+            raise MediaTooLarge(f"media passed the {cap}-byte cap while downloading")
+        chunks.append(chunk)
+    return b"".join(chunks)
