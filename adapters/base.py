@@ -101,6 +101,8 @@ class Adapter(abc.ABC):
     supports_text_inputs: ClassVar[bool] = True
     """False where cards cannot hold free-text inputs (WeCom, DingTalk general cards): the dispatcher then
     collects a form's text answers as the person's next chat messages."""
+    shows_toasts: ClassVar[bool] = True
+    """False where a click cannot be answered with a toast (DingTalk): refusals then arrive as a message."""
     answers_card_inline: ClassVar[bool] = False
     """True where the platform wants the updated card in the click's HTTP answer (Feishu)."""
 

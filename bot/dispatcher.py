@@ -251,10 +251,14 @@ class Dispatcher:
                         received_at=self.clock.now(),
                     )
                 )
-                if not isinstance(event, CardAction):
+                adapter = self.registry.get(event.platform) if event.platform in self.registry else None
+                toasts = adapter is not None and adapter.shows_toasts
+                if not isinstance(event, CardAction) or not toasts:
+                    # Chat messages, and clicks on platforms that cannot show a toast, hear why by message.
                     workspace = await self._workspace(session, event.platform, event.workspace)
+                    t = Translator(self.settings.i18n.default_locale)
                     card = refused.card or notice_card(
-                        Translator(None), refused.message, refused.message, colour="orange"
+                        t, t("common.refused_title"), refused.message, colour="orange"
                     )
                     self._outbox(session, workspace).send_to_platform_id(event.sender_id, card)
         except IntegrityError:

@@ -282,3 +282,18 @@ def test_actions_card_builds() -> None:
         header=Header(title="t"),
         elements=[Actions(buttons=[Button(label="ok", value=pack(Approve(subject_id=1)))])],
     )
+
+
+class NoToasts(RecordingAdapter):
+    shows_toasts: ClassVar[bool] = False
+
+
+async def test_refused_click_is_explained_by_message_where_no_toasts(routed: Service, org: Org) -> None:
+    adapter = NoToasts()
+    routed.registry.add(adapter)
+    await routed.dispatcher.dispatch(click("emp1", pack(Approve(subject_id=7))))
+    await routed.outbox.drain()
+    (card,) = adapter.to("emp1")
+    assert card.header.title == "操作未完成"
+    assert card.elements[0].text == "你没有权限执行这个操作。"  # type: ignore[union-attr]
+    assert await count(routed, AuditLog) == 0

@@ -63,6 +63,7 @@ class DingTalkAdapter(Adapter):
     max_recipients_per_call: ClassVar[int] = BATCH_SEND_LIMIT
     supports_text_inputs: ClassVar[bool] = False
     answers_card_inline: ClassVar[bool] = False
+    shows_toasts: ClassVar[bool] = False
 
     def __init__(
         self, cfg: DingTalkConfig, *, public_url: str, max_body_bytes: int, default_locale: str
