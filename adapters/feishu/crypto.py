@@ -28,8 +28,9 @@ def signature(timestamp: str, nonce: str, encrypt_key: str, body: bytes) -> str:
     return hashlib.sha256((timestamp + nonce + encrypt_key).encode("utf-8") + body).hexdigest()
 
 
-def verify_signature(*, timestamp: str | None, nonce: str | None, given: str | None, encrypt_key: str,
-                     body: bytes) -> None:
+def verify_signature(
+    *, timestamp: str | None, nonce: str | None, given: str | None, encrypt_key: str, body: bytes
+) -> None:
     """Raise ``CallbackRejected(401)`` unless the three headers are present and the signature matches."""
     if not timestamp or not nonce or not given:
         raise CallbackRejected(401, "missing signature headers")
@@ -42,7 +43,8 @@ def decrypt(encrypt_key: str, encrypted: str) -> str:
     """The plaintext JSON of an ``{"encrypt": …}`` body; ``CallbackRejected(400)`` for anything malformed."""
     try:
         raw = base64.b64decode(encrypted, validate=True)
-        return AESCipher(encrypt_key).decrypt(raw).decode("utf-8")
+        plain: bytes = AESCipher(encrypt_key).decrypt(raw)
+        return plain.decode("utf-8")
     except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
         raise CallbackRejected(400, f"bad ciphertext: {exc}") from None
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -28,7 +28,7 @@ VALUE_KEY = "perfloop"
 
 MENTION = re.compile(r"@_user_\d+\s*")
 DATE_VALUE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:\b.*)?$")
-CONTACT_CHANGES = {
+CONTACT_CHANGES: dict[str, Literal["created", "updated", "deleted"]] = {
     "contact.user.created_v3": "created",
     "contact.user.updated_v3": "updated",
     "contact.user.deleted_v3": "deleted",
@@ -163,8 +163,9 @@ def parse_payload(data: dict[str, Any], *, platform: str, workspace: str) -> Par
             return _card_action(CardActionTrigger.model_validate(env.event), base)
         if kind in CONTACT_CHANGES:
             user = ContactUserChanged.model_validate(env.event).object
-            return MemberChanged(**base, sender_id=user.open_id, user_id=user.open_id,
-                                 change=CONTACT_CHANGES[kind])  # type: ignore[arg-type]
+            return MemberChanged(
+                **base, sender_id=user.open_id, user_id=user.open_id, change=CONTACT_CHANGES[kind]
+            )
     except ValidationError as exc:
         raise CallbackRejected(400, f"malformed event: {exc.errors()[0]['loc']}") from None
     log.info("ignoring event type", extra={"event_type": kind})
@@ -186,8 +187,9 @@ def _message(ev: MessageReceived, base: dict[str, Any]) -> TextMessage | ImageMe
         return TextMessage(**base, sender_id=sender, text=text[:20_000])
     if ev.message.message_type == "image" and content.get("image_key"):
         # Both ids are needed for GET im/v1/messages/{message_id}/resources/{image_key}?type=image.
-        return ImageMessage(**base, sender_id=sender,
-                            media_ref=media_ref(ev.message.message_id, str(content["image_key"])))
+        return ImageMessage(
+            **base, sender_id=sender, media_ref=media_ref(ev.message.message_id, str(content["image_key"]))
+        )
     return None
 
 
@@ -196,9 +198,13 @@ def _card_action(ev: CardActionTrigger, base: dict[str, Any]) -> CardAction | No
     if not sender:
         raise CallbackRejected(400, "card action without operator open_id")
     packed = (ev.action.value or {}).get(VALUE_KEY)
-    return CardAction(**base, sender_id=sender, value=packed if isinstance(packed, str) else "",
-                      form=form_values(ev.action.form_value or {}),
-                      message_ref=ev.context.open_message_id)
+    return CardAction(
+        **base,
+        sender_id=sender,
+        value=packed if isinstance(packed, str) else "",
+        form=form_values(ev.action.form_value or {}),
+        message_ref=ev.context.open_message_id,
+    )
 
 
 def form_values(raw: dict[str, Any]) -> dict[str, str | list[str]]:
