@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cards.catalogue import Translator
@@ -33,3 +33,12 @@ def clip(text: str | None, limit: int = 200) -> str:
     if not text:
         return "—"
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def local_date(at: datetime, tz: str) -> date:
+    """The calendar day it is at ``at`` for someone in ``tz`` (deadlines are checked against this)."""
+    try:
+        zone = ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    return at.astimezone(zone).date()

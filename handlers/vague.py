@@ -29,7 +29,9 @@ from storage.queries.audit import has_entry
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _LATIN_WORD = re.compile(r"[a-z]{3,}")
 _DIGIT = re.compile(r"\d")
-_CN_QUANTITY = re.compile(r"[一二两三四五六七八九十百半]+\s*(次|遍|天|日|周|个|分钟|小时|月|号|份|条|页|人|轮)")
+_CN_QUANTITY = re.compile(
+    r"[一二两三四五六七八九十百半]+\s*(次|遍|天|日|周|个|分钟|小时|月|号|份|条|页|人|轮)"
+)
 _CONCRETE_CJK = 6
 _CONCRETE_WORDS = 3
 
@@ -45,6 +47,7 @@ def _lists() -> tuple[list[str], list[str], list[str]]:
     return merged("vague.terms"), merged("vague.filler"), merged("vague.markers")
 
 
+@cache
 def _pattern(word: str) -> re.Pattern[str]:
     """CJK terms match as substrings; Latin terms match whole words, with any suffix (improv → improving)."""
     if word.isascii():

@@ -11,7 +11,9 @@ ANSWERABLE = ("open", "submitted")
 
 
 async def checkin_for_period(session: AsyncSession, person_id: int, period: str) -> CheckIn | None:
-    return await session.scalar(select(CheckIn).where(CheckIn.person_id == person_id, CheckIn.period == period))
+    return await session.scalar(
+        select(CheckIn).where(CheckIn.person_id == person_id, CheckIn.period == period)
+    )
 
 
 async def latest_answerable(session: AsyncSession, person_id: int) -> CheckIn | None:

@@ -14,12 +14,15 @@ async def cycle_by_code(session: AsyncSession, workspace_id: int, code: str) -> 
 
 async def participant(session: AsyncSession, cycle_id: int, person_id: int) -> CycleParticipant | None:
     return await session.scalar(
-        select(CycleParticipant).where(CycleParticipant.cycle_id == cycle_id,
-                                       CycleParticipant.person_id == person_id)
+        select(CycleParticipant).where(
+            CycleParticipant.cycle_id == cycle_id, CycleParticipant.person_id == person_id
+        )
     )
 
 
-async def current_participation(session: AsyncSession, person_id: int) -> tuple[Cycle, CycleParticipant] | None:
+async def current_participation(
+    session: AsyncSession, person_id: int
+) -> tuple[Cycle, CycleParticipant] | None:
     """The most recently started active cycle this person takes part in."""
     row = (
         await session.execute(
@@ -38,7 +41,8 @@ async def current_participation(session: AsyncSession, person_id: int) -> tuple[
 async def goals_of(session: AsyncSession, cycle_id: int, person_id: int) -> list[Goal]:
     return list(
         await session.scalars(
-            select(Goal).where(Goal.cycle_id == cycle_id, Goal.person_id == person_id)
+            select(Goal)
+            .where(Goal.cycle_id == cycle_id, Goal.person_id == person_id)
             .order_by(Goal.position, Goal.id)
         )
     )
@@ -49,7 +53,9 @@ async def previous_goals(session: AsyncSession, person_id: int, cycle: Cycle) ->
     latest = await session.scalar(
         select(Goal.cycle_id)
         .join(Cycle, Cycle.id == Goal.cycle_id)
-        .where(Goal.person_id == person_id, Goal.cycle_id != cycle.id, Cycle.workspace_id == cycle.workspace_id)
+        .where(
+            Goal.person_id == person_id, Goal.cycle_id != cycle.id, Cycle.workspace_id == cycle.workspace_id
+        )
         .order_by(Cycle.started_at.desc(), Cycle.id.desc())
         .limit(1)
     )
@@ -78,12 +84,15 @@ async def team_participants(
     rows = await session.execute(
         select(Person, CycleParticipant)
         .join(CycleParticipant, CycleParticipant.person_id == Person.id)
-        .where(CycleParticipant.cycle_id == cycle_id, Person.manager_id == manager_id, Person.active.is_(True))
+        .where(
+            CycleParticipant.cycle_id == cycle_id, Person.manager_id == manager_id, Person.active.is_(True)
+        )
         .order_by(Person.id)
     )
     return [(p, cp) for p, cp in rows.all()]
 
 
-async def participant_count(session: AsyncSession, cycle_id: int) -> int:
-    rows = await session.scalars(select(CycleParticipant.id).where(CycleParticipant.cycle_id == cycle_id))
-    return len(list(rows))
+async def participant_ids(session: AsyncSession, cycle_id: int) -> set[int]:
+    return set(
+        await session.scalars(select(CycleParticipant.person_id).where(CycleParticipant.cycle_id == cycle_id))
+    )

@@ -35,7 +35,9 @@ async def departments_by_names(
     rows = list(
         await session.scalars(
             select(Department).where(
-                Department.workspace_id == workspace_id, Department.name.in_(wanted), Department.active.is_(True)
+                Department.workspace_id == workspace_id,
+                Department.name.in_(wanted),
+                Department.active.is_(True),
             )
         )
     )
@@ -69,7 +71,9 @@ async def departments_by_ids(session: AsyncSession, ids: Iterable[int]) -> list[
     wanted = set(ids)
     if not wanted:
         return []
-    return list(await session.scalars(select(Department).where(Department.id.in_(wanted)).order_by(Department.id)))
+    return list(
+        await session.scalars(select(Department).where(Department.id.in_(wanted)).order_by(Department.id))
+    )
 
 
 async def active_people(
@@ -97,9 +101,7 @@ async def manager_ids_among(session: AsyncSession, people: Iterable[Person]) -> 
 async def direct_reports(session: AsyncSession, manager_id: int) -> list[Person]:
     return list(
         await session.scalars(
-            select(Person)
-            .where(Person.manager_id == manager_id, Person.active.is_(True))
-            .order_by(Person.id)
+            select(Person).where(Person.manager_id == manager_id, Person.active.is_(True)).order_by(Person.id)
         )
     )
 
