@@ -62,6 +62,16 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--format", choices=["csv", "json"], default="csv")
     ex.add_argument("--output", type=Path, default=None, help="file to write (default: stdout)")
 
+    kick = sub.add_parser("kickoff", help="start a performance cycle and broadcast the kickoff card")
+    kick.add_argument("code", help="cycle code, e.g. 2026-Q1")
+    kick.add_argument(
+        "--departments", default="", help="comma-separated department names (default: everyone)"
+    )
+    kick.add_argument("--hr", default=None, help="platform user id of the HR admin recorded as the starter")
+
+    sched = sub.add_parser("schedule", help="list the next scheduled items with local times and reasons")
+    sched.add_argument("--next", type=int, default=20, help="how many items (default 20)")
+
     sub.add_parser("doctor", help="check config, database, migrations and platform credentials")
     sub.add_parser("send", help="deliver everything due in the outbox now, then exit")
     return p
@@ -126,8 +136,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 def _add_background(service: Any) -> None:
     """Jobs beyond the outbox that every ``run`` process starts (scheduler leadership is decided inside)."""
     from bot.orgsync_job import OrgSyncJob
+    from scheduler.jobs import run_scheduler
 
     service.background.append(OrgSyncJob(service).run)
+    service.background.append(run_scheduler)
 
 
 async def _check_migrated(engine: Any, check: Callable[[Any], Awaitable[None]]) -> None:
@@ -289,6 +301,34 @@ async def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def cmd_kickoff(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app import build_service, ensure_workspaces
+    from bot.kickoff_cli import KickoffFailed, kickoff_from_cli
+    from storage.db import ensure_migrated
+
+    departments = [d.strip() for d in args.departments.replace("，", ",").split(",") if d.strip()]
+    service = build_service(settings)
+    try:
+        await ensure_migrated(service.engine)
+        await ensure_workspaces(service)
+        summary = await kickoff_from_cli(service, code=args.code, departments=departments, hr_user_id=args.hr)
+    except KickoffFailed as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        await service.close()
+    print(summary)
+    return 0
+
+
+async def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
+    from scheduler.plan import show_plan
+
+    if args.next < 1:
+        raise CliError("--next must be at least 1")
+    print(await show_plan(settings, args.next))
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "run": cmd_run,
     "migrate": cmd_migrate,
@@ -297,6 +337,8 @@ COMMANDS: dict[str, Command] = {
     "org sync": cmd_org_sync,
     "export": cmd_export,
     "doctor": cmd_doctor,
+    "kickoff": cmd_kickoff,
+    "schedule": cmd_schedule,
     "send": cmd_send,
 }
 

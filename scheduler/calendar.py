@@ -46,7 +46,7 @@ class WeekdayCalendar:
         return DayInfo(workday=d.weekday() < 5)
 
 
-_HOLIDAY_IDS = {h.value[0]: h.name for h in chinese_calendar.Holiday}
+_HOLIDAY_IDS = {str(h.value): h.name for h in chinese_calendar.Holiday}
 
 
 @dataclass
@@ -57,8 +57,15 @@ class ChineseWorkCalendar:
     extra_workdays: frozenset[date] = frozenset()
     fallback: WorkCalendar = field(default_factory=WeekdayCalendar)
     _warned: set[int] = field(default_factory=set)
+    _memo: dict[date, DayInfo] = field(default_factory=dict)
 
     def day(self, d: date) -> DayInfo:
+        info = self._memo.get(d)
+        if info is None:
+            info = self._memo[d] = self._lookup(d)
+        return info
+
+    def _lookup(self, d: date) -> DayInfo:
         if d in self.extra_workdays:
             return DayInfo(workday=True, makeup=d.weekday() >= 5)
         if d in self.extra_holidays:
@@ -69,8 +76,9 @@ class ChineseWorkCalendar:
         except NotImplementedError:
             if d.year not in self._warned:
                 self._warned.add(d.year)
-                log.warning("no Chinese calendar data for this year; using Monday to Friday",
-                            extra={"year": d.year})
+                log.warning(
+                    "no Chinese calendar data for this year; using Monday to Friday", extra={"year": d.year}
+                )
             return self.fallback.day(d)
         holiday = _HOLIDAY_IDS.get(name) if name else None
         return DayInfo(workday=workday, holiday=holiday, makeup=workday and d.weekday() >= 5)
@@ -78,8 +86,9 @@ class ChineseWorkCalendar:
 
 def calendar_from_settings(settings: Settings) -> ChineseWorkCalendar:
     cfg = settings.schedule
-    return ChineseWorkCalendar(extra_holidays=frozenset(cfg.extra_holidays),
-                               extra_workdays=frozenset(cfg.extra_workdays))
+    return ChineseWorkCalendar(
+        extra_holidays=frozenset(cfg.extra_holidays), extra_workdays=frozenset(cfg.extra_workdays)
+    )
 
 
 def is_workday(cal: WorkCalendar, d: date) -> bool:

@@ -157,3 +157,28 @@ def test_run_refuses_unmigrated_database(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert "run `perfloop migrate`" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_kickoff_from_the_cli(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (env / "org.csv").write_text(GOOD + "人事部,hr1,陈人事,boss,,hr_admin,,\n", encoding="utf-8")
+    assert main(["org", "import", "org.csv"]) == 0
+    capsys.readouterr()
+    assert main(["kickoff", "2026-Q1", "--departments", "研发部", "--hr", "hr1"]) == 0
+    assert "2026-Q1" in capsys.readouterr().out
+    outbox = list(csv.DictReader(io.StringIO(export("outbox", capsys))))
+    recipients = {r for row in outbox for r in json.loads(row["recipients"])}
+    assert {"emp1", "emp2", "mgr"} <= recipients and "hrbp" not in recipients
+    assert main(["kickoff", "2026-Q1", "--hr", "hr1"]) == 2
+    assert "2026-Q1" in capsys.readouterr().err
+    assert main(["kickoff", "2026-Q2", "--departments", "不存在部", "--hr", "hr1"]) == 2
+    assert main(["kickoff", "2026-Q3", "--hr", "emp1"]) == 2
+
+
+def test_schedule_lists_next_items(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (env / "org.csv").write_text(GOOD, encoding="utf-8")
+    assert main(["org", "import", "org.csv"]) == 0
+    capsys.readouterr()
+    assert main(["schedule", "--next", "5"]) == 0
+    out = capsys.readouterr().out
+    assert len([ln for ln in out.splitlines() if "Asia/Shanghai" in ln or "Europe/Berlin" in ln]) >= 1
+    assert main(["schedule", "--next", "0"]) == 2

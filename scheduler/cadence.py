@@ -1,0 +1,457 @@
+"""Who is due when: the occurrence series of every scheduled flow, in the person's own timezone.
+
+Everything here is pure computation (no database, no clock of its own), so the rules can be tested across
+years in milliseconds. A series answers two questions: the latest occurrence at or before *now* (what the
+tick may owe) and the occurrences after *now* (what ``perfloop schedule --next`` shows).
+
+Periods are the natural keys of ``scheduled_sends``. A check-in's period is the ISO date of its *nominal*
+day: when a holiday moves it, the key stays the same, so adding a company holiday after the card went out
+cannot make it go out again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from enum import Enum
+from functools import lru_cache
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.config import Settings
+from scheduler.calendar import WorkCalendar, add_workdays, next_workday, previous_workday, workdays_in_month
+from storage.models import ActionItem, CheckIn, Person, TeamSetting
+
+log = logging.getLogger("perfloop.scheduler")
+
+EPOCH_MONDAY = date(2024, 1, 1)
+"""Week 0 of every "every N weeks" cadence: one global anchor keeps a team's check-ins on the same weeks."""
+
+
+class Policy(Enum):
+    """How a due item treats leave and the catch-up horizon."""
+
+    PERIODIC = "periodic"
+    """A prompt for a period (check-in, 3-2-1, digest, weekly rules): leave excuses it (``skipped``), and
+    past the horizon it is ``missed``: a two-week-old check-in card helps nobody."""
+    REMINDER = "reminder"
+    """A nudge about an existing record: waits while the person is on leave, stale past the horizon."""
+    STATE = "state"
+    """A state change that must happen eventually (close a missed check-in, escalate an overdue action):
+    waits for the end of leave, never expires."""
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    period: str
+    day: date
+    at: datetime
+    """UTC."""
+    nominal: date | None = None
+    """The day it would have been on when a non-workday moved it."""
+    holiday: str | None = None
+    makeup: bool = False
+
+
+@dataclass(frozen=True)
+class Due:
+    """One thing owed to one person: the ledger key, when, and how to call the flow."""
+
+    flow: str
+    person_id: int
+    period: str
+    at: datetime
+    tz: str
+    handler: str
+    policy: Policy
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    nominal: date | None = None
+    holiday: str | None = None
+    makeup: bool = False
+
+    @property
+    def key(self) -> tuple[str, int, str]:
+        return (self.flow, self.person_id, self.period)
+
+    def local(self) -> datetime:
+        return self.at.astimezone(zone(self.tz))
+
+
+@lru_cache(maxsize=512)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def zone(name: str) -> ZoneInfo:
+    return _zone(name)
+
+
+def person_tz(person: Person, settings: Settings) -> str:
+    """The person's IANA zone; an unknown name falls back to the configured default instead of crashing."""
+    name = person.timezone or settings.schedule.default_timezone
+    try:
+        zone(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        log.warning("unknown timezone; using the default", extra={"person_id": person.id, "timezone": name})
+        name = settings.schedule.default_timezone
+    return name
+
+
+def local_at(day: date, at: time, tz: str) -> datetime:
+    """``day`` at wall-clock ``at`` where the person is, as UTC."""
+    return datetime.combine(day, at.replace(tzinfo=None), tzinfo=zone(tz)).astimezone(UTC)
+
+
+def local_today(now: datetime, tz: str) -> date:
+    return now.astimezone(zone(tz)).date()
+
+
+# --------------------------------------------------------------------------------------------- series
+class Series(Protocol):
+    @property
+    def lookback(self) -> timedelta:
+        """How far back the latest occurrence can lie (one period plus the longest holiday shift)."""
+        ...
+
+    def between(self, first: date, last: date) -> list[Occurrence]:
+        """Occurrences whose nominal local day lies in [first, last], in time order."""
+        ...
+
+
+def latest(series: Series, now: datetime, tz: str) -> Occurrence | None:
+    """The latest occurrence due at or before ``now``: the only one a catch-up may still owe."""
+    today = local_today(now, tz)
+    due = [o for o in series.between(today - series.lookback, today) if o.at <= now]
+    return due[-1] if due else None
+
+
+def upcoming(series: Series, now: datetime, tz: str, *, days: int = 400) -> Iterator[Occurrence]:
+    """Occurrences due after ``now``, lazily, in time order, for up to ``days`` ahead."""
+    start = local_today(now, tz) - series.lookback
+    end = start + timedelta(days=days)
+    step = timedelta(days=35)
+    seen: set[str] = set()
+    while start <= end:
+        chunk_end = start + step - timedelta(days=1)
+        for occ in series.between(start, chunk_end):
+            if occ.at > now and occ.period not in seen:
+                seen.add(occ.period)
+                yield occ
+        start = chunk_end + timedelta(days=1)
+
+
+@dataclass
+class CheckinSeries:
+    """Every ``every_weeks`` weeks on ``weekday`` at ``at`` local time; a day off moves it to the next
+    workday, and when a long holiday pushes it onto the next occurrence's day the two become one."""
+
+    cal: WorkCalendar
+    tz: str
+    every_weeks: int
+    weekday: int
+    at: time
+
+    @property
+    def lookback(self) -> timedelta:
+        return timedelta(weeks=2 * self.every_weeks, days=7)
+
+    def _is_nominal(self, d: date) -> bool:
+        return d.weekday() == self.weekday and ((d - EPOCH_MONDAY).days // 7) % self.every_weeks == 0
+
+    def _first_nominal(self, d: date) -> date:
+        d += timedelta(days=(self.weekday - d.weekday()) % 7)
+        while not self._is_nominal(d):
+            d += timedelta(weeks=1)
+        return d
+
+    def between(self, first: date, last: date) -> list[Occurrence]:
+        out: list[Occurrence] = []
+        nominal = self._first_nominal(first)
+        step = timedelta(weeks=self.every_weeks)
+        shifted = next_workday(self.cal, nominal)
+        while nominal <= last:
+            following = nominal + step
+            following_shifted = next_workday(self.cal, following)
+            if shifted < following_shifted:  # else merged into the next one
+                out.append(self._occurrence(nominal, shifted))
+            nominal, shifted = following, following_shifted
+        return out
+
+    def _occurrence(self, nominal: date, day: date) -> Occurrence:
+        moved = day != nominal
+        info = self.cal.day(nominal if moved else day)
+        return Occurrence(
+            period=nominal.isoformat(),
+            day=day,
+            at=local_at(day, self.at, self.tz),
+            nominal=nominal if moved else None,
+            holiday=(info.holiday or "weekend") if moved else None,
+            makeup=self.cal.day(day).makeup,
+        )
+
+
+@dataclass
+class ReviewSeries:
+    """The monthly 3-2-1: on the first, the last or the N-th workday of the month (N past the end of a
+    short month means the last one)."""
+
+    cal: WorkCalendar
+    tz: str
+    rule: str | int
+    at: time
+    lookback: timedelta = timedelta(days=62)
+
+    def between(self, first: date, last: date) -> list[Occurrence]:
+        out: list[Occurrence] = []
+        year, month = first.year, first.month
+        while (year, month) <= (last.year, last.month):
+            days = workdays_in_month(self.cal, year, month)
+            if days:
+                if self.rule == "first_workday":
+                    day = days[0]
+                elif self.rule == "last_workday":
+                    day = days[-1]
+                else:
+                    day = days[min(int(self.rule), len(days)) - 1]
+                if first <= day <= last:
+                    out.append(
+                        Occurrence(
+                            period=f"{year:04d}-{month:02d}",
+                            day=day,
+                            at=local_at(day, self.at, self.tz),
+                            makeup=self.cal.day(day).makeup,
+                        )
+                    )
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        return out
+
+
+@dataclass
+class DailySeries:
+    """Every workday (make-up weekend days included) at ``at`` local time: the leadership digest."""
+
+    cal: WorkCalendar
+    tz: str
+    at: time
+    lookback: timedelta = timedelta(days=21)
+
+    def between(self, first: date, last: date) -> list[Occurrence]:
+        out: list[Occurrence] = []
+        d = first
+        while d <= last:
+            info = self.cal.day(d)
+            if info.workday:
+                out.append(
+                    Occurrence(
+                        period=d.isoformat(), day=d, at=local_at(d, self.at, self.tz), makeup=info.makeup
+                    )
+                )
+            d += timedelta(days=1)
+        return out
+
+
+@dataclass
+class WeeklyRulesSeries:
+    """The evidence rules for ISO week W run on the first workday of the following week (the week is over
+    by then); the period is the week checked, e.g. ``2026-W48``."""
+
+    cal: WorkCalendar
+    tz: str
+    at: time
+    lookback: timedelta = timedelta(days=28)
+
+    def between(self, first: date, last: date) -> list[Occurrence]:
+        out: list[Occurrence] = []
+        monday = first - timedelta(days=first.weekday())
+        while monday <= last:
+            checked = monday - timedelta(weeks=1)
+            iso = checked.isocalendar()
+            day = next_workday(self.cal, monday)
+            if first <= monday:
+                out.append(
+                    Occurrence(
+                        period=f"{iso.year:04d}-W{iso.week:02d}",
+                        day=day,
+                        at=local_at(day, self.at, self.tz),
+                        nominal=monday if day != monday else None,
+                        holiday=(self.cal.day(monday).holiday or "weekend") if day != monday else None,
+                        makeup=self.cal.day(day).makeup,
+                    )
+                )
+            monday += timedelta(weeks=1)
+        return out
+
+
+# ---------------------------------------------------------------------------------- who gets which
+@dataclass(frozen=True)
+class PeriodicFlow:
+    flow: str
+    handler: str
+    series: Series
+
+    def due(self, person_id: int, tz: str, occ: Occurrence) -> Due:
+        kwargs: dict[str, Any]
+        if self.flow in ("checkin", "review"):
+            kwargs = {"period": occ.period, "due_at": occ.at}
+        elif self.flow == "digest":
+            kwargs = {"day": occ.day}
+        else:
+            kwargs = {"week": occ.period}
+        return Due(
+            flow=self.flow,
+            person_id=person_id,
+            period=occ.period,
+            at=occ.at,
+            tz=tz,
+            handler=self.handler,
+            policy=Policy.PERIODIC,
+            kwargs=kwargs,
+            nominal=occ.nominal,
+            holiday=occ.holiday,
+            makeup=occ.makeup,
+        )
+
+
+def takes_checkins(person: Person) -> bool:
+    """Check-ins, 3-2-1 reviews and evidence rules are for employees with someone to answer them."""
+    return person.has_role("employee") and person.manager_id is not None
+
+
+def first_set(*values: int | None) -> int:
+    for value in values:
+        if value is not None:
+            return value
+    raise ValueError("no value and no default")
+
+
+def periodic_flows(
+    person: Person, settings: Settings, cal: WorkCalendar, team: TeamSetting | None = None
+) -> list[PeriodicFlow]:
+    """The series a person receives. Check-in cadence: the person's own setting, else the team's (their
+    manager's ``team_settings``), else ``[schedule]``."""
+    cfg = settings.schedule
+    tz = person_tz(person, settings)
+    out: list[PeriodicFlow] = []
+    if takes_checkins(person):
+        weeks = first_set(person.cadence_weeks, team.cadence_weeks if team else None, cfg.checkin_every_weeks)
+        weekday = first_set(
+            person.checkin_weekday, team.checkin_weekday if team else None, cfg.checkin_weekday
+        )
+        out.append(
+            PeriodicFlow("checkin", "open_checkin", CheckinSeries(cal, tz, weeks, weekday, cfg.checkin_time))
+        )
+        out.append(
+            PeriodicFlow("review", "open_review", ReviewSeries(cal, tz, cfg.review_day, cfg.review_time))
+        )
+        out.append(
+            PeriodicFlow("evidence", "check_evidence_rules", WeeklyRulesSeries(cal, tz, cfg.reminder_time))
+        )
+    digest = settings.digest
+    if digest.enabled and (person.has_role("leader") or (digest.managers_too and person.has_role("manager"))):
+        out.append(PeriodicFlow("digest", "send_digest", DailySeries(cal, tz, digest.time)))
+    return out
+
+
+# ------------------------------------------------------------------------------ record-driven steps
+def checkin_steps(
+    ci: CheckIn,
+    tz: str,
+    settings: Settings,
+    *,
+    snoozed_until: datetime | None,
+    team: TeamSetting | None = None,
+) -> list[Due]:
+    """The reminder and the missed-close of one open check-in (answer window: the team's, else the
+    configured one). A snooze replaces the reminder (the wake-up is the reminder) and gives the person a
+    full reminder interval after it before the close."""
+    cfg = settings.schedule
+    window = first_set(team.answer_window_hours if team else None, cfg.checkin_answer_window_hours)
+    close_at = ci.due_at + timedelta(hours=window)
+    steps: list[Due] = []
+    if snoozed_until is None:
+        if ci.reminded_at is None:
+            steps.append(
+                Due(
+                    flow="checkin.remind",
+                    person_id=ci.person_id,
+                    period=str(ci.id),
+                    at=ci.due_at + timedelta(hours=cfg.checkin_reminder_hours),
+                    tz=tz,
+                    handler="remind_checkin",
+                    policy=Policy.REMINDER,
+                    args=(ci.id,),
+                )
+            )
+    else:
+        close_at = max(close_at, snoozed_until + timedelta(hours=cfg.checkin_reminder_hours))
+    steps.append(
+        Due(
+            flow="checkin.close",
+            person_id=ci.person_id,
+            period=str(ci.id),
+            at=close_at,
+            tz=tz,
+            handler="close_missed_checkin",
+            policy=Policy.STATE,
+            args=(ci.id,),
+        )
+    )
+    return [s for s in steps if s.flow == "checkin.close" or s.at < close_at]
+
+
+def action_item_steps(item: ActionItem, tz: str, settings: Settings, cal: WorkCalendar) -> list[Due]:
+    """Reminder T-N days (moved back onto a workday), reminder on the day, then escalation: the owner on
+    the first workday after the deadline, the manager ``manager_grace_days`` workdays later, the HRBP
+    ``hrbp_grace_days`` workdays after that. Weekends and holidays never count as grace.
+
+    Periods carry the deadline: an extended deadline starts a fresh set of reminders and a fresh ladder
+    (the owner is in the key already, so a reassignment does too)."""
+    esc = settings.escalation
+    ref = f"{item.id}:{item.deadline.isoformat()}"
+    at = settings.schedule.reminder_time
+    steps: list[Due] = []
+
+    def step(flow: str, handler: str, period: str, day: date, policy: Policy, **kwargs: Any) -> None:
+        steps.append(
+            Due(
+                flow=flow,
+                person_id=item.owner_id,
+                period=period,
+                at=local_at(day, at, tz),
+                tz=tz,
+                handler=handler,
+                policy=policy,
+                args=(item.id,),
+                kwargs=kwargs,
+            )
+        )
+
+    due_day = previous_workday(cal, item.deadline)
+    if esc.remind_days_before > 0:
+        before = previous_workday(cal, item.deadline - timedelta(days=esc.remind_days_before))
+        if before < due_day:
+            step("action.before", "remind_action_item", ref, before, Policy.REMINDER, kind="before")
+    step("action.due", "remind_action_item", ref, due_day, Policy.REMINDER, kind="due")
+    level1 = add_workdays(cal, item.deadline + timedelta(days=1), 0)
+    level2 = add_workdays(cal, level1, esc.manager_grace_days)
+    level3 = add_workdays(cal, level2, esc.hrbp_grace_days)
+    for level, day in ((1, level1), (2, level2), (3, level3)):
+        if level > item.escalation_level:
+            step(
+                "action.escalate",
+                "escalate_action_item",
+                f"{ref}:{level}",
+                day,
+                Policy.STATE,
+                level=level,
+            )
+    return steps
+
+
+def latest_step(steps: list[Due], now: datetime) -> Due | None:
+    """After downtime only the newest step of a record is owed: three escalation levels at once are noise."""
+    due = [(s.at, i, s) for i, s in enumerate(steps) if s.at <= now]
+    return max(due, key=lambda p: (p[0], p[1]))[2] if due else None

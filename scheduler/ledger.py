@@ -1,0 +1,140 @@
+"""The idempotency ledger over ``scheduled_sends`` (unique flow + person + period).
+
+The rule that makes a double fire, a late fire or two replicas harmless: the natural key is inserted
+*first*, in the same transaction as the flow call that writes the card to the outbox. If the insert meets
+the unique constraint, someone else already owns the send and this transaction backs out; if the flow
+fails, the key vanishes with its outbox rows and the next tick tries again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from scheduler.cadence import Due
+from storage.models import ScheduledSend
+
+Key = tuple[str, int, str]
+CHUNK = 400
+
+
+class Taken(Exception):
+    """The key is already in the ledger (or the snooze already woke): another fire did this send."""
+
+
+async def existing_keys(session: AsyncSession, keys: Iterable[Key]) -> set[Key]:
+    """Which of ``keys`` are already recorded, in a few queries (grouped by flow, chunked by period)."""
+    by_flow: dict[str, set[str]] = {}
+    for flow, _, period in keys:
+        by_flow.setdefault(flow, set()).add(period)
+    found: set[Key] = set()
+    for flow, periods in by_flow.items():
+        ordered = sorted(periods)
+        for start in range(0, len(ordered), CHUNK):
+            rows = await session.execute(
+                select(ScheduledSend.flow, ScheduledSend.person_id, ScheduledSend.period).where(
+                    ScheduledSend.flow == flow, ScheduledSend.period.in_(ordered[start : start + CHUNK])
+                )
+            )
+            found.update((f, int(p), per) for f, p, per in rows.all())
+    return found
+
+
+async def claim(
+    session: AsyncSession, due: Due, *, now: datetime, status: str = "sent", reason: str | None = None
+) -> ScheduledSend:
+    """Insert the key inside the caller's transaction; ``Taken`` if it is already there."""
+    row = ScheduledSend(
+        flow=due.flow,
+        person_id=due.person_id,
+        period=due.period,
+        status=status,
+        due_at=due.at,
+        reason=reason,
+        created_at=now,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(row)
+            await session.flush()
+    except IntegrityError:
+        raise Taken(due.key) from None
+    return row
+
+
+async def record(
+    factory: async_sessionmaker[AsyncSession],
+    dues: Sequence[Due],
+    *,
+    status: str,
+    reasons: Sequence[str | None],
+    now: datetime,
+) -> int:
+    """Record items that will not be sent (missed, skipped), ignoring keys someone else recorded first."""
+    if not dues:
+        return 0
+    written = 0
+    async with factory() as session, session.begin():
+        dialect = session.get_bind().dialect.name
+        insert: Any = pg_insert if dialect == "postgresql" else sqlite_insert
+        for due, reason in zip(dues, reasons, strict=True):
+            stmt = (
+                insert(ScheduledSend)
+                .values(
+                    flow=due.flow,
+                    person_id=due.person_id,
+                    period=due.period,
+                    status=status,
+                    due_at=due.at,
+                    reason=reason,
+                    created_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["flow", "person_id", "period"])
+            )
+            result = await session.execute(stmt)
+            written += max(0, getattr(result, "rowcount", 0) or 0)
+    return written
+
+
+async def wake(session: AsyncSession, row_id: int, *, status: str, reason: str | None = None) -> None:
+    """Compare-and-set a snoozed row to its outcome; ``Taken`` if another fire already did."""
+    result: Any = await session.execute(
+        update(ScheduledSend)
+        .where(ScheduledSend.id == row_id, ScheduledSend.status == "snoozed")
+        .values(status=status, reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise Taken(row_id)
+
+
+async def snoozes_for(session: AsyncSession, flow: str, ref_ids: Iterable[int]) -> dict[int, ScheduledSend]:
+    """Snooze rows (any status) for these records, by record id."""
+    ids = sorted({str(i) for i in ref_ids})
+    out: dict[int, ScheduledSend] = {}
+    for start in range(0, len(ids), CHUNK):
+        rows = await session.scalars(
+            select(ScheduledSend).where(
+                ScheduledSend.flow == flow, ScheduledSend.period.in_(ids[start : start + CHUNK])
+            )
+        )
+        for row in rows:
+            out[int(row.period)] = row
+    return out
+
+
+def key_filter(keys: Iterable[Key]) -> Any:
+    """A WHERE clause matching exactly these keys (for small sets: the plan, tests)."""
+    return or_(
+        *(
+            and_(ScheduledSend.flow == f, ScheduledSend.person_id == p, ScheduledSend.period == per)
+            for f, p, per in keys
+        )
+    )
