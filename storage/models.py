@@ -163,6 +163,7 @@ class CheckIn(Base):
         UniqueConstraint("person_id", "period"),
         Index("ix_checkins_status_due", "status", "due_at"),
         Index("ix_checkins_period", "period"),
+        Index("ix_checkins_due_person_status", "due_at", "person_id", "status"),  # 0002: digest/report ranges
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -211,6 +212,8 @@ class ActionItem(Base):
     __table_args__ = (
         Index("ix_action_items_status_deadline", "status", "deadline"),
         Index("ix_action_items_owner", "owner_id"),
+        Index("ix_action_items_deadline_owner", "deadline", "owner_id", "status"),  # 0002: digest/report
+        Index("ix_action_items_created_owner", "created_at", "owner_id"),  # 0002: response time
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -269,6 +272,10 @@ class Evidence(Base):
 
 class Recognition(Base):
     __tablename__ = "recognitions"
+    __table_args__ = (  # 0002: kudos totals in the digest and per person
+        Index("ix_recognitions_created_to", "created_at", "to_person_id"),
+        Index("ix_recognitions_to", "to_person_id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     from_person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
@@ -368,7 +375,10 @@ class InboundEvent(Base):
 
 class AuditLog(Base):
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_entity", "entity", "entity_id"),)
+    __table_args__ = (
+        Index("ix_audit_entity", "entity", "entity_id"),
+        Index("ix_audit_action_at", "action", "at"),  # 0002: progress-gap risks in the digest
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     at: Mapped[datetime] = created_col()
@@ -377,6 +387,131 @@ class AuditLog(Base):
     entity: Mapped[str] = mapped_column(String(32))
     entity_id: Mapped[int | None] = mapped_column(BigId, default=None)
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+# ---------------------------------------------------------------- Flows III: feedback, grades, engagement
+
+
+class SelfAssessment(Base):
+    """One per person and cycle: a 1-5 self score and one concrete example per goal, plus self scores on the
+    peer-feedback dimensions (``answers = {"goals": {goal_id: {"score", "example"}}, "dims": {dim: n}}``)."""
+
+    __tablename__ = "self_assessments"
+    __table_args__ = (UniqueConstraint("cycle_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open, submitted
+    answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    submitted_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = created_col()
+
+
+class PeerFeedback(Base):
+    """A nomination and, later, its answer in one row: who (``rater_id``) gives feedback on whom.
+
+    ``rater_id`` exists only to route the card, stop double answers and check the clicker; it is never shown
+    to the subject, and the table is deliberately left out of ``EXPORTABLE_TABLES``. ``role`` is ``peer`` or
+    ``manager`` (the manager's own dimension scores, which never count towards the anonymity threshold).
+    """
+
+    __tablename__ = "peer_feedback"
+    __table_args__ = (
+        UniqueConstraint("cycle_id", "subject_id", "rater_id"),
+        Index("ix_peer_feedback_rater_status", "rater_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"))
+    subject_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    rater_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    role: Mapped[str] = mapped_column(String(16), default="peer")  # peer, manager
+    nominated_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
+    status: Mapped[str] = mapped_column(String(16), default="proposed")
+    """proposed (waiting for the manager), requested, answered, dropped (taken off the list)."""
+    scores: Mapped[dict[str, Any]] = mapped_column(default=dict)  # dimension -> 1..5
+    example: Mapped[str | None] = mapped_column(Text, default=None)
+    requested_at: Mapped[datetime | None] = mapped_column(default=None)
+    answered_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = created_col()
+
+
+class DeliverableRating(Base):
+    """A star rating of a finished deliverable (``kind`` action/goal + ``ref_id``) by one rater."""
+
+    __tablename__ = "deliverable_ratings"
+    __table_args__ = (
+        UniqueConstraint("kind", "ref_id", "rater_id"),
+        Index("ix_deliverable_ratings_status_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # action, goal
+    ref_id: Mapped[int] = mapped_column(BigId)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    rater_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    role: Mapped[str] = mapped_column(String(16))  # acceptor, collaborator
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open, submitted, expired
+    completeness: Mapped[int | None] = mapped_column(Integer, default=None)
+    timeliness: Mapped[int | None] = mapped_column(Integer, default=None)
+    risk_disclosure: Mapped[int | None] = mapped_column(Integer, default=None)
+    comment: Mapped[str | None] = mapped_column(Text, default=None)
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    due_at: Mapped[datetime] = mapped_column(default=utcnow)
+    reminded_at: Mapped[datetime | None] = mapped_column(default=None)
+    submitted_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Grade(Base):
+    """The manager's proposed grade for one person in one cycle; HR releases them. Every change is in
+    ``audit_log`` (``grade.proposed`` / ``grade.changed`` with who and why)."""
+
+    __tablename__ = "grades"
+    __table_args__ = (
+        UniqueConstraint("cycle_id", "person_id"),
+        Index("ix_grades_department", "department_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), default=None)
+    """The department at proposal time: the calibration history must not move when people do."""
+    grade: Mapped[str] = mapped_column(String(8))
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    status: Mapped[str] = mapped_column(String(16), default="proposed")  # proposed, released
+    proposed_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
+    proposed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    released_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
+    released_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class TeamSetting(Base):
+    """A manager's settings for their direct reports; None means "the configured default"."""
+
+    __tablename__ = "team_settings"
+    __table_args__ = (UniqueConstraint("manager_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    manager_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    cadence_weeks: Mapped[int | None] = mapped_column(Integer, default=None)
+    checkin_weekday: Mapped[int | None] = mapped_column(Integer, default=None)
+    answer_window_hours: Mapped[int | None] = mapped_column(Integer, default=None)
+    mention_nonresponders: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class QuietHours(Base):
+    """A person's quiet hours, local wall-clock ``HH:MM``; a window may span midnight (22:00-08:00)."""
+
+    __tablename__ = "quiet_hours"
+    __table_args__ = (UniqueConstraint("person_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    starts: Mapped[str] = mapped_column(String(5))
+    ends: Mapped[str] = mapped_column(String(5))
 
 
 EXPORTABLE_TABLES: dict[str, type[Base]] = {
@@ -398,5 +533,10 @@ EXPORTABLE_TABLES: dict[str, type[Base]] = {
         OutboxMessage,
         InboundEvent,
         AuditLog,
+        SelfAssessment,
+        DeliverableRating,
+        Grade,
+        TeamSetting,
+        QuietHours,
     )
 }

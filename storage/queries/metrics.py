@@ -19,7 +19,7 @@ Definitions (the note in the digest card repeats them in words):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -320,12 +320,17 @@ async def _kudos(session: AsyncSession, scope: Scope, window: Window, group: Gro
 
 
 def _merge(parts: Sequence[dict[Any, Metrics]]) -> dict[Any, Metrics]:
+    """Combine the per-statement partial figures (each sets only its own fields) key by key."""
     out: dict[Any, Metrics] = {}
     for part in parts:
-        for key, m in part.items():
-            base = out.setdefault(key, Metrics())
-            changes = {name: value for name, value in vars(m).items() if value not in (0, None)}
-            out[key] = replace(base, **changes)
+        for key, partial in part.items():
+            base = out.get(key)
+            if base is None:
+                out[key] = partial
+                continue
+            for name, value in vars(partial).items():
+                if value not in (0, None):
+                    setattr(base, name, value)
     return out
 
 
