@@ -1,0 +1,63 @@
+"""The ``/history`` card: a person's recent check-ins, reviews and actions, their streak, and the feedback
+they may see (peer feedback only as the anonymous aggregate, and only past the threshold)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cards.catalogue import Translator
+from cards.feedback_common import cut, stars
+from cards.model import Card, Header, Markdown, Note
+from storage.queries.feedback import DIMENSIONS
+
+
+@dataclass(frozen=True)
+class HistoryView:
+    name: str
+    checkins: Sequence[tuple[str, str]] = ()
+    reviews: Sequence[tuple[str, str]] = ()
+    actions: Sequence[tuple[str, str, str]] = ()
+    """(deliverable, deadline, status)"""
+    streak: int = 0
+    peer_means: dict[str, float] | None = None
+    peer_hidden: bool = False
+    ratings: dict[str, float] = field(default_factory=dict)
+    grade: str | None = None
+
+
+def _status(t: Translator, status: str) -> str:
+    key = f"history.status.{status}"
+    try:
+        return t(key)
+    except KeyError:
+        return status
+
+
+def history_card(t: Translator, view: HistoryView) -> Card:
+    title = t("history.title", name=view.name)
+    elements: list[Any] = []
+    if view.checkins:
+        lines = "\n".join(f"- {p} · {_status(t, s)}" for p, s in view.checkins)
+        elements.append(Markdown(text=cut(t("history.checkins") + "\n" + lines, 2000)))
+    if view.reviews:
+        lines = "\n".join(f"- {p} · {_status(t, s)}" for p, s in view.reviews)
+        elements.append(Markdown(text=cut(t("history.reviews") + "\n" + lines, 2000)))
+    if view.actions:
+        lines = "\n".join(f"- {cut(d, 80)} · {dl} · {_status(t, s)}" for d, dl, s in view.actions)
+        elements.append(Markdown(text=cut(t("history.actions") + "\n" + lines, 2000)))
+    if view.peer_means is not None:
+        lines = " · ".join(f"{t(f'peers.dim.{d}')} {stars(view.peer_means.get(d))}" for d in DIMENSIONS)
+        elements.append(Markdown(text=cut(t("history.feedback") + "\n" + lines, 2000)))
+    elif view.peer_hidden:
+        elements.append(Markdown(text=t("history.feedback_hidden")))
+    if view.ratings:
+        lines = " · ".join(f"{t(f'ratings.aspect.{a}')} {stars(v)}" for a, v in view.ratings.items())
+        elements.append(Markdown(text=cut(t("history.ratings") + "\n" + lines, 2000)))
+    if view.grade:
+        elements.append(Markdown(text=t("history.grade", grade=view.grade)))
+    if not elements:
+        elements.append(Markdown(text=t("history.empty")))
+    elements.append(Note(text=t("history.streak", n=view.streak)))
+    return Card(header=Header(title=cut(title, 60)), elements=elements, summary=cut(title, 100))

@@ -1,0 +1,289 @@
+"""Peer feedback cards: nominating collaborators, the manager's approval, the peer's short questionnaire,
+and the aggregate views. The aggregate cards take a ``PeerAggregate`` and nothing else about raters, so
+they cannot show a name even by mistake."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from cards.actions import Action, action, pack
+from cards.catalogue import Translator
+from cards.feedback_common import cut, scale_select, stars
+from cards.model import (
+    Actions,
+    Button,
+    Card,
+    Divider,
+    Fields,
+    Form,
+    Header,
+    Image,
+    Input,
+    KeyValue,
+    Markdown,
+    Note,
+    Option,
+    Select,
+    TextInput,
+)
+from storage.queries.feedback import DIMENSIONS, MAX_PEERS, MIN_PEERS, PeerAggregate
+
+MAX_CANDIDATES = 50
+
+
+@action("peers.nominate")
+class PeerNominate(Action):
+    cycle_id: int
+    subject_id: int
+
+
+@action("peers.approve")
+class PeerApprove(Action):
+    cycle_id: int
+    subject_id: int
+
+
+@action("peers.answer")
+class PeerAnswer(Action):
+    feedback_id: int
+
+
+@action("peers.manager")
+class PeerManagerScores(Action):
+    cycle_id: int
+    subject_id: int
+
+
+def _peer_select(t: Translator, candidates: Sequence[tuple[int, str]]) -> Select:
+    """No default: platforms take one default value for a multi-select; the current list is in the text."""
+    return Select(
+        name="peers",
+        label=t("peers.select_label", min=MIN_PEERS, max=MAX_PEERS),
+        options=[Option(label=cut(name, 60), value=str(pid)) for pid, name in candidates[:MAX_CANDIDATES]],
+        required=True,
+        multiple=True,
+    )
+
+
+def nomination_card(
+    t: Translator,
+    *,
+    cycle_id: int,
+    subject_id: int,
+    subject_name: str,
+    cycle_code: str,
+    candidates: Sequence[tuple[int, str]],
+    selected: Sequence[int] = (),
+    by_manager: bool = False,
+    error: str | None = None,
+) -> Card:
+    title = t("peers.nominate_title", name=subject_name, cycle=cycle_code)
+    elements: list[Any] = [
+        Markdown(text=t("peers.nominate_intro_manager" if by_manager else "peers.nominate_intro"))
+    ]
+    names = dict(candidates)
+    current = [names[i] for i in selected if i in names]
+    if current:
+        elements.append(Note(text=cut(t("peers.list_now", peers="、".join(current)), 300)))
+    if error:
+        elements.append(Note(text=cut(error, 300)))
+    elements.append(
+        Form(
+            name="peers",
+            inputs=[_peer_select(t, candidates)],
+            submit=Button(
+                label=t("peers.nominate_submit"),
+                value=pack(PeerNominate(cycle_id=cycle_id, subject_id=subject_id)),
+                style="primary",
+            ),
+        )
+    )
+    return Card(
+        header=Header(title=cut(title, 60), colour="orange" if error else "blue"),
+        elements=elements,
+        summary=cut(title, 100),
+    )
+
+
+def approval_card(
+    t: Translator,
+    *,
+    cycle_id: int,
+    subject_id: int,
+    subject_name: str,
+    cycle_code: str,
+    proposed: Sequence[str],
+    candidates: Sequence[tuple[int, str]],
+) -> Card:
+    title = t("peers.approve_title", name=subject_name, cycle=cycle_code)
+    return Card(
+        header=Header(title=cut(title, 60)),
+        elements=[
+            Markdown(text=t("peers.approve_body", name=subject_name, peers="、".join(proposed))),
+            Actions(
+                buttons=[
+                    Button(
+                        label=t("peers.approve_button"),
+                        value=pack(PeerApprove(cycle_id=cycle_id, subject_id=subject_id)),
+                        style="primary",
+                    )
+                ]
+            ),
+            Divider(),
+            Markdown(text=t("peers.change_intro")),
+            Form(
+                name="peers",
+                inputs=[_peer_select(t, candidates)],
+                submit=Button(
+                    label=t("peers.change_button"),
+                    value=pack(PeerNominate(cycle_id=cycle_id, subject_id=subject_id)),
+                ),
+            ),
+        ],
+        summary=cut(title, 100),
+    )
+
+
+def _dim_inputs(t: Translator, scores: dict[str, Any] | None = None) -> list[Input]:
+    scores = scores or {}
+    return [scale_select(t, f"dim_{d}", t(f"peers.dim.{d}"), default=scores.get(d)) for d in DIMENSIONS]
+
+
+def request_card(
+    t: Translator,
+    *,
+    feedback_id: int,
+    subject_name: str,
+    cycle_code: str,
+    reminder: bool = False,
+    error: str | None = None,
+    scores: dict[str, Any] | None = None,
+    example: str | None = None,
+) -> Card:
+    title = t("peers.request_title", name=subject_name, cycle=cycle_code)
+    inputs = _dim_inputs(t, scores)
+    inputs.append(
+        TextInput(
+            name="example",
+            label=t("peers.example_label"),
+            placeholder=t("peers.example_hint"),
+            multiline=True,
+            required=True,
+            max_length=1000,
+            default=example,
+        )
+    )
+    elements: list[Any] = [Markdown(text=t("peers.request_intro", name=subject_name))]
+    if reminder:
+        elements.append(Note(text=t("peers.request_reminder")))
+    if error:
+        elements.append(Note(text=cut(error, 300)))
+    elements.append(
+        Form(
+            name="peer_answer",
+            inputs=inputs,
+            submit=Button(
+                label=t("peers.answer_submit"),
+                value=pack(PeerAnswer(feedback_id=feedback_id)),
+                style="primary",
+            ),
+        )
+    )
+    return Card(
+        header=Header(title=cut(title, 60), colour="orange" if error else "blue"),
+        elements=elements,
+        summary=cut(title, 100),
+    )
+
+
+def thanks_card(t: Translator, *, subject_name: str) -> Card:
+    title = t("peers.thanks_title")
+    return Card(
+        header=Header(title=title, colour="green"),
+        elements=[Markdown(text=t("peers.thanks_body", name=subject_name))],
+        summary=title,
+    )
+
+
+def dropped_card(t: Translator, *, subject_name: str) -> Card:
+    title = t("peers.dropped_title")
+    return Card(
+        header=Header(title=title, colour="grey"),
+        elements=[Markdown(text=t("peers.dropped_body", name=subject_name))],
+        summary=title,
+    )
+
+
+def _legend(t: Translator, *, with_manager: bool) -> str:
+    """Axis numbers to names, and the series colours (``cards.radar.RADAR_COLOURS`` order) by name."""
+    axes = " · ".join(f"{i}={t(f'peers.dim.{d}')}" for i, d in enumerate(DIMENSIONS, start=1))
+    colours = [t("peers.legend_self"), t("peers.legend_peers")]
+    if with_manager:
+        colours.append(t("peers.legend_manager"))
+    return t("peers.legend", axes=axes, series=" / ".join(colours))
+
+
+def aggregate_card(
+    t: Translator,
+    *,
+    cycle_id: int,
+    subject_id: int,
+    subject_name: str,
+    cycle_code: str,
+    agg: PeerAggregate,
+    gap_points: float,
+    radar_media_id: str | None,
+    for_manager: bool,
+) -> Card:
+    """The aggregate: means per dimension next to self (and manager), gap flags, anonymous examples."""
+    title = t(
+        "peers.agg_title" if for_manager else "peers.agg_self_title", name=subject_name, cycle=cycle_code
+    )
+    if not agg.visible or agg.peers is None:
+        return Card(
+            header=Header(title=cut(title, 60), colour="grey"),
+            elements=[Markdown(text=t("peers.agg_hidden", n=agg.threshold))],
+            summary=cut(title, 100),
+        )
+    peers = agg.peers
+    gaps = set(agg.gaps(gap_points))
+    items: list[KeyValue] = []
+    for dim in DIMENSIONS:
+        parts = [
+            t("peers.col_self", v=stars((agg.self_scores or {}).get(dim))),
+            t("peers.col_peers", v=stars(peers.get(dim))),
+        ]
+        if for_manager:
+            parts.append(t("peers.col_manager", v=stars((agg.manager or {}).get(dim))))
+        flag = " ⚠" if dim in gaps else ""
+        items.append(KeyValue(label=cut(t(f"peers.dim.{dim}") + flag, 40), value=cut(" · ".join(parts), 200)))
+    elements: list[Any] = [
+        Markdown(text=t("peers.agg_intro", n=agg.answered)),
+        Fields(items=items),
+    ]
+    if radar_media_id:
+        elements.append(Image(media_id=radar_media_id, alt=cut(t("peers.radar_alt"), 100)))
+        elements.append(Note(text=cut(_legend(t, with_manager=for_manager), 300)))
+    if gaps:
+        names = "、".join(t(f"peers.dim.{d}") for d in DIMENSIONS if d in gaps)
+        elements.append(Markdown(text=t("peers.gap_flag", dims=names, points=gap_points)))
+    if agg.examples:
+        body = "\n".join(f"- {cut(e, 300)}" for e in agg.examples)
+        elements.append(Markdown(text=cut(t("peers.examples") + "\n" + body, 2000)))
+    if for_manager:
+        elements.append(
+            Form(
+                name="manager_scores",
+                inputs=_dim_inputs(t, agg.manager),
+                submit=Button(
+                    label=t("peers.manager_submit"),
+                    value=pack(PeerManagerScores(cycle_id=cycle_id, subject_id=subject_id)),
+                ),
+            )
+        )
+    return Card(
+        header=Header(title=cut(title, 60), colour="purple"),
+        elements=elements,
+        summary=cut(title, 100),
+    )

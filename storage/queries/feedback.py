@@ -1,0 +1,181 @@
+"""Self-assessments, peer feedback and deliverable ratings: the rows, and the anonymous aggregate.
+
+The aggregate is the only way peer answers leave the database towards people: below the anonymity
+threshold it carries nothing but "not yet", at or above it only means per dimension and the examples in a
+fixed order that has nothing to do with who answered or when. No function here returns rater ids to a
+caller that builds a card for the subject.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from statistics import fmean
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import DeliverableRating, PeerFeedback, SelfAssessment
+
+DIMENSIONS: tuple[str, ...] = ("responsiveness", "quality", "collaboration", "ownership")
+"""The 1-5 scales peers, the person and the manager score; the radar has one axis per dimension."""
+RATING_ASPECTS: tuple[str, ...] = ("completeness", "timeliness", "risk_disclosure")
+MIN_PEERS = 2
+MAX_PEERS = 5
+OPEN_PEER_STATUSES = ("proposed", "requested")
+
+
+@dataclass(frozen=True)
+class PeerAggregate:
+    answered: int
+    threshold: int
+    peers: dict[str, float] | None = None
+    """Mean per dimension, only when ``answered >= threshold``."""
+    examples: list[str] = field(default_factory=list)
+    self_scores: dict[str, float] | None = None
+    manager: dict[str, float] | None = None
+
+    @property
+    def visible(self) -> bool:
+        return self.peers is not None
+
+    def gaps(self, points: float) -> list[str]:
+        """Dimensions where self and peers differ by at least ``points`` (the coaching flag)."""
+        if self.peers is None or self.self_scores is None:
+            return []
+        return [
+            d
+            for d in DIMENSIONS
+            if d in self.peers
+            and d in self.self_scores
+            and abs(self.self_scores[d] - self.peers[d]) >= points
+        ]
+
+
+def _scores(raw: dict[str, object]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for dim in DIMENSIONS:
+        value = raw.get(dim)
+        if isinstance(value, int | float) and 1 <= value <= 5:
+            out[dim] = float(value)
+    return out
+
+
+async def self_assessment(session: AsyncSession, cycle_id: int, person_id: int) -> SelfAssessment | None:
+    return await session.scalar(
+        select(SelfAssessment).where(
+            SelfAssessment.cycle_id == cycle_id, SelfAssessment.person_id == person_id
+        )
+    )
+
+
+async def peer_rows(session: AsyncSession, cycle_id: int, subject_id: int) -> list[PeerFeedback]:
+    return list(
+        await session.scalars(
+            select(PeerFeedback)
+            .where(
+                PeerFeedback.cycle_id == cycle_id,
+                PeerFeedback.subject_id == subject_id,
+                PeerFeedback.role == "peer",
+            )
+            .order_by(PeerFeedback.id)
+        )
+    )
+
+
+async def manager_row(session: AsyncSession, cycle_id: int, subject_id: int) -> PeerFeedback | None:
+    return await session.scalar(
+        select(PeerFeedback).where(
+            PeerFeedback.cycle_id == cycle_id,
+            PeerFeedback.subject_id == subject_id,
+            PeerFeedback.role == "manager",
+        )
+    )
+
+
+async def answered_count(session: AsyncSession, cycle_id: int, subject_id: int) -> int:
+    return int(
+        await session.scalar(
+            select(func.count())
+            .select_from(PeerFeedback)
+            .where(
+                PeerFeedback.cycle_id == cycle_id,
+                PeerFeedback.subject_id == subject_id,
+                PeerFeedback.role == "peer",
+                PeerFeedback.status == "answered",
+            )
+        )
+        or 0
+    )
+
+
+async def aggregate(
+    session: AsyncSession, cycle_id: int, subject_id: int, *, threshold: int, with_manager: bool
+) -> PeerAggregate:
+    """The anonymous view of one person's peer feedback in one cycle (plus self and, for the manager's
+    card, the manager's own scores)."""
+    answered = [r for r in await peer_rows(session, cycle_id, subject_id) if r.status == "answered"]
+    sa = await self_assessment(session, cycle_id, subject_id)
+    self_scores = None
+    if sa is not None and sa.status == "submitted":
+        self_scores = _scores(dict(sa.answers.get("dims") or {})) or None
+    manager = None
+    if with_manager:
+        row = await manager_row(session, cycle_id, subject_id)
+        if row is not None and row.status == "answered":
+            manager = _scores(dict(row.scores)) or None
+    if len(answered) < threshold:
+        return PeerAggregate(
+            answered=len(answered), threshold=threshold, self_scores=self_scores, manager=manager
+        )
+    per_dim: dict[str, list[float]] = {}
+    for row in answered:
+        for dim, value in _scores(dict(row.scores)).items():
+            per_dim.setdefault(dim, []).append(value)
+    means = {d: round(fmean(v), 2) for d, v in per_dim.items()}
+    examples = sorted(r.example.strip() for r in answered if r.example and r.example.strip())
+    return PeerAggregate(
+        answered=len(answered),
+        threshold=threshold,
+        peers=means,
+        examples=examples,
+        self_scores=self_scores,
+        manager=manager,
+    )
+
+
+def series(scores: dict[str, float] | None) -> list[float | None] | None:
+    if scores is None:
+        return None
+    return [scores.get(d) for d in DIMENSIONS]
+
+
+async def ratings_for(session: AsyncSession, kind: str, ref_id: int) -> list[DeliverableRating]:
+    return list(
+        await session.scalars(
+            select(DeliverableRating)
+            .where(DeliverableRating.kind == kind, DeliverableRating.ref_id == ref_id)
+            .order_by(DeliverableRating.id)
+        )
+    )
+
+
+def rating_means(rows: Sequence[DeliverableRating]) -> dict[str, float]:
+    """Mean stars per aspect over submitted ratings (empty when none)."""
+    done = [r for r in rows if r.status == "submitted"]
+    out: dict[str, float] = {}
+    for aspect in RATING_ASPECTS:
+        values = [float(v) for r in done if (v := getattr(r, aspect)) is not None]
+        if values:
+            out[aspect] = round(fmean(values), 2)
+    return out
+
+
+async def ratings_received(session: AsyncSession, owner_id: int) -> list[DeliverableRating]:
+    return list(
+        await session.scalars(
+            select(DeliverableRating)
+            .where(DeliverableRating.owner_id == owner_id, DeliverableRating.status == "submitted")
+            .order_by(DeliverableRating.id)
+        )
+    )

@@ -1,0 +1,107 @@
+"""Grades: a cycle's proposals, a department's released history, and the calibration arithmetic.
+
+The guard compares a grade's share of a department in this cycle with the same department's shares in
+its earlier *released* cycles: mean and population standard deviation over at least ``min_history``
+cycles, alerting only *beyond* ``sigma`` deviations (exactly at the boundary is fine), and/or against a
+configured fixed band. Shares count only people who have a grade in that cycle.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from statistics import fmean, pstdev
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Cycle, Grade
+
+EPSILON = 1e-9
+"""Float noise allowance, so "exactly two standard deviations" stays on the quiet side of the line."""
+
+
+@dataclass(frozen=True)
+class Deviation:
+    grade: str
+    share: float
+    low: float
+    high: float
+    rule: str  # "sigma" or "band"
+
+    @property
+    def direction(self) -> str:
+        return "high" if self.share > self.high else "low"
+
+
+def shares(grades: Iterable[str]) -> dict[str, float]:
+    counts = Counter(grades)
+    total = sum(counts.values())
+    return {g: n / total for g, n in counts.items()} if total else {}
+
+
+def deviations(
+    current: Mapping[str, float],
+    history: Sequence[Mapping[str, float]],
+    *,
+    scale: Sequence[str],
+    sigma: float,
+    min_history: int,
+    band: Mapping[str, tuple[float, float]],
+) -> list[Deviation]:
+    out: list[Deviation] = []
+    for grade in scale:
+        share = current.get(grade, 0.0)
+        if len(history) >= min_history:
+            past = [h.get(grade, 0.0) for h in history]
+            mean, sd = fmean(past), pstdev(past)
+            if abs(share - mean) - sigma * sd > EPSILON:
+                out.append(Deviation(grade, share, mean - sigma * sd, mean + sigma * sd, "sigma"))
+                continue
+        if grade in band:
+            low, high = band[grade]
+            if share < low - EPSILON or share > high + EPSILON:
+                out.append(Deviation(grade, share, low, high, "band"))
+    return out
+
+
+async def grade_for(session: AsyncSession, cycle_id: int, person_id: int) -> Grade | None:
+    return await session.scalar(select(Grade).where(Grade.cycle_id == cycle_id, Grade.person_id == person_id))
+
+
+async def cycle_grades(session: AsyncSession, cycle_id: int) -> list[Grade]:
+    return list(await session.scalars(select(Grade).where(Grade.cycle_id == cycle_id).order_by(Grade.id)))
+
+
+async def department_history(
+    session: AsyncSession, department_id: int, *, before_cycle: Cycle
+) -> list[dict[str, float]]:
+    """Shares per earlier released cycle of this department (one dict per cycle, oldest first)."""
+    rows = (
+        await session.execute(
+            select(Grade.cycle_id, Grade.grade)
+            .join(Cycle, Cycle.id == Grade.cycle_id)
+            .where(
+                Grade.department_id == department_id,
+                Grade.status == "released",
+                Grade.cycle_id != before_cycle.id,
+                Cycle.workspace_id == before_cycle.workspace_id,
+            )
+            .order_by(Grade.cycle_id)
+        )
+    ).all()
+    by_cycle: dict[int, list[str]] = {}
+    for cycle_id, grade in rows:
+        by_cycle.setdefault(cycle_id, []).append(grade)
+    return [shares(g) for _, g in sorted(by_cycle.items())]
+
+
+async def latest_cycle_with_grades(session: AsyncSession, workspace_id: int) -> Cycle | None:
+    return await session.scalar(
+        select(Cycle)
+        .join(Grade, Grade.cycle_id == Cycle.id)
+        .where(Cycle.workspace_id == workspace_id)
+        .order_by(Cycle.id.desc())
+        .limit(1)
+    )
