@@ -39,6 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--host", default="127.0.0.1")
     d.add_argument("--port", type=int, default=8080)
     d.add_argument("--db", type=Path, default=Path("perfloop-demo.db"))
+    d.add_argument(
+        "--peer-round",
+        action="store_true",
+        help="also play a peer-feedback round so the manager's aggregate card is there to see",
+    )
 
     org = sub.add_parser("org", help="organisation data").add_subparsers(
         dest="org_command", required=True, metavar="ACTION"
@@ -142,6 +147,15 @@ def _add_background(service: Any) -> None:
     service.background.append(run_scheduler)
 
 
+async def _peer_round(service: Any, stop: asyncio.Event) -> None:
+    """Demo only: play one anonymous peer-feedback round once the service is up."""
+    from bot.demo_feedback import run_peer_round
+
+    del stop
+    await run_peer_round(service)
+    service.outbox.notify()
+
+
 async def _check_migrated(engine: Any, check: Callable[[Any], Awaitable[None]]) -> None:
     try:
         await check(engine)
@@ -164,7 +178,13 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from bot.demo import run_demo
 
     del settings  # the demo runs on its own fresh SQLite database with the simulator
-    run_demo(args.db, args.host, args.port, configure=_add_background)
+
+    def configure(service: Any) -> None:
+        _add_background(service)
+        if args.peer_round:
+            service.background.append(_peer_round)
+
+    run_demo(args.db, args.host, args.port, configure=configure)
     return 0
 
 

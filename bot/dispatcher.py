@@ -33,6 +33,7 @@ from cards.catalogue import Translator
 from cards.model import Card
 from cards.notice import notice_card
 from storage.models import ConversationState, InboundEvent, Person, Workspace
+from storage.queries.engagement import quiet_until
 
 log = logging.getLogger("perfloop.dispatcher")
 
@@ -95,7 +96,7 @@ class Dispatcher:
                 log.warning(
                     "event from unknown user", extra={"platform": event.platform, "sender": event.sender_id}
                 )
-                answer = self._unknown_user(session, workspace, event)
+                answer = await self._unknown_user(session, workspace, event)
                 inbound.answer = _answer_dict(answer)
                 return answer
             inbound.person_id = person.id
@@ -226,15 +227,26 @@ class Dispatcher:
             )
         return CallbackAnswer(toast=reply.toast, toast_kind=reply.toast_kind)
 
-    def _unknown_user(self, session: AsyncSession, workspace: Workspace, event: Event) -> CallbackAnswer:
+    async def _unknown_user(
+        self, session: AsyncSession, workspace: Workspace, event: Event
+    ) -> CallbackAnswer:
         t = Translator(self.settings.i18n.default_locale)
         outbox = self._outbox(session, workspace)
-        outbox.send_to_platform_id(
-            event.sender_id,
-            notice_card(t, t("common.unknown_user_title"), t("common.unknown_user_body"), colour="orange"),
-            dedupe_key=f"unknown-user:{event.platform}:{event.workspace}:{event.sender_id}:"
-            f"{self.clock.now():%Y-%m-%d}",
-        )
+        title, body = t("common.unknown_user_title"), t("common.unknown_user_body")
+        notice = notice_card(t, title, body, colour="orange")
+        try:
+            # The notice goes out once a day per sender; a second event that day finds the dedupe key taken,
+            # which must cost only the notice (in a savepoint), not the whole event.
+            async with session.begin_nested():
+                outbox.send_to_platform_id(
+                    event.sender_id,
+                    notice,
+                    dedupe_key=f"unknown-user:{event.platform}:{event.workspace}:{event.sender_id}:"
+                    f"{self.clock.now():%Y-%m-%d}",
+                )
+                await session.flush()
+        except IntegrityError:
+            pass
         return CallbackAnswer(toast=t("common.unknown_user_body"), toast_kind="warning")
 
     async def _record_refusal(self, event: Event, refused: Refused) -> CallbackAnswer:
@@ -286,7 +298,32 @@ class Dispatcher:
                 raise LookupError(f"no person {person_id}")
             workspace = await session.get(Workspace, person.workspace_id)
             assert workspace is not None
-            await fn(self._context(session, workspace, person, None))
+            ctx = self._context(session, workspace, person, None)
+            await fn(ctx)
+            await self._hold_for_quiet_hours(ctx)
+
+    async def _hold_for_quiet_hours(self, ctx: Context) -> None:
+        """Scheduled messages (prompts, reminders, escalations) wait for the end of each recipient's quiet
+        hours; answers to something a person just did are never held, so this runs only for jobs."""
+        rows = [r for r in ctx.outbox.written if r.op == "send" and len(r.recipients) == 1]
+        if not rows:
+            return
+        uids = {r.recipients[0] for r in rows}
+        people = {
+            p.platform_user_id: p
+            for p in await ctx.session.scalars(
+                select(Person).where(
+                    Person.workspace_id == ctx.workspace.id, Person.platform_user_id.in_(uids)
+                )
+            )
+        }
+        for row in rows:
+            person = people.get(row.recipients[0])
+            if person is None:
+                continue
+            until = await quiet_until(ctx.session, person, ctx.now)
+            if until is not None and until > row.next_attempt_at:
+                row.next_attempt_at = until
 
     def context_for(self, session: AsyncSession, workspace: Workspace, person: Person) -> Context:
         return self._context(session, workspace, person, None)

@@ -59,6 +59,7 @@ def checkin_card(
     support: str | None = None,
     reminder: bool = False,
     error: str | None = None,
+    social_proof: str | None = None,
 ) -> Card:
     lines = list(goals[:MAX_GOALS_ON_CARD]) or [GoalLine(key=OVERALL, title=t("checkin.overall"))]
     progress = progress or {}
@@ -88,8 +89,10 @@ def checkin_card(
     elements: list[Element] = []
     if error:
         elements.append(Markdown(text=error[:2000]))
+    elements.append(Markdown(text=t("checkin.reminder_intro" if reminder else "checkin.intro")))
+    if social_proof:
+        elements.append(Note(text=social_proof[:300]))
     elements += [
-        Markdown(text=t("checkin.reminder_intro" if reminder else "checkin.intro")),
         Form(
             name="checkin",
             inputs=inputs,

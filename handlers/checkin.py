@@ -19,6 +19,7 @@ from bot.context import Context, Reply
 from bot.router import Router
 from cards import checkin as cc
 from cards.catalogue import Translator
+from cards.engagement import social_proof_line, streak_line
 from cards.flow_actions import CheckinAck, CheckinAnswer, CheckinEdit, CheckinFollowup, CheckinSubmit
 from cards.flow_common import done_by, local_date, with_outcome
 from cards.model import Card, Form
@@ -28,6 +29,7 @@ from handlers.vague import must_bounce
 from storage.models import CheckIn, Person
 from storage.queries import checkins as chq
 from storage.queries import cycles as cq
+from storage.queries import engagement as eq
 from storage.queries.status import transition
 
 router = Router()
@@ -64,6 +66,7 @@ def _card(
     progress: dict[str, object] | None = None,
     obstacles: str | None = None,
     support: str | None = None,
+    social_proof: str | None = None,
 ) -> Card:
     return cc.checkin_card(
         ctx.t,
@@ -75,6 +78,7 @@ def _card(
         support=support if error else checkin.support,
         reminder=reminder,
         error=error,
+        social_proof=social_proof,
     )
 
 
@@ -127,9 +131,10 @@ async def remind_checkin(ctx: Context, checkin_id: int) -> bool:
     if updated is None:
         return False
     lines = await goal_lines(ctx, updated)
+    proof = social_proof_line(ctx.t, *await eq.social_proof(ctx.session, ctx.person, updated.period))
     ctx.outbox.send(
         ctx.person,
-        _card(ctx, updated, lines, reminder=True),
+        _card(ctx, updated, lines, reminder=True, social_proof=proof),
         card_key=employee_key(checkin_id),
         dedupe_key=f"checkin:{checkin_id}:reminder",
     )
@@ -207,6 +212,9 @@ async def _after_submit(ctx: Context, checkin: CheckIn, lines: list[cc.GoalLine]
             ctx.t, name=ctx.person.name, what=ctx.t("checkin.did_submit"), at=ctx.now, tz=ctx.person.timezone
         ),
     )
+    streak = streak_line(ctx.t, await eq.streak_for(ctx.session, ctx.person.id))
+    if streak:
+        note = f"{note}\n{streak}"
     return cc.submitted_card(
         ctx.t,
         checkin_id=checkin.id,

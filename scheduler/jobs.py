@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -24,6 +26,8 @@ from scheduler.flows import FlowTable
 from scheduler.leader import Leadership
 
 log = logging.getLogger("perfloop.scheduler")
+
+Sweep = Callable[[Service], Awaitable[Any]]
 
 TICK_JOB = "perfloop.scheduler.tick"
 ELECT_JOB = "perfloop.scheduler.elect"
@@ -44,8 +48,10 @@ class SchedulerRunner:
         flows: FlowTable | None = None,
         calendar: WorkCalendar | None = None,
         name: str = "",
+        sweeps: Sequence[Sweep] = (),
     ) -> None:
         self.service = service
+        self.sweeps = list(sweeps)
         self.scheduler = Scheduler(service, flows=flows, calendar=calendar)
         self.leadership = Leadership(service.settings.database.url, name=name)
         self.tick_seconds = float(tick_seconds or service.settings.schedule.tick_seconds)
@@ -69,10 +75,22 @@ class SchedulerRunner:
         async with self._busy:
             if not await self.leadership.still_leader():
                 return
+            runs = self.service.metrics.job_runs
             try:
                 self.last_report = await self.scheduler.tick()
+                runs.labels("scheduler.tick", "ok").inc()
             except Exception:
+                runs.labels("scheduler.tick", "error").inc()
                 log.exception("scheduler tick failed")
+            for sweep in self.sweeps:
+                name = getattr(sweep, "__name__", "sweep")
+                try:
+                    await sweep(self.service)
+                    runs.labels(name, "ok").inc()
+                except Exception:
+                    runs.labels(name, "error").inc()
+                    log.exception("scheduler sweep failed", extra={"sweep": name})
+            self.service.outbox.notify()
             self.ticks += 1
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -106,6 +124,15 @@ class SchedulerRunner:
                 await self.leadership.release()
 
 
+def default_sweeps() -> list[Sweep]:
+    """Record-driven jobs that, like the tick, must run on the leader only (deliverable-rating reminders and
+    expiry, self-assessments opened near a cycle's end)."""
+    from handlers.deliverable_ratings import sweep_deliverable_ratings
+    from handlers.self_assessment import sweep_self_assessments
+
+    return [sweep_deliverable_ratings, sweep_self_assessments]
+
+
 async def run_scheduler(service: Service, stop: asyncio.Event) -> None:
     """The ``Service.background`` entry point used by ``perfloop run``."""
-    await SchedulerRunner(service).run(stop)
+    await SchedulerRunner(service, sweeps=default_sweeps()).run(stop)
