@@ -58,6 +58,8 @@ class DigestView:
     kudos_top: list[Named] = field(default_factory=list)
     chart_media_id: str | None = None
     compare_company: bool = True
+    name_nonresponders: bool = True
+    """A team may ask summaries not to single out people who have not answered: counts only."""
 
 
 def _cut(text: str, limit: int) -> str:
@@ -133,7 +135,9 @@ def digest_card(t: Translator, view: DigestView) -> Card:
     else:
         elements.append(Markdown(text=t("digest.no_overdue")))
     risk_lines: list[str] = []
-    if view.missed_twice:
+    if view.missed_twice and not view.name_nonresponders:
+        risk_lines.append(t("digest.risk_missed_count", count=len(view.missed_twice)))
+    elif view.missed_twice:
         names = t("digest.list_sep").join(f"{r.name}({r.count})" for r in view.missed_twice)
         risk_lines.append(t("digest.risk_missed", names=names))
     if view.falling_progress:

@@ -300,6 +300,10 @@ async def done(ctx: Context, payload: ActionDone) -> Reply:
     if updated is None:
         raise ctx.refuse("common.already_done")
     ctx.audit("action_item.done", "action_item", item.id)
+    # Imported here: deliverable ratings sit above check-ins, which sit above action items.
+    from handlers.deliverable_ratings import open_deliverable_ratings
+
+    await open_deliverable_ratings(ctx, item.id)
     photos = (
         await ctx.session.scalar(
             select(func.count()).select_from(Evidence).where(Evidence.action_item_id == item.id)

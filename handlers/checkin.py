@@ -11,7 +11,7 @@ its obstacles/notes text) and counts as submitting it, so people can answer the 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 
@@ -23,6 +23,8 @@ from cards.engagement import social_proof_line, streak_line
 from cards.flow_actions import CheckinAck, CheckinAnswer, CheckinEdit, CheckinFollowup, CheckinSubmit
 from cards.flow_common import done_by, local_date, with_outcome
 from cards.model import Card, Form
+from handlers.action_items import open_action_item
+from handlers.escalation import check_progress_gap
 from handlers.formdata import FormData, form_of, text
 from handlers.permissions import approver_to_notify, require_approver, require_self
 from handlers.vague import must_bounce
@@ -35,6 +37,9 @@ from storage.queries.status import transition
 router = Router()
 
 DECISIONS = ("acknowledged", "followup")
+
+
+FOLLOWUP_DAYS = 3
 
 
 def employee_key(checkin_id: int) -> str:
@@ -212,6 +217,8 @@ async def _after_submit(ctx: Context, checkin: CheckIn, lines: list[cc.GoalLine]
             ctx.t, name=ctx.person.name, what=ctx.t("checkin.did_submit"), at=ctx.now, tz=ctx.person.timezone
         ),
     )
+    if first:
+        await check_progress_gap(ctx, checkin.id)
     streak = streak_line(ctx.t, await eq.streak_for(ctx.session, ctx.person.id))
     if streak:
         note = f"{note}\n{streak}"
@@ -361,6 +368,8 @@ async def _answer(ctx: Context, checkin_id: int, decision: str, comment: str | N
     if updated is None:
         raise ctx.refuse("common.already_done")
     ctx.audit(f"checkin.{decision}", "checkin", checkin.id, comment=comment)
+    if decision == "followup":
+        await _open_followup_item(ctx, updated, employee, comment)
     et = ctx.translator(employee)
     when = done_by(
         et, name=ctx.person.name, what=et(f"checkin.did_{decision}"), at=ctx.now, tz=employee.timezone
@@ -398,6 +407,23 @@ async def _answer(ctx: Context, checkin_id: int, decision: str, comment: str | N
         note = f"{note}: {comment}"
     card = _manager_card(ctx.t, updated, employee, lines)
     return Reply(toast=ctx.t(f"checkin.toast_{decision}"), card=with_outcome(card, note))
+
+
+async def _open_followup_item(ctx: Context, checkin: CheckIn, employee: Person, comment: str | None) -> None:
+    """ "Needs follow-up 1:1" is a commitment of the approver's: an action item they own, due in three days,
+    which the employee accepts once the conversation has happened."""
+    what = ctx.t("checkin.followup_deliverable", name=employee.name, period=checkin.period)
+    if comment:
+        what = f"{what}: {comment}"
+    await open_action_item(
+        ctx,
+        owner=ctx.person,
+        deliverable=what,
+        deadline=local_date(ctx.now, ctx.person.timezone) + timedelta(days=FOLLOWUP_DAYS),
+        acceptor=employee,
+        source="checkin",
+        source_id=checkin.id,
+    )
 
 
 @router.action(CheckinAck)

@@ -22,6 +22,7 @@ from handlers.authority import zone
 from storage.media import MediaStore
 from storage.models import Person
 from storage.queries import metrics as m
+from storage.queries.engagement import mention_nonresponders
 from storage.queries.once import done_before
 from storage.queries.people import direct_reports
 
@@ -122,6 +123,7 @@ async def build_digest(ctx: Context, person: Person, scope: m.Scope, day: date) 
         kudos_top=[Named(k.name, k.count) for k in data.kudos_top],
         chart_media_id=stored.info.sha256,
         compare_company=not is_company,
+        name_nonresponders=is_company or await mention_nonresponders(ctx.session, person.id),
     )
 
 

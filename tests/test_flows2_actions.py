@@ -62,7 +62,9 @@ async def test_action_command_done_accept_and_return(
     await service.outbox.drain()
     done = await get(service, ActionItem, item.id)
     assert done.status == "done" and done.done_at is not None and done.first_response_at == done.done_at
-    [review] = recorder.to("mgr")
+    # The acceptor gets the accept/return card, and (Flows III) a card to rate the deliverable.
+    [review] = [c for c in recorder.to("mgr") if c.header.title == "请验收行动项"]
+    assert len(recorder.to("mgr")) == 2
     recorder.clear()
 
     # Only the acceptor returns it; a reason is required; then the owner sees it again.
@@ -168,7 +170,8 @@ async def test_escalation_stops_when_done(
     assert not await run_job(service, org.emp1, lambda ctx: escalate_action_item(ctx, item.id, level=2))
     assert not await run_job(service, org.emp1, lambda ctx: escalate_action_item(ctx, item.id, level=3))
     await service.outbox.drain()
-    assert recorder.to("hrbp") == [] and [c.header.title for c in recorder.to("mgr")] == ["请验收行动项"]
+    assert recorder.to("hrbp") == []
+    assert sorted(c.header.title for c in recorder.to("mgr")) == ["请为 张三 的交付打分", "请验收行动项"]
 
 
 async def test_manager_extends_reassigns_and_closes(
