@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -228,3 +230,26 @@ async def test_api_calls_are_paced_per_call_not_per_row(settings: Settings, cloc
         result = await env.adapter.send_many(people, accept_card(3), idempotency_key="pace")
         assert len(result.message_refs) == 8 and len(env.fake.cards) == 8
         assert env.adapter.client.bucket.waited_seconds >= 0.1
+
+
+async def test_card_images_from_the_media_store_are_uploaded_once(env: Env) -> None:
+    import io
+
+    from PIL import Image as PILImage
+
+    from cards.model import Card, Header, Image, Markdown
+    from storage.media import MediaStore
+
+    buf = io.BytesIO()
+    PILImage.new("RGB", (8, 8), "red").save(buf, format="PNG")
+    store = MediaStore(env.service.settings.media.dir, max_bytes=10_000_000)
+    stored = await store.store_image(buf.getvalue())
+    sha = stored.info.sha256
+    card = Card(
+        header=Header(title="日报"), elements=[Markdown(text="趋势"), Image(media_id=sha, alt="趋势图")]
+    )
+    await env.adapter.send("emp1", card, idempotency_key="img1")
+    await env.adapter.send("emp2", card, idempotency_key="img2")
+    assert len(env.fake.uploads) == 1
+    sent = json.dumps(env.fake.batch_sends[-1], ensure_ascii=False)
+    assert "@" in sent and sha not in sent

@@ -22,6 +22,7 @@ import hmac
 import json
 import logging
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from aiohttp import web
@@ -45,7 +46,8 @@ from adapters.dingtalk.render import card_param_map, render_card, work_notice
 from bot.config import DingTalkConfig, Settings
 from bot.events import Event, MemberChanged, UrlVerification
 from cards.catalogue import Translator
-from cards.model import Card
+from cards.model import Card, Image
+from storage.media import MediaStore
 
 if TYPE_CHECKING:
     from bot.app import Service
@@ -66,7 +68,14 @@ class DingTalkAdapter(Adapter):
     shows_toasts: ClassVar[bool] = False
 
     def __init__(
-        self, cfg: DingTalkConfig, *, public_url: str, max_body_bytes: int, default_locale: str
+        self,
+        cfg: DingTalkConfig,
+        *,
+        public_url: str,
+        max_body_bytes: int,
+        default_locale: str,
+        media_dir: Path | None = None,
+        max_image_bytes: int = 10 * 1024 * 1024,
     ) -> None:
         self.cfg = cfg
         self.workspace = cfg.app_key
@@ -85,6 +94,8 @@ class DingTalkAdapter(Adapter):
         self._stream: Any = None
         self._stream_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        self.media = MediaStore(Path(media_dir), max_bytes=max_image_bytes) if media_dir else None
+        self._uploaded: dict[str, str] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:
@@ -93,6 +104,8 @@ class DingTalkAdapter(Adapter):
             public_url=settings.server.public_url,
             max_body_bytes=settings.server.max_body_bytes,
             default_locale=settings.i18n.default_locale,
+            media_dir=settings.media.dir,
+            max_image_bytes=settings.media.max_image_bytes,
         )
 
     def bind_service(self, service: Service) -> None:
@@ -260,7 +273,32 @@ class DingTalkAdapter(Adapter):
     async def send(self, recipient: str, card: Card, *, idempotency_key: str) -> SendResult:
         return await self.send_many([recipient], card, idempotency_key=idempotency_key)
 
+    async def _with_uploaded_images(self, card: Card) -> Card:
+        """Images in cards are media-store ids (sha256); DingTalk shows only media it hosts (``@…`` ids), so
+        each image is uploaded once and the card rendered with the hosted id."""
+        if self.media is None or not any(isinstance(el, Image) for el in card.elements):
+            return card
+        elements: list[Any] = []
+        for el in card.elements:
+            if isinstance(el, Image) and not el.media_id.startswith("@"):
+                hosted = self._uploaded.get(el.media_id)
+                if hosted is None:
+                    try:
+                        data, mime = await self.media.read(el.media_id)
+                    except (OSError, ValueError):
+                        log.warning(
+                            "card image missing from the media store", extra={"media_id": el.media_id}
+                        )
+                        elements.append(el)
+                        continue
+                    hosted = await self.upload_media(data, filename=f"{el.media_id[:16]}.png", mime=mime)
+                    self._uploaded[el.media_id] = hosted
+                el = el.model_copy(update={"media_id": hosted})
+            elements.append(el)
+        return card.model_copy(update={"elements": elements})
+
     async def send_many(self, recipients: list[str], card: Card, *, idempotency_key: str) -> SendResult:
+        card = await self._with_uploaded_images(card)
         rendered = self.render(card)
         if rendered["interactive"]:
             result = await self._send_cards(recipients, rendered, idempotency_key)
@@ -356,6 +394,7 @@ class DingTalkAdapter(Adapter):
     async def update(self, message_ref: str, card: Card, *, recipient: str) -> None:
         """Interactive cards are updated in place by out-track id. A robot message or work notification cannot
         be edited, so its "update" is the new version sent as a new message."""
+        card = await self._with_uploaded_images(card)
         if message_ref.startswith("pl-") or not message_ref.startswith(("otm:", "wn:")):
             await self.client.update_card(message_ref, card_param_map(card, self.t))
             return
