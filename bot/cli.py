@@ -74,6 +74,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     kick.add_argument("--hr", default=None, help="platform user id of the HR admin recorded as the starter")
 
+    rep = sub.add_parser("report", help="health metrics per department and per person for a cycle")
+    rep.add_argument("--cycle", default=None, help="cycle code (default: the newest active cycle)")
+    rep.add_argument("--format", choices=["csv", "json"], default="csv")
+    rep.add_argument("--output", type=Path, default=None, help="file to write (default: stdout)")
+
     sched = sub.add_parser("schedule", help="list the next scheduled items with local times and reasons")
     sched.add_argument("--next", type=int, default=20, help="how many items (default 20)")
 
@@ -340,6 +345,27 @@ async def cmd_kickoff(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app import build_service
+    from bot.report import ReportError, build_report
+    from storage.db import ensure_migrated
+
+    service = build_service(settings)
+    try:
+        await ensure_migrated(service.engine)
+        text = await build_report(service, cycle=args.cycle, fmt=args.format)
+    except ReportError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        await service.close()
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+        print(f"report written to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 async def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
     from scheduler.plan import show_plan
 
@@ -359,6 +385,7 @@ COMMANDS: dict[str, Command] = {
     "doctor": cmd_doctor,
     "kickoff": cmd_kickoff,
     "schedule": cmd_schedule,
+    "report": cmd_report,
     "send": cmd_send,
 }
 

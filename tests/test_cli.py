@@ -182,3 +182,17 @@ def test_schedule_lists_next_items(env: Path, capsys: pytest.CaptureFixture[str]
     out = capsys.readouterr().out
     assert len([ln for ln in out.splitlines() if "Asia/Shanghai" in ln or "Europe/Berlin" in ln]) >= 1
     assert main(["schedule", "--next", "0"]) == 2
+
+
+def test_report_for_a_cycle(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (env / "org.csv").write_text(GOOD + "人事部,hr1,陈人事,boss,,hr_admin,,\n", encoding="utf-8")
+    assert main(["org", "import", "org.csv"]) == 0
+    assert main(["kickoff", "2026-Q1", "--hr", "hr1"]) == 0
+    capsys.readouterr()
+    assert main(["report", "--cycle", "2026-Q1", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data
+    assert main(["report", "--cycle", "2026-Q1", "--format", "csv"]) == 0
+    assert "," in capsys.readouterr().out
+    assert main(["report", "--cycle", "1999-Q9"]) == 2
+    assert "1999-Q9" in capsys.readouterr().err
