@@ -163,6 +163,8 @@ def demo_settings(db_path: Path, host: str, port: int) -> Settings:
         server={"host": host, "port": port, "public_url": f"http://{host}:{port}"},
         media={"dir": db_path.parent / f"{db_path.stem}-media"},
         sim={"enabled": True},
+        # A short tick, so a fast-forwarded clock shows its reminders and escalations within seconds.
+        schedule={"tick_seconds": 10},
         wecom={"enabled": False},
         dingtalk={"enabled": False},
         feishu={"enabled": False},
