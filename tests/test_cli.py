@@ -196,3 +196,57 @@ def test_report_for_a_cycle(env: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert "," in capsys.readouterr().out
     assert main(["report", "--cycle", "1999-Q9"]) == 2
     assert "1999-Q9" in capsys.readouterr().err
+
+
+def test_run_serves_health_and_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
+    import os
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    db = tmp_path / "run.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PERFLOOP_")}
+    env["PERFLOOP_DATABASE__URL"] = f"sqlite+aiosqlite:///{db}"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env["PERFLOOP_SERVER__PORT"] = str(port)
+    subprocess.run(
+        [sys.executable, "-m", "bot.cli", "migrate"],
+        env=env,
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "run"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        body = b""
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+                    body = resp.read()
+                    break
+            except OSError:
+                time.sleep(0.2)
+        assert json.loads(body)["status"] == "ok"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    messages = [line["msg"] for line in lines]
+    assert "perfloop started" in messages and "perfloop stopped" in messages
+    request = next(line for line in lines if line["msg"] == "request")
+    assert request["path"] == "/healthz" and request["status"] == 200 and request["request_id"]
