@@ -7,6 +7,7 @@ platform's JSON, and perform the platform calls. They never apply a domain rule.
 from __future__ import annotations
 
 import abc
+import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -48,6 +49,20 @@ class PermanentError(DeliveryError):
     """The request itself is wrong (bad recipient, bad card): retrying cannot help."""
 
     retryable = False
+
+
+_QUERY = re.compile(r"\?[^\s'\"]*")
+
+
+def transport_error(exc: BaseException) -> str:
+    """``Type: message`` of an HTTP transport error with every URL query string cut off.
+
+    Some aiohttp errors quote the request URL (``ConnectionTimeoutError`` with a connect timeout,
+    ``InvalidUrlClientError``), and the WeCom and DingTalk token calls carry the app secret in the query.
+    The message ends up in logs, in ``outbox.last_error`` and in ``perfloop doctor`` output; callers raise
+    ``from None`` so the original exception (and its URL) is not chained into a logged traceback either.
+    """
+    return f"{type(exc).__name__}: {_QUERY.sub('?…', str(exc))}"
 
 
 @dataclass

@@ -89,7 +89,14 @@ def parse_org_csv(data: bytes) -> Org:
     except UnicodeDecodeError:
         raise CsvImportError("file is not UTF-8 text") from None
     reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
+    try:
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        return _parse_rows(reader, header)
+    except csv.Error as exc:  # a stray carriage return, an unterminated quote at the end…
+        raise CsvImportError(f"line {reader.line_num}: not valid CSV: {exc}") from None
+
+
+def _parse_rows(reader: csv.DictReader[str], header: list[str]) -> Org:
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise CsvImportError(f"line 1: missing column(s): {', '.join(missing)}")

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from adapters.base import PermanentError, RateLimited, TransientError
+from adapters.base import PermanentError, RateLimited, TransientError, transport_error
 from bot.config import DingTalkConfig
 from bot.ratelimit import TokenBucket
 
@@ -136,7 +136,7 @@ class DingTalkClient:
                 except ValueError:
                     body = None
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise TransientError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+            raise TransientError(f"{method} {path}: {transport_error(exc)}") from None
         if status < 300:
             return body if isinstance(body, dict) else {}
         code = str(body.get("code", "")) if isinstance(body, dict) else ""
@@ -195,7 +195,7 @@ class DingTalkClient:
                 except ValueError:
                     body = None
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise TransientError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+            raise TransientError(f"{method} {path}: {transport_error(exc)}") from None
         if status >= 500:
             raise TransientError(f"{method} {path}: HTTP {status}")
         if status == 429:
@@ -285,7 +285,7 @@ class DingTalkClient:
                         raise PermanentError(f"media too large: over {max_bytes} bytes")
                     chunks.append(chunk)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise TransientError(f"media download: {type(exc).__name__}: {exc}") from exc
+            raise TransientError(f"media download: {transport_error(exc)}") from None
         return b"".join(chunks)
 
     async def upload_media(self, data: bytes, *, filename: str, mime: str) -> str:

@@ -131,7 +131,7 @@ def robot_event(data: dict[str, Any], workspace: str) -> TextMessage | ImageMess
             code = body.download_code or body.picture_download_code
         elif isinstance(body, dict):
             code = body.get("downloadCode") or body.get("pictureDownloadCode")
-        if not code:
+        if not isinstance(code, str) or not code:  # an odd JSON type would fail ImageMessage validation
             raise MalformedPayload("picture without downloadCode")
         return ImageMessage(media_ref=code, **common)
     return None

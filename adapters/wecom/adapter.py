@@ -87,6 +87,7 @@ class WeComAdapter(Adapter):
         link_url: str,
         media: MediaStore,
         clock: Clock | None = None,
+        max_body_bytes: int = MAX_CALLBACK_BYTES,
     ) -> None:
         self.workspace = corp_id
         self.corp_id = corp_id
@@ -98,6 +99,8 @@ class WeComAdapter(Adapter):
         self.clock = clock or Clock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._uploaded: dict[str, tuple[str, float]] = {}
+        self.max_body_bytes = min(MAX_CALLBACK_BYTES, max_body_bytes)
+        """The body is read from the stream, where aiohttp's client_max_size does not apply."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:
@@ -111,6 +114,7 @@ class WeComAdapter(Adapter):
             api_base=cfg.api_base,
             link_url=settings.server.public_url,
             media=MediaStore(settings.media.dir, max_bytes=settings.media.max_image_bytes),
+            max_body_bytes=settings.server.max_body_bytes,
         )
 
     def bind_service(self, service: Any) -> None:
@@ -138,11 +142,9 @@ class WeComAdapter(Adapter):
             except CryptoError as exc:
                 raise CallbackRejected(403, str(exc)) from None
             return UrlVerification(platform=self.platform, answer=plain)
-        if request.content_length is not None and request.content_length > MAX_CALLBACK_BYTES:
+        if request.content_length is not None and request.content_length > self.max_body_bytes:
             raise CallbackRejected(413, "body too large")
-        body = await request.content.read(MAX_CALLBACK_BYTES + 1)
-        if len(body) > MAX_CALLBACK_BYTES:
-            raise CallbackRejected(413, "body too large")
+        body = await _read_capped(request, self.max_body_bytes)
         try:
             envelope = parse_envelope(body)
             plaintext = self.crypto.decrypt(sig, timestamp, nonce, envelope.encrypt)
@@ -370,6 +372,19 @@ def _member(u: dict[str, Any]) -> OrgMember:
         manager_id=leaders[0] if leaders else None,
         active=int(u.get("status", 1)) in (1, 4),
     )
+
+
+async def _read_capped(request: web.Request, limit: int) -> bytes:
+    """The whole body, refusing (413) as soon as it passes ``limit``. One ``content.read(n)`` is not enough:
+    it returns what has arrived so far, so a body split over TCP segments (or chunked) would be cut short."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise CallbackRejected(413, "body too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _split(value: Any) -> set[str]:

@@ -22,7 +22,7 @@ from typing import Any
 
 import aiohttp
 
-from adapters.base import PermanentError, RateLimited, TransientError
+from adapters.base import PermanentError, RateLimited, TransientError, transport_error
 
 log = logging.getLogger("perfloop.wecom")
 
@@ -31,6 +31,8 @@ RATE_ERRORS = frozenset({45009, 45011, 45033})
 BUSY_ERRORS = frozenset({-1})
 ALL_INVALID_RECIPIENTS = 81013
 REFRESH_MARGIN = 300.0
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+"""A JSON answer larger than this is not WeCom's (user/list of a 10,000-person department is ~3 MB)."""
 
 
 class WeComAPIError(PermanentError):
@@ -114,9 +116,11 @@ class WeComClient:
                 ctype = resp.headers.get("Content-Type", "")
                 if binary_cap is not None and "json" not in ctype and not ctype.startswith("text/"):
                     return await _read_capped(resp, binary_cap)
-                raw = await resp.content.read(1024 * 1024)
+                # The whole answer: one content.read(n) returns only what has arrived so far, which cut
+                # user/list answers of a few thousand people short ("answer is not JSON").
+                raw = await _read_capped(resp, MAX_ANSWER_BYTES)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise TransientError(f"wecom {path}: {type(exc).__name__}: {exc}") from exc
+            raise TransientError(f"wecom {path}: {transport_error(exc)}") from None
         try:
             data = json.loads(raw)
         except ValueError:
