@@ -76,6 +76,10 @@ def sniff_mime(data: bytes) -> str | None:
     return None
 
 
+MAX_PIXELS = 50_000_000
+"""Above this an "image" is a decompression bomb or a panorama nobody needs: refused before decoding."""
+
+
 def inspect_image(data: bytes, *, max_bytes: int) -> ImageInfo:
     """Validate ``data`` completely (synchronous; call through ``asyncio.to_thread``)."""
     if len(data) > max_bytes:
@@ -92,10 +96,18 @@ def inspect_image(data: bytes, *, max_bytes: int) -> ImageInfo:
             with Image.open(io.BytesIO(data)) as probe:
                 probe.verify()
             with Image.open(io.BytesIO(data)) as img:
+                width, height = img.size
+                if img.size[0] * img.size[1] > MAX_PIXELS:
+                    raise MediaRejected("size", f"{img.size[0]}x{img.size[1]} pixels > {MAX_PIXELS}")
+                if img.format == "JPEG":
+                    # Decode at 1/8 scale: every coefficient is still read (truncation still fails) but a
+                    # 48-megapixel photo costs a few MB of memory instead of ~150 MB.
+                    img.draft("RGB", (max(1, img.size[0] // 8), max(1, img.size[1] // 8)))
                 img.load()  # verify() does not decode pixels; a truncated body only fails here
                 fmt = PILLOW_FORMATS.get(img.format or "")
-                width, height = img.size
                 captured = _exif_capture_time(img)
+    except MediaRejected:
+        raise
     except (
         UnidentifiedImageError,
         OSError,

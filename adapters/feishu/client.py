@@ -30,7 +30,7 @@ from urllib.parse import quote, urlsplit
 
 import aiohttp
 
-from adapters.base import PermanentError, RateLimited, TransientError
+from adapters.base import PermanentError, RateLimited, TransientError, transport_error
 
 log = logging.getLogger("perfloop.feishu")
 
@@ -160,9 +160,11 @@ class FeishuClient:
                 is_json = resp.content_type == "application/json"
                 if max_bytes is not None and resp.status == 200 and not is_json:
                     return _Answer(resp.status, hdrs, {"code": 0}, await _read_capped(resp, max_bytes))
-                raw = await resp.content.read(1024 * 1024)
+                # The whole answer: one content.read(n) returns only what has arrived so far, which cuts a
+                # large contact page short.
+                raw = await _read_capped(resp, MAX_ANSWER_BYTES)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise TransientError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+            raise TransientError(f"{method} {path}: {transport_error(exc)}") from None
         try:
             body = json.loads(raw) if raw else {}
         except ValueError:
@@ -277,6 +279,10 @@ class FeishuClient:
             "user_id_type": "open_id",
         }
         return [u async for u in self._pages("/open-apis/contact/v3/users/find_by_department", params)]
+
+
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+"""A JSON answer larger than this is not Feishu's."""
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes:
