@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -81,6 +82,13 @@ def _parser() -> argparse.ArgumentParser:
 
     sched = sub.add_parser("schedule", help="list the next scheduled items with local times and reasons")
     sched.add_argument("--next", type=int, default=20, help="how many items (default 20)")
+
+    pex = sub.add_parser(
+        "person-export", help="everything one person may see about themselves, as JSON (data requests)"
+    )
+    pex.add_argument("user_id", help="the person's platform user id")
+    pex.add_argument("--platform", default=None, help="workspace platform, if the id exists in several")
+    pex.add_argument("--output", type=Path, default=None, help="file to write (default: stdout)")
 
     sub.add_parser("doctor", help="check config, database, migrations and platform credentials")
     sub.add_parser("send", help="deliver everything due in the outbox now, then exit")
@@ -375,6 +383,41 @@ async def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def cmd_person_export(args: argparse.Namespace, settings: Settings) -> int:
+    """Peer feedback appears only as the anonymous aggregate, exactly as the person sees it in chat."""
+    from sqlalchemy import select
+
+    from handlers.history import person_export
+    from storage.db import create_engine, ensure_migrated, session_factory
+    from storage.models import Person, Workspace
+
+    engine = create_engine(settings.database.url)
+    try:
+        await ensure_migrated(engine)
+        async with session_factory(engine)() as session:
+            query = (
+                select(Person)
+                .join(Workspace, Workspace.id == Person.workspace_id)
+                .where(Person.platform_user_id == args.user_id)
+            )
+            if args.platform:
+                query = query.where(Workspace.platform == args.platform)
+            found = list(await session.scalars(query))
+            if not found:
+                raise CliError(f"no person with user id {args.user_id!r}")
+            if len(found) > 1:
+                raise CliError(f"user id {args.user_id!r} exists in several workspaces; pass --platform")
+            data = await person_export(session, found[0], settings)
+    finally:
+        await engine.dispose()
+    text = json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n"
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "run": cmd_run,
     "migrate": cmd_migrate,
@@ -386,6 +429,7 @@ COMMANDS: dict[str, Command] = {
     "kickoff": cmd_kickoff,
     "schedule": cmd_schedule,
     "report": cmd_report,
+    "person-export": cmd_person_export,
     "send": cmd_send,
 }
 

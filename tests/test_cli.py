@@ -250,3 +250,14 @@ def test_run_serves_health_and_stops_gracefully_on_sigterm(tmp_path: Path) -> No
     assert "perfloop started" in messages and "perfloop stopped" in messages
     request = next(line for line in lines if line["msg"] == "request")
     assert request["path"] == "/healthz" and request["status"] == 200 and request["request_id"]
+
+
+def test_person_export(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (env / "org.csv").write_text(GOOD, encoding="utf-8")
+    assert main(["org", "import", "org.csv"]) == 0
+    capsys.readouterr()
+    assert main(["person-export", "emp1"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["person"]["name"] == "张三"
+    assert main(["person-export", "nobody"]) == 2
+    assert "no person" in capsys.readouterr().err
