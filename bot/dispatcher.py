@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import make_transient_to_detached
 
 from adapters.base import CallbackAnswer
 from adapters.registry import AdapterRegistry
@@ -59,6 +60,7 @@ class Dispatcher:
         self.registry = registry
         self.clock = clock
         self.member_hook: MemberHook | None = None
+        self._workspaces: dict[tuple[str, str], Workspace] = {}
 
     # ---------------------------------------------------------------- events
     async def dispatch(self, event: Event) -> CallbackAnswer:
@@ -376,9 +378,20 @@ class Dispatcher:
         )
 
     async def _workspace(self, session: AsyncSession, platform: str, app_id: str) -> Workspace:
+        """Workspaces are created once and never change or go away: after the first lookup the row is merged
+        into the session from a cache instead of being read again on every event."""
+        cached = self._workspaces.get((platform, app_id))
+        if cached is not None:
+            return await session.merge(cached, load=False)
         ws = await session.scalar(
             select(Workspace).where(Workspace.platform == platform, Workspace.app_id == app_id)
         )
+        if ws is not None:
+            detached = Workspace(
+                id=ws.id, platform=ws.platform, app_id=ws.app_id, name=ws.name, created_at=ws.created_at
+            )
+            make_transient_to_detached(detached)
+            self._workspaces[(platform, app_id)] = detached
         if ws is None:
             ws = Workspace(platform=platform, app_id=app_id, name=f"{platform}:{app_id}")
             session.add(ws)
