@@ -81,11 +81,14 @@ class Outbox:
         rows = 0
         for locale, ids in sorted(by_locale.items()):
             card = build(Translator(locale))
+            # One dump shared by every row of this locale: a per-person platform means one row per person,
+            # and 100,000 copies of the card cost far more memory and time than the rows themselves.
+            dumped = card.model_dump(mode="json", exclude_defaults=False)
             size = max(1, self.recipients_per_call)
             for start in range(0, len(ids), size):
                 chunk = ids[start : start + size]
                 key = f"{dedupe_prefix}:{locale}:{start}" if dedupe_prefix else None
-                self._add(chunk, card, card_key=card_key, dedupe_key=key)
+                self._add(chunk, card, card_key=card_key, dedupe_key=key, dumped=dumped)
                 rows += 1
         return rows
 
@@ -105,13 +108,14 @@ class Outbox:
         card_key: str | None,
         dedupe_key: str | None,
         op: str = "send",
+        dumped: dict[str, Any] | None = None,
     ) -> OutboxMessage:
         row = OutboxMessage(
             workspace_id=self.workspace.id,
             platform=self.workspace.platform,
             op=op,
             recipients=recipients,
-            card=card.model_dump(mode="json", exclude_defaults=False),
+            card=dumped if dumped is not None else card.model_dump(mode="json", exclude_defaults=False),
             card_key=card_key,
             dedupe_key=dedupe_key,
         )

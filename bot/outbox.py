@@ -64,6 +64,7 @@ class OutboxDelivery:
         self.worker_id = worker_id or uuid.uuid4().hex[:12]
         self.buckets = buckets if buckets is not None else self._buckets(settings)
         self._wake = asyncio.Event()
+        self._listening = asyncio.Lock()
         self.sent_count = 0
         self.dead_count = 0
 
@@ -254,18 +255,26 @@ class OutboxDelivery:
         return len(rows)
 
     async def run_worker(self, stop: asyncio.Event) -> None:
+        """Idle workers take turns listening, so one ``notify()`` costs one claim, not one per worker (every
+        callback notifies; most queue one row or none). A worker that claimed a full batch wakes the next
+        listener, so a broadcast still gets every worker."""
         while not stop.is_set():
             try:
                 n = await self.drain_once()
             except Exception:
                 log.exception("outbox worker loop error")
                 n = 0
-            if n == 0:
-                self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.cfg.poll_seconds)
-                except TimeoutError:
-                    pass
+            if n >= self.cfg.batch_size:
+                self._wake.set()
+            elif n == 0:
+                async with self._listening:
+                    if stop.is_set():
+                        return
+                    self._wake.clear()
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), timeout=self.cfg.poll_seconds)
+                    except TimeoutError:
+                        pass
 
     async def run(self, stop: asyncio.Event) -> None:
         await asyncio.gather(*(self.run_worker(stop) for _ in range(self.cfg.workers)))

@@ -10,6 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Department, Person
 
+IN_CHUNK = 10_000
+"""Ids per ``IN (…)`` list: PostgreSQL's driver (asyncpg) takes at most 32,767 bind parameters a statement."""
+
 
 async def people_by_ids(session: AsyncSession, ids: Iterable[int | None]) -> dict[int, Person]:
     wanted = {i for i in ids if i is not None}
@@ -88,13 +91,18 @@ async def active_people(
 
 async def manager_ids_among(session: AsyncSession, people: Iterable[Person]) -> set[int]:
     """Which of these people manage someone active (by reporting line or by the ``manager`` role)."""
-    ids = {p.id for p in people}
+    ids = sorted({p.id for p in people})
     if not ids:
         return set()
-    rows = await session.scalars(
-        select(Person.manager_id).where(Person.manager_id.in_(ids), Person.active.is_(True)).distinct()
-    )
-    with_reports = {i for i in rows if i is not None}
+    with_reports: set[int] = set()
+    # In chunks: asyncpg refuses more than 32,767 bind parameters, and a kickoff passes the whole company.
+    for start in range(0, len(ids), IN_CHUNK):
+        rows = await session.scalars(
+            select(Person.manager_id)
+            .where(Person.manager_id.in_(ids[start : start + IN_CHUNK]), Person.active.is_(True))
+            .distinct()
+        )
+        with_reports.update(i for i in rows if i is not None)
     return with_reports | {p.id for p in people if p.has_role("manager")}
 
 
