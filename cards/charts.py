@@ -15,10 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import PercentFormatter
-
 WIDTH_PX = 800
 HEIGHT_PX = 360
 DPI = 100
@@ -36,6 +32,11 @@ def render_trend_png(
     days: Sequence[date], series: Sequence[Series], *, width_px: int = WIDTH_PX, height_px: int = HEIGHT_PX
 ) -> bytes:
     """Synchronous render; call ``trend_chart_png`` from async code."""
+    # Imported here: matplotlib costs ~45 MB, paid only by a process that draws a chart.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import PercentFormatter
+
     fig = Figure(figsize=(width_px / DPI, height_px / DPI), dpi=DPI)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)

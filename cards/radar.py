@@ -14,10 +14,6 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.projections.polar import PolarAxes
-
 from storage.media import MediaStore
 
 SIZE_PX = 480
@@ -32,6 +28,11 @@ def render_radar_png(
 ) -> bytes:
     """Synchronous render of up to three series over ``dimensions`` axes (1..5); None series are skipped,
     None values are drawn at the centre. Call ``radar_png`` from async code."""
+    # Imported here: matplotlib costs ~45 MB, paid only by a process that draws a chart.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.projections.polar import PolarAxes
+
     if dimensions < 3:
         raise ValueError("a radar needs at least three dimensions")
     fig = Figure(figsize=(size_px / DPI, size_px / DPI), dpi=DPI)

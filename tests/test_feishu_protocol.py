@@ -385,3 +385,24 @@ def test_api_base_must_be_https_or_a_loopback_fake() -> None:
     for bad in ("http://open.feishu.cn", "ftp://x", "https://open.feishu.cn/open-apis", "open.feishu.cn"):
         with pytest.raises(ValueError):
             checked_api_base(bad)
+
+
+def test_our_aes_decrypt_matches_lark_oapis_cipher() -> None:
+    import os
+
+    from lark_oapi.core.utils import AESCipher
+
+    from adapters.feishu.crypto import aes_decrypt
+
+    for n in range(40):
+        key = os.urandom(8).hex()
+        blob = os.urandom(16 * (2 + n % 5))
+        try:
+            theirs: bytes | str = AESCipher(key).decrypt(blob)
+        except ValueError as exc:
+            theirs = str(exc)
+        try:
+            ours: bytes | str = aes_decrypt(key, blob)
+        except ValueError as exc:
+            ours = str(exc)
+        assert ours == theirs

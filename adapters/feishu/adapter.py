@@ -39,12 +39,12 @@ from adapters.feishu.inbound import (
     split_media_ref,
 )
 from adapters.feishu.render import render_card
-from adapters.feishu.websocket import LongConnection
 from bot.events import CardAction, Event, UrlVerification
 from cards.model import Card, Image
 from storage.media import MediaStore
 
 if TYPE_CHECKING:
+    from adapters.feishu.websocket import LongConnection
     from bot.app import Service
     from bot.config import Settings
 
@@ -109,6 +109,9 @@ class FeishuAdapter(Adapter):
             return
         if self._service is None:
             raise RuntimeError("websocket mode needs bind_service(service) before start()")
+        # Only now: the long-connection client is lark-oapi's, and importing the SDK costs ~140 MB.
+        from adapters.feishu.websocket import LongConnection
+
         self.long_connection = LongConnection(
             app_id=self.app_id,
             app_secret=self.client.app_secret,
