@@ -73,7 +73,7 @@ async def run_case(url: str, people: int, adapter: RecordingAdapter) -> dict[str
                 now=service.clock.now(),
                 recipients_per_call=adapter.max_recipients_per_call,
             )
-            rows = out.broadcast(
+            rows = await out.broadcast(
                 persons, lambda t: card, card_key="kickoff:bench", dedupe_prefix="kickoff:bench"
             )
         t1 = time.perf_counter()

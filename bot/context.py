@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
@@ -17,6 +18,8 @@ from bot.events import Event
 from cards.catalogue import Translator
 from cards.model import Card
 from storage.models import AuditLog, OutboxMessage, Person, Workspace
+
+BULK_ROWS = 1000
 
 MediaFetcher = Callable[[str], Awaitable[bytes]]
 
@@ -66,7 +69,7 @@ class Outbox:
     ) -> None:
         self._add([platform_user_id], card, card_key=None, dedupe_key=dedupe_key)
 
-    def broadcast(
+    async def broadcast(
         self,
         people: Sequence[Person],
         build: Callable[[Translator], Card],
@@ -74,23 +77,42 @@ class Outbox:
         card_key: str | None = None,
         dedupe_prefix: str | None = None,
     ) -> int:
-        """One card per locale, batched into the platform's multi-recipient calls; returns rows written."""
+        """One card per locale, batched into the platform's multi-recipient calls; returns rows written.
+
+        Rows go in with bulk INSERTs, not as ORM objects: a kickoff to 100,000 people on a per-person
+        platform is 100,000 rows, and tracking each as an object would cost hundreds of MB. They are in the
+        same transaction as everything else the handler does, so they commit or vanish with it."""
         by_locale: dict[str, list[str]] = {}
         for p in people:
             by_locale.setdefault(Translator(p.locale).locale, []).append(p.platform_user_id)
-        rows = 0
+        rows: list[dict[str, Any]] = []
+        written = 0
         for locale, ids in sorted(by_locale.items()):
-            card = build(Translator(locale))
-            # One dump shared by every row of this locale: a per-person platform means one row per person,
-            # and 100,000 copies of the card cost far more memory and time than the rows themselves.
-            dumped = card.model_dump(mode="json", exclude_defaults=False)
+            # One dump shared by every row of this locale.
+            dumped = build(Translator(locale)).model_dump(mode="json", exclude_defaults=False)
             size = max(1, self.recipients_per_call)
             for start in range(0, len(ids), size):
-                chunk = ids[start : start + size]
-                key = f"{dedupe_prefix}:{locale}:{start}" if dedupe_prefix else None
-                self._add(chunk, card, card_key=card_key, dedupe_key=key, dumped=dumped)
-                rows += 1
-        return rows
+                rows.append(
+                    {
+                        "workspace_id": self.workspace.id,
+                        "platform": self.workspace.platform,
+                        "op": "send",
+                        "recipients": ids[start : start + size],
+                        "card": dumped,
+                        "card_key": card_key,
+                        "dedupe_key": f"{dedupe_prefix}:{locale}:{start}" if dedupe_prefix else None,
+                        "next_attempt_at": self.now,
+                    }
+                )
+                if len(rows) >= BULK_ROWS:
+                    written += await self._insert(rows)
+                    rows = []
+        return written + await self._insert(rows)
+
+    async def _insert(self, rows: list[dict[str, Any]]) -> int:
+        if rows:
+            await self.session.execute(insert(OutboxMessage), rows)
+        return len(rows)
 
     def update(self, person: Person, card: Card, *, card_key: str) -> None:
         """Replace a card previously sent to ``person`` under ``card_key`` (found via card_messages)."""
@@ -108,14 +130,13 @@ class Outbox:
         card_key: str | None,
         dedupe_key: str | None,
         op: str = "send",
-        dumped: dict[str, Any] | None = None,
     ) -> OutboxMessage:
         row = OutboxMessage(
             workspace_id=self.workspace.id,
             platform=self.workspace.platform,
             op=op,
             recipients=recipients,
-            card=dumped if dumped is not None else card.model_dump(mode="json", exclude_defaults=False),
+            card=card.model_dump(mode="json", exclude_defaults=False),
             card_key=card_key,
             dedupe_key=dedupe_key,
         )

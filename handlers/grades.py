@@ -242,7 +242,7 @@ async def calibrate(ctx: Context, cycle: Cycle, department_id: int) -> int:
         )
     )
     people = [p for p in recipients if p.has_role("hr_admin") or p.id == dept.head_id]
-    ctx.outbox.broadcast(
+    await ctx.outbox.broadcast(
         people,
         lambda t: gc.alert_card(t, cycle_code=cycle.code, department=dept.name, deviations=fresh),
     )

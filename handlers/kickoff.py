@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
@@ -125,13 +125,17 @@ async def launch_cycle(
     people = await scope_people(session, cycle.workspace_id, list(cycle.scope))
     known = await cq.participant_ids(session, cycle.id)
     stale = known - {p.id for p in people}
-    if stale:  # a cancelled cycle restarted with a narrower scope
+    stale_ids = sorted(stale)
+    for start in range(0, len(stale_ids), 10_000):  # a cancelled cycle restarted with a narrower scope
         await session.execute(
             delete(CycleParticipant).where(
-                CycleParticipant.cycle_id == cycle.id, CycleParticipant.person_id.in_(stale)
+                CycleParticipant.cycle_id == cycle.id,
+                CycleParticipant.person_id.in_(stale_ids[start : start + 10_000]),
             )
         )
-    session.add_all(CycleParticipant(cycle_id=cycle.id, person_id=p.id) for p in people if p.id not in known)
+    joining = [{"cycle_id": cycle.id, "person_id": p.id} for p in people if p.id not in known]
+    for start in range(0, len(joining), 5000):  # bulk, not one ORM object per person
+        await session.execute(insert(CycleParticipant), joining[start : start + 5000])
     managers = await pq.manager_ids_among(session, people)
     rows = 0
     for is_manager in (False, True):
@@ -151,7 +155,7 @@ async def launch_cycle(
                 manager=is_manager,
             )
 
-        rows += outbox.broadcast(
+        rows += await outbox.broadcast(
             group,
             build,
             card_key=f"kickoff:{cycle.id}",

@@ -243,7 +243,7 @@ async def seed_wecom_org(
         if broadcast_per_call is not None:
             outbox = Outbox(session=session, workspace=ws, now=now, recipients_per_call=broadcast_per_call)
             people = [Person(platform_user_id=uid, locale="zh-CN") for uid in ids]
-            rows = outbox.broadcast(
+            rows = await outbox.broadcast(
                 people,
                 lambda t: notice_card(t, "绩效周期开始", "请在本周五前填写目标。"),
                 card_key="kill-test-kickoff",

@@ -86,7 +86,7 @@ async def test_batch_send_respects_twenty_recipients(env: Env) -> None:
 async def test_broadcast_rows_are_chunked_by_the_adapter_limit(env: Env) -> None:
     async def job(ctx: object) -> None:
         people = list((await ctx.session.scalars(select(Person))).all())  # type: ignore[attr-defined]
-        ctx.outbox.broadcast(people, lambda t: plain())  # type: ignore[attr-defined]
+        await ctx.outbox.broadcast(people, lambda t: plain())  # type: ignore[attr-defined]
 
     await env.service.dispatcher.run_for_person(env.org.hr.id, job)
     rows = await env.outbox_rows()

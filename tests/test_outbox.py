@@ -166,7 +166,7 @@ async def test_broadcast_of_10000_reaches_each_person_exactly_once(
             recipients_per_call=recorder.max_recipients_per_call,
             now=service.clock.now(),
         )
-        n_rows = out.broadcast(
+        n_rows = await out.broadcast(
             people,
             lambda t: Card(
                 header=Header(title=t("common.ok")), elements=[Markdown(text=t("common.help_title"))]
