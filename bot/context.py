@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +20,17 @@ from cards.model import Card
 from storage.models import AuditLog, OutboxMessage, Person, Workspace
 
 BULK_ROWS = 1000
+
+
+class Recipient(Protocol):
+    """A person as a broadcast sees them (an ORM ``Person`` or a lightweight row)."""
+
+    @property
+    def platform_user_id(self) -> str: ...
+
+    @property
+    def locale(self) -> str: ...
+
 
 MediaFetcher = Callable[[str], Awaitable[bytes]]
 
@@ -71,7 +82,7 @@ class Outbox:
 
     async def broadcast(
         self,
-        people: Sequence[Person],
+        people: Sequence[Recipient],
         build: Callable[[Translator], Card],
         *,
         card_key: str | None = None,

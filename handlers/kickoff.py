@@ -25,7 +25,7 @@ from cards.goals import team_card
 from cards.kickoff import kickoff_card, preview_card
 from cards.model import Card
 from handlers.permissions import require_hr_admin
-from storage.models import Cycle, CycleParticipant, Person
+from storage.models import Cycle, CycleParticipant
 from storage.queries import cycles as cq
 from storage.queries import people as pq
 from storage.queries.status import transition
@@ -53,7 +53,7 @@ class KickoffError(ValueError):
 @dataclass
 class Plan:
     cycle: Cycle
-    people: list[Person]
+    people: list[pq.Member]
     manager_ids: set[int]
     scope_names: list[str]
 
@@ -76,10 +76,10 @@ def quarter_bounds(code: str) -> tuple[date | None, date | None]:
     return start, date.fromordinal(end.toordinal() - 1)
 
 
-async def scope_people(session: AsyncSession, workspace_id: int, scope: list[int]) -> list[Person]:
+async def scope_people(session: AsyncSession, workspace_id: int, scope: list[int]) -> list[pq.Member]:
     if not scope:
-        return await pq.active_people(session, workspace_id)
-    return await pq.active_people(
+        return await pq.active_members(session, workspace_id)
+    return await pq.active_members(
         session, workspace_id, await pq.department_subtree(session, workspace_id, scope)
     )
 

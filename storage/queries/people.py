@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -89,7 +91,40 @@ async def active_people(
     return list(await session.scalars(stmt.order_by(Person.id)))
 
 
-async def manager_ids_among(session: AsyncSession, people: Iterable[Person]) -> set[int]:
+class HasRoles(Protocol):
+    @property
+    def id(self) -> int: ...
+
+    def has_role(self, role: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """The few columns a broadcast needs. A company-wide kickoff reads every active person; 100,000 ORM
+    objects would cost a few hundred MB, these cost a few."""
+
+    id: int
+    platform_user_id: str
+    locale: str
+    roles: str
+
+    def has_role(self, role: str) -> bool:
+        return role in {r.strip() for r in self.roles.split(",")}
+
+
+async def active_members(
+    session: AsyncSession, workspace_id: int, department_ids: set[int] | None = None
+) -> list[Member]:
+    """``active_people`` as lightweight rows, ordered by id."""
+    stmt = select(Person.id, Person.platform_user_id, Person.locale, Person.roles).where(
+        Person.workspace_id == workspace_id, Person.active.is_(True)
+    )
+    if department_ids is not None:
+        stmt = stmt.where(Person.department_id.in_(department_ids))
+    return [Member(*row) for row in (await session.execute(stmt.order_by(Person.id))).all()]
+
+
+async def manager_ids_among(session: AsyncSession, people: Iterable[HasRoles]) -> set[int]:
     """Which of these people manage someone active (by reporting line or by the ``manager`` role)."""
     ids = sorted({p.id for p in people})
     if not ids:
