@@ -178,6 +178,8 @@ class OutboxConfig(Section):
     backoff_max_seconds: float = Field(600.0, gt=0)
     lease_seconds: int = Field(120, ge=5)
     poll_seconds: float = Field(0.5, gt=0)
+    per_person_per_minute: int = Field(20, ge=0, le=1000)
+    """At most this many messages to one person a minute (0 = no cap); more wait, none are dropped."""
 
 
 class ConversationConfig(Section):

@@ -28,6 +28,7 @@ from bot.clock import Clock
 from bot.config import OutboxConfig, Settings
 from bot.metrics import Metrics
 from bot.ratelimit import TokenBucket, Unlimited
+from bot.recipient_cap import RecipientCap
 from cards.model import Card
 from storage.models import CardMessage, OutboxMessage
 
@@ -42,6 +43,8 @@ class Outcome:
     error: str | None = None
     retryable: bool = True
     retry_after: float | None = None
+    deferred: bool = False
+    """Held back by the per-person cap: not an attempt, not an error."""
 
 
 class OutboxDelivery:
@@ -57,6 +60,7 @@ class OutboxDelivery:
         metrics: Metrics | None = None,
     ) -> None:
         self.metrics = metrics
+        self.per_person = RecipientCap(settings.outbox.per_person_per_minute)
         self.factory = factory
         self.registry = registry
         self.cfg: OutboxConfig = settings.outbox
@@ -114,6 +118,23 @@ class OutboxDelivery:
 
     # ------------------------------------------------------------------ sending
     async def _deliver(self, row: OutboxMessage) -> Outcome:
+        person = row.recipients[0] if row.op == "send" and len(row.recipients) == 1 else None
+        if person is not None:
+            wait = self.per_person.reserve(row.platform, person, self.clock.now())
+            if wait is not None:
+                return Outcome(
+                    row.id,
+                    ok=False,
+                    deferred=True,
+                    retry_after=wait,
+                    error="deferred: per-person message cap",
+                )
+        outcome = await self._send_row(row)
+        if person is not None and not outcome.ok:
+            self.per_person.release(row.platform, person)
+        return outcome
+
+    async def _send_row(self, row: OutboxMessage) -> Outcome:
         try:
             adapter = self.registry.get(row.platform)
             card = Card.model_validate(row.card)
@@ -216,6 +237,19 @@ class OutboxDelivery:
                             "platform rejected recipients",
                             extra={"outbox_id": row.id, "invalid": result.invalid_recipients[:20]},
                         )
+                elif out.deferred:
+                    await session.execute(
+                        update(OutboxMessage)
+                        .where(mine)
+                        .values(
+                            status="pending",
+                            attempts=OutboxMessage.attempts - 1,
+                            next_attempt_at=now + timedelta(seconds=out.retry_after or 1.0),
+                            claimed_until=None,
+                            last_error=out.error,
+                        )
+                    )
+                    self._count(row, "deferred")
                 elif out.retryable and row.attempts < self.cfg.max_attempts:
                     delay = self._backoff(row.attempts, out.retry_after)
                     await session.execute(

@@ -219,3 +219,20 @@ async def test_token_bucket_limits_rate(rate: float) -> None:
         await bucket.acquire()
     elapsed = time.perf_counter() - started
     assert elapsed >= (60 - 10) / rate * 0.9
+
+
+async def test_no_person_gets_more_than_the_cap_a_minute(
+    service: Service, org: Org, recorder: RecordingAdapter, clock: FixedClock
+) -> None:
+    await enqueue(service, org, ["emp1"] * 25 + ["emp2"] * 3)
+    d = delivery(service, "w")
+    await d.drain()
+    counts = Counter(x.recipient for x in recorder.sent)
+    assert counts == {"emp1": 20, "emp2": 3}
+    held = [r for r in await rows(service) if r.status == "pending"]
+    assert len(held) == 5 and all(r.attempts == 0 for r in held)
+    assert all(r.next_attempt_at > clock.now() for r in held)
+    clock.advance(timedelta(seconds=61))
+    await d.drain()
+    assert Counter(x.recipient for x in recorder.sent) == {"emp1": 25, "emp2": 3}
+    assert {r.status for r in await rows(service)} == {"sent"}
