@@ -416,7 +416,7 @@ def _zone(name: str) -> ZoneInfo:
 
 
 class _Duplicate(Exception):
-    pass
+    """The event's (platform, event id) is already recorded: answer with what was stored."""
 
 
 def _colour(kind: str) -> Any:

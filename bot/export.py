@@ -15,7 +15,7 @@ from storage.models import EXPORTABLE_TABLES
 
 
 class ExportError(ValueError):
-    pass
+    """An unknown table or format; the message names the valid choices."""
 
 
 def _cell(value: Any) -> Any:
