@@ -27,6 +27,7 @@ from cards.model import (
     Select,
     TextInput,
 )
+from cards.text import shorten as _cut
 
 
 @action("action.ack")
@@ -76,10 +77,6 @@ class ActionNudge(Action):
     """A digest reader's "remind the owner" click on an overdue item."""
 
     item_id: int
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _fields(

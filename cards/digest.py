@@ -14,6 +14,7 @@ from cards.action_items import ActionNudge
 from cards.actions import pack
 from cards.catalogue import Translator
 from cards.model import Actions, Button, Card, Fields, Header, Image, KeyValue, Markdown, Note
+from cards.text import shorten as _cut
 
 Kind = Literal["rate", "hours"]
 
@@ -60,10 +61,6 @@ class DigestView:
     compare_company: bool = True
     name_nonresponders: bool = True
     """A team may ask summaries not to single out people who have not answered: counts only."""
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _fmt(value: float | None, kind: Kind) -> str:

@@ -27,6 +27,7 @@ from cards.model import (
     Select,
     TextInput,
 )
+from cards.text import shorten as _cut
 
 Rating = Literal["meets", "improve", "support"]
 RATINGS: tuple[Rating, ...] = ("meets", "improve", "support")
@@ -52,10 +53,6 @@ class EvidenceAssign(Action):
 @action("evidence.discard")
 class EvidenceDiscard(Action):
     evidence_id: int
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def request_card(t: Translator, *, requester: str, deliverable: str | None, expires: str) -> Card:

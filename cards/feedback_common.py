@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from cards.catalogue import Translator
+from cards.flow_common import clip
 from cards.model import Option, Select
 
 
 def cut(text: str | None, limit: int) -> str:
-    if not text:
-        return "—"
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return clip(text, limit)
 
 
 def scale_select(t: Translator, name: str, label: str, *, default: int | None = None) -> Select:

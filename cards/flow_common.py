@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cards.catalogue import Translator
 from cards.model import Card, Note
+from cards.text import shorten
 
 
 def local_time(at: datetime, tz: str) -> str:
@@ -30,9 +31,7 @@ def with_outcome(card: Card, note: str) -> Card:
 
 
 def clip(text: str | None, limit: int = 200) -> str:
-    if not text:
-        return "—"
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return shorten(text, limit) if text else "—"
 
 
 def local_date(at: datetime, tz: str) -> date:

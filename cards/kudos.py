@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from cards.catalogue import Translator
 from cards.model import Card, Fields, Header, KeyValue, Markdown, Note
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+from cards.text import shorten as _cut
 
 
 def kudos_card(t: Translator, *, sender: str, reason: str, points: int, total: int) -> Card:

@@ -41,6 +41,7 @@ from cards.model import (
     Select,
     TextInput,
 )
+from cards.text import shorten as _clip
 
 KEY_MAX_BYTES = 1024
 OPTION_ID_MAX_BYTES = 128
@@ -63,10 +64,6 @@ class RenderError(PermanentError):
 def plain(text: str) -> str:
     """Template cards show plain text: drop the light markdown the neutral model allows."""
     return _MD.sub("", text).strip()
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _key(value: str) -> str:
