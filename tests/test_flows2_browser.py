@@ -78,9 +78,13 @@ async def test_photo_rated_item_escalated_and_digest_with_chart(
     # Fast-forward from the page: the deadline passes, the scheduler's ticks escalate the item.
     scheduler = Scheduler(service)
     for _ in range(3):
+        before = service.clock.now()
         await page.locator("#ff-day").click()
-        await expect(page.locator(".toast")).to_be_visible()
-        await page.locator(".toast").first.wait_for(state="detached", timeout=10_000)
+
+        async def advanced(before: object = before) -> bool:
+            return service.clock.now() > before  # type: ignore[operator]
+
+        await eventually(advanced, timeout=15)
         await scheduler.tick()
         service.outbox.notify()
     await sim_server.open_chat(page, "zhoujie")
