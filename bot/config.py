@@ -107,6 +107,8 @@ class DingTalkConfig(PlatformSection):
 
 class FeishuConfig(PlatformSection):
     api_base: str = "https://open.feishu.cn"
+    rate_limit: RateLimit = RateLimit(per_second=16.0, burst=16)
+    """Feishu allows 50 messages/s but also only 1,000/min per app: 16/s stays under both."""
     app_id: str = ""
     app_secret: str = ""
     verification_token: str = ""
