@@ -37,7 +37,7 @@ EDITABLE = ("none", "returned", "submitted")
 
 
 class GoalsInvalid(ValueError):
-    pass
+    """A goals form that cannot be saved (missing objective, bad weight, weights not totalling 100)."""
 
 
 def slots(ctx: Context) -> int:

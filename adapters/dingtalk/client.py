@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -45,6 +46,13 @@ class _Token:
     expires: float
 
 
+def _token_from(data: dict[str, Any], token_key: str, ttl_key: str, what: str) -> tuple[str, float]:
+    token = data.get(token_key)
+    if not isinstance(token, str) or not token:
+        raise PermanentError(f"{what} without {token_key}")
+    return token, float(data.get(ttl_key, 7200))
+
+
 class DingTalkClient:
     def __init__(self, cfg: DingTalkConfig, *, timeout: float = 10.0) -> None:
         self.cfg = cfg
@@ -52,10 +60,8 @@ class DingTalkClient:
         self.oapi_base = cfg.oapi_base.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
-        self._api_token: _Token | None = None
-        self._oapi_token: _Token | None = None
-        self._api_lock = asyncio.Lock()
-        self._oapi_lock = asyncio.Lock()
+        self._tokens: dict[str, _Token] = {}
+        self._token_locks = {"api": asyncio.Lock(), "oapi": asyncio.Lock()}
         self.token_fetches = {"api": 0, "oapi": 0}
         self.bucket = TokenBucket(cfg.rate_limit.per_second, cfg.rate_limit.burst)
         """Per API call, not per outbox row: one row may fan out into 20 card deliveries."""
@@ -73,39 +79,40 @@ class DingTalkClient:
 
     # ------------------------------------------------------------------ tokens
     async def api_token(self, *, refresh: bool = False) -> str:
-        async with self._api_lock:
-            if not refresh and self._api_token and self._api_token.expires > time.monotonic():
-                return self._api_token.value
+        async def fetch() -> tuple[str, float]:
             data = await self._raw_api(
                 "POST",
                 "/v1.0/oauth2/accessToken",
                 token=None,
                 json={"appKey": self.cfg.app_key, "appSecret": self.cfg.app_secret},
             )
-            token = data.get("accessToken")
-            if not isinstance(token, str) or not token:
-                raise PermanentError("DingTalk accessToken answer without accessToken")
-            ttl = float(data.get("expireIn", 7200))
-            self._api_token = _Token(token, time.monotonic() + max(60.0, ttl - TOKEN_EARLY_SECONDS))
-            self.token_fetches["api"] += 1
-            return token
+            return _token_from(data, "accessToken", "expireIn", "DingTalk accessToken answer")
+
+        return await self._cached_token("api", fetch, refresh=refresh)
 
     async def oapi_token(self, *, refresh: bool = False) -> str:
-        async with self._oapi_lock:
-            if not refresh and self._oapi_token and self._oapi_token.expires > time.monotonic():
-                return self._oapi_token.value
+        async def fetch() -> tuple[str, float]:
             data = await self._raw_oapi(
                 "GET",
                 "/gettoken",
                 token=None,
                 params={"appkey": self.cfg.app_key, "appsecret": self.cfg.app_secret},
             )
-            token = data.get("access_token")
-            if not isinstance(token, str) or not token:
-                raise PermanentError("DingTalk gettoken answer without access_token")
-            ttl = float(data.get("expires_in", 7200))
-            self._oapi_token = _Token(token, time.monotonic() + max(60.0, ttl - TOKEN_EARLY_SECONDS))
-            self.token_fetches["oapi"] += 1
+            return _token_from(data, "access_token", "expires_in", "DingTalk gettoken answer")
+
+        return await self._cached_token("oapi", fetch, refresh=refresh)
+
+    async def _cached_token(
+        self, kind: str, fetch: Callable[[], Awaitable[tuple[str, float]]], *, refresh: bool
+    ) -> str:
+        """One cache for both token kinds: concurrent callers share one fetch, refreshed early."""
+        async with self._token_locks[kind]:
+            cached = self._tokens.get(kind)
+            if not refresh and cached and cached.expires > time.monotonic():
+                return cached.value
+            token, ttl = await fetch()
+            self._tokens[kind] = _Token(token, time.monotonic() + max(60.0, ttl - TOKEN_EARLY_SECONDS))
+            self.token_fetches[kind] += 1
             return token
 
     # ------------------------------------------------------------------ new API
