@@ -43,6 +43,7 @@ from adapters.dingtalk import inbound
 from adapters.dingtalk.client import BATCH_SEND_LIMIT, DingTalkClient, chunks
 from adapters.dingtalk.crypto import MAX_CLOCK_SKEW_MS, EventCrypto, SignatureError, check_robot_signature
 from adapters.dingtalk.render import card_param_map, render_card, work_notice
+from adapters.hosted_images import HostedImages
 from bot.config import DingTalkConfig, Settings
 from bot.events import Event, MemberChanged, UrlVerification
 from cards.catalogue import Translator
@@ -58,6 +59,10 @@ ROOT_DEPT = 1
 MANAGER_LOOKUPS = 4
 """Concurrent ``user/get`` calls during org sync (the manager is only in the user detail)."""
 THROTTLE_RETRIES = (1.0, 2.0)
+
+
+MEDIA_ID_TTL = 2.5 * 24 * 3600
+"""Uploaded media ids are valid for a limited time; re-upload well before they lapse."""
 
 
 class DingTalkAdapter(Adapter):
@@ -94,8 +99,11 @@ class DingTalkAdapter(Adapter):
         self._stream: Any = None
         self._stream_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
-        self.media = MediaStore(Path(media_dir), max_bytes=max_image_bytes) if media_dir else None
-        self._uploaded: dict[str, str] = {}
+        self.images = HostedImages(
+            MediaStore(Path(media_dir), max_bytes=max_image_bytes) if media_dir else None,
+            lambda data, name, mime: self.upload_media(data, filename=name, mime=mime),
+            ttl_seconds=MEDIA_ID_TTL,
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:
@@ -274,26 +282,16 @@ class DingTalkAdapter(Adapter):
         return await self.send_many([recipient], card, idempotency_key=idempotency_key)
 
     async def _with_uploaded_images(self, card: Card) -> Card:
-        """Images in cards are media-store ids (sha256); DingTalk shows only media it hosts (``@…`` ids), so
-        each image is uploaded once and the card rendered with the hosted id."""
-        if self.media is None or not any(isinstance(el, Image) for el in card.elements):
+        """DingTalk shows only media it hosts (``@…`` ids): each stored image is uploaded once and the card
+        rendered with the hosted id."""
+        if not any(isinstance(el, Image) and not el.media_id.startswith("@") for el in card.elements):
             return card
         elements: list[Any] = []
         for el in card.elements:
             if isinstance(el, Image) and not el.media_id.startswith("@"):
-                hosted = self._uploaded.get(el.media_id)
-                if hosted is None:
-                    try:
-                        data, mime = await self.media.read(el.media_id)
-                    except (OSError, ValueError):
-                        log.warning(
-                            "card image missing from the media store", extra={"media_id": el.media_id}
-                        )
-                        elements.append(el)
-                        continue
-                    hosted = await self.upload_media(data, filename=f"{el.media_id[:16]}.png", mime=mime)
-                    self._uploaded[el.media_id] = hosted
-                el = el.model_copy(update={"media_id": hosted})
+                hosted = await self.images.hosted_id(el.media_id)
+                if hosted is not None:
+                    el = el.model_copy(update={"media_id": hosted})
             elements.append(el)
         return card.model_copy(update={"elements": elements})
 

@@ -39,6 +39,7 @@ from adapters.feishu.inbound import (
     split_media_ref,
 )
 from adapters.feishu.render import render_card
+from adapters.hosted_images import HostedImages
 from bot.events import CardAction, Event, UrlVerification
 from cards.model import Card, Image
 from storage.media import MediaStore
@@ -82,8 +83,9 @@ class FeishuAdapter(Adapter):
         self.max_body_bytes = min(max_body_bytes, MAX_CALLBACK_BYTES)
         self.api_base = api_base
         self.client = FeishuClient(api_base=api_base, app_id=app_id, app_secret=app_secret)
-        self.media = media
-        self._image_keys: dict[str, str] = {}
+        self.images = HostedImages(
+            media, lambda data, name, mime: self.client.upload_image(data, filename=name, mime=mime)
+        )
         self._service: Service | None = None
         self.long_connection: LongConnection | None = None
 
@@ -211,23 +213,13 @@ class FeishuAdapter(Adapter):
 
     # ------------------------------------------------------------------ outbound
     def render(self, card: Card) -> dict[str, Any]:
-        return render_card(card, image_keys=self._image_keys)
+        return render_card(card, image_keys=self.images.known())
 
     async def _prepare_images(self, card: Card) -> None:
-        """Upload media-store images (sha256 ids) once each; the resulting image_key is cached for renders."""
+        """Upload media-store images (sha256 ids) once each; the image_key is cached for renders."""
         for el in card.elements:
-            if not isinstance(el, Image) or el.media_id.startswith("img_") or el.media_id in self._image_keys:
-                continue
-            if self.media is None:
-                continue
-            try:
-                data, mime = await self.media.read(el.media_id)
-            except (OSError, ValueError):
-                log.warning("card image missing from the media store", extra={"media_id": el.media_id})
-                continue
-            self._image_keys[el.media_id] = await self.client.upload_image(
-                data, filename=f"{el.media_id[:16]}.{mime.rsplit('/', 1)[-1]}", mime=mime
-            )
+            if isinstance(el, Image) and not el.media_id.startswith("img_"):
+                await self.images.hosted_id(el.media_id)
 
     async def send(self, recipient: str, card: Card, *, idempotency_key: str) -> SendResult:
         await self._prepare_images(card)

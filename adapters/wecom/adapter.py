@@ -18,7 +18,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import time
 from typing import Any, ClassVar, Self
 
 from aiohttp import web
@@ -34,6 +33,7 @@ from adapters.base import (
     ParseResult,
     SendResult,
 )
+from adapters.hosted_images import HostedImages
 from adapters.wecom.client import ALL_INVALID_RECIPIENTS, WeComAPIError, WeComClient
 from adapters.wecom.crypto import CallbackCrypto, CryptoError
 from adapters.wecom.inbound import (
@@ -95,10 +95,13 @@ class WeComAdapter(Adapter):
         self.crypto = CallbackCrypto(token, encoding_aes_key, corp_id)
         self.client = WeComClient(api_base=api_base, corp_id=corp_id, secret=secret)
         self.link_url = link_url
-        self.media = media
         self.clock = clock or Clock()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._uploaded: dict[str, tuple[str, float]] = {}
+        self.images = HostedImages(
+            media,
+            lambda data, name, mime: self.upload_media(data, filename=name, mime=mime),
+            ttl_seconds=MEDIA_ID_TTL,
+        )
         self.max_body_bytes = min(MAX_CALLBACK_BYTES, max_body_bytes)
         """The body is read from the stream, where aiohttp's client_max_size does not apply."""
 
@@ -278,7 +281,7 @@ class WeComAdapter(Adapter):
         for el in card.elements:
             if not isinstance(el, Image):
                 continue
-            media_id = await self._wecom_media_id(el.media_id)
+            media_id = await self.images.hosted_id(el.media_id)
             if media_id is None:
                 log.warning("image not found in the media store", extra={"media_id": el.media_id})
                 continue
@@ -292,22 +295,6 @@ class WeComAdapter(Adapter):
                     "duplicate_check_interval": DUPLICATE_CHECK_SECONDS,
                 }
             )
-
-    async def _wecom_media_id(self, stored_id: str) -> str | None:
-        cached = self._uploaded.get(stored_id)
-        if cached and cached[1] > time.monotonic():
-            return cached[0]
-        try:
-            if not await asyncio.to_thread(self.media.exists, stored_id):
-                return None
-            data, mime = await self.media.read(stored_id)
-        except ValueError:  # not a media-store id
-            return None
-        media_id = await self.upload_media(
-            data, filename=f"{stored_id[:16]}.{mime.rsplit('/', 1)[-1]}", mime=mime
-        )
-        self._uploaded[stored_id] = (media_id, time.monotonic() + MEDIA_ID_TTL)
-        return media_id
 
     async def download_media(self, ref: str, *, max_bytes: int) -> bytes:
         return await self.client.media_get(ref, max_bytes=max_bytes)
