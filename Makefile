@@ -23,6 +23,7 @@ browser:
 	@bash scripts/ensure-chromium
 
 lint: $(STAMP)
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 

@@ -14,8 +14,24 @@ from typing import Any, ClassVar
 from aiohttp import web
 from pydantic import BaseModel
 
-from bot.events import CardAction, Event, UrlVerification
+from bot.core.errors import DeliveryError, PermanentError, RateLimited, TransientError
+from bot.core.events import CardAction, Event, UrlVerification
 from cards.model import Card
+
+__all__ = [
+    "Adapter",
+    "CallbackAnswer",
+    "CallbackRejected",
+    "DeliveryError",
+    "Org",
+    "OrgDepartment",
+    "OrgMember",
+    "PermanentError",
+    "RateLimited",
+    "SendResult",
+    "TransientError",
+    "transport_error",
+]
 
 
 class CallbackRejected(Exception):
@@ -25,30 +41,6 @@ class CallbackRejected(Exception):
         super().__init__(reason)
         self.status = status
         self.reason = reason
-
-
-class DeliveryError(Exception):
-    """A send/update failed. ``retryable`` decides between backoff and the dead-letter state."""
-
-    retryable: bool = True
-
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class RateLimited(DeliveryError):
-    """The platform asked us to slow down (WeCom 45009, Feishu 99991400 / HTTP 429, DingTalk 403 QPS…)."""
-
-
-class TransientError(DeliveryError):
-    """5xx, timeouts, connection resets: try again later."""
-
-
-class PermanentError(DeliveryError):
-    """The request itself is wrong (bad recipient, bad card): retrying cannot help."""
-
-    retryable = False
 
 
 _QUERY = re.compile(r"\?[^\s'\"]*")

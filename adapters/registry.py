@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from adapters.base import Adapter
 
 if TYPE_CHECKING:
-    from bot.config import Settings
+    from bot.core.config import Settings
 
 FACTORIES: dict[str, str] = {
     "sim": "adapters.sim.adapter:SimAdapter",

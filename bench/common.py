@@ -225,10 +225,11 @@ class ServerProcess:
 async def _serve(settings_data: dict[str, Any]) -> None:
     from aiohttp import web
 
-    from bot.app import build_service, create_app
-    from bot.config import Settings
-    from bot.kickoff_cli import KickoffFailed, kickoff_from_cli
-    from bot.logs import setup_logging
+    from bot.app.http import create_app
+    from bot.app.kickoff_cli import KickoffFailed, kickoff_from_cli
+    from bot.app.logs import setup_logging
+    from bot.app.service import build_service
+    from bot.core.config import Settings
 
     settings = Settings.model_validate(settings_data)
     setup_logging(settings.server.log_level)

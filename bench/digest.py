@@ -44,15 +44,15 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from adapters.registry import AdapterRegistry
-from bot.app import Service
-from bot.clock import FixedClock
-from bot.config import Settings
-from bot.dispatcher import Dispatcher
-from bot.outbox import OutboxDelivery
-from bot.report import build_report
-from bot.router import Router
+from bot.app.dispatcher import Dispatcher
+from bot.app.outbox import OutboxDelivery
+from bot.app.report import build_report
+from bot.app.service import Service
+from bot.core.clock import FixedClock
+from bot.core.config import Settings
+from bot.core.router import Router
 from cards.charts import Series, trend_chart_png
-from handlers.digest import compute_figures, send_digest
+from handlers.digest.digest import compute_figures, send_digest
 from storage.db import create_engine, migrate, session_factory
 from storage.queries.metrics import PROGRESS_GAP_ACTION, Scope
 

@@ -28,10 +28,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from adapters.registry import AdapterRegistry
-from bot.app import build_service
-from bot.clock import Clock
-from bot.config import Settings
-from bot.context import Outbox
+from bot.app.service import build_service
+from bot.core.clock import Clock
+from bot.core.config import Settings
+from bot.core.context import Outbox
 from cards.model import Card, Header, Markdown
 from storage.db import migrate
 from storage.models import Person, Workspace

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from bot.config import ScheduleConfig
+from bot.core.config import ScheduleConfig
 from cards.actions import pack
 from cards.catalogue import Translator
 from cards.flow_actions import GoalsEdit, KickoffAck, KickoffCancel, KickoffConfirm, KickoffTeamGoals

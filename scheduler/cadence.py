@@ -14,13 +14,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from enum import Enum
-from functools import lru_cache
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.config import Settings
+from bot.core.config import Settings
+from bot.core.localtime import local_at, local_today, person_tz, zone
 from scheduler.calendar import WorkCalendar, add_workdays, next_workday, previous_workday, workdays_in_month
 from storage.models import ActionItem, CheckIn, Person, TeamSetting
 
@@ -78,35 +77,6 @@ class Due:
 
     def local(self) -> datetime:
         return self.at.astimezone(zone(self.tz))
-
-
-@lru_cache(maxsize=512)
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
-
-def zone(name: str) -> ZoneInfo:
-    return _zone(name)
-
-
-def person_tz(person: Person, settings: Settings) -> str:
-    """The person's IANA zone; an unknown name falls back to the configured default instead of crashing."""
-    name = person.timezone or settings.schedule.default_timezone
-    try:
-        zone(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        log.warning("unknown timezone; using the default", extra={"person_id": person.id, "timezone": name})
-        name = settings.schedule.default_timezone
-    return name
-
-
-def local_at(day: date, at: time, tz: str) -> datetime:
-    """``day`` at wall-clock ``at`` where the person is, as UTC."""
-    return datetime.combine(day, at.replace(tzinfo=None), tzinfo=zone(tz)).astimezone(UTC)
-
-
-def local_today(now: datetime, tz: str) -> date:
-    return now.astimezone(zone(tz)).date()
 
 
 # --------------------------------------------------------------------------------------------- series

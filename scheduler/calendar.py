@@ -18,7 +18,7 @@ from typing import Protocol
 
 import chinese_calendar
 
-from bot.config import Settings
+from bot.core.config import Settings
 
 log = logging.getLogger("perfloop.scheduler.calendar")
 

@@ -17,8 +17,9 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.app import Service
-from bot.context import Context
+from bot.app.service import Service
+from bot.core.context import Context
+from bot.core.localtime import local_today, person_tz
 from scheduler import ledger
 from scheduler.cadence import (
     Due,
@@ -27,9 +28,7 @@ from scheduler.cadence import (
     checkin_steps,
     latest,
     latest_step,
-    local_today,
     periodic_flows,
-    person_tz,
 )
 from scheduler.calendar import WorkCalendar, calendar_from_settings
 from scheduler.flows import FlowFn, FlowTable

@@ -19,16 +19,16 @@ log = logging.getLogger("perfloop.scheduler")
 FlowFn = Callable[..., Awaitable[Any]]
 
 DEFAULT_HANDLERS: dict[str, str] = {
-    "open_checkin": "handlers.checkin:open_checkin",
-    "remind_checkin": "handlers.checkin:remind_checkin",
-    "close_missed_checkin": "handlers.checkin:close_missed_checkin",
-    "open_review": "handlers.review321:open_review",
+    "open_checkin": "handlers.checkin.checkin:open_checkin",
+    "remind_checkin": "handlers.checkin.checkin:remind_checkin",
+    "close_missed_checkin": "handlers.checkin.checkin:close_missed_checkin",
+    "open_review": "handlers.review321.review321:open_review",
     # The CONTRACT names no 3-2-1 reminder; a flow-owned one wins, else the scheduler re-sends the prompt.
-    "remind_review": "handlers.review321:remind_review|handlers.snooze:resend_review_prompt",
-    "remind_action_item": "handlers.action_items:remind_action_item",
-    "escalate_action_item": "handlers.escalation:escalate_action_item",
-    "send_digest": "handlers.digest:send_digest",
-    "check_evidence_rules": "handlers.evidence:check_evidence_rules",
+    "remind_review": "handlers.review321.review321:remind_review|handlers.engagement.snooze:resend_review_prompt",
+    "remind_action_item": "handlers.action_items.action_items:remind_action_item",
+    "escalate_action_item": "handlers.action_items.escalation:escalate_action_item",
+    "send_digest": "handlers.digest.digest:send_digest",
+    "check_evidence_rules": "handlers.evidence.evidence:check_evidence_rules",
 }
 
 

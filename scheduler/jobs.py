@@ -19,7 +19,7 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.app import Service
+from bot.app.service import Service
 from scheduler.calendar import WorkCalendar
 from scheduler.engine import Scheduler, TickReport
 from scheduler.flows import FlowTable
@@ -127,8 +127,8 @@ class SchedulerRunner:
 def default_sweeps() -> list[Sweep]:
     """Record-driven jobs that, like the tick, must run on the leader only (deliverable-rating reminders and
     expiry, self-assessments opened near a cycle's end)."""
-    from handlers.deliverable_ratings import sweep_deliverable_ratings
-    from handlers.self_assessment import sweep_self_assessments
+    from handlers.feedback.deliverable_ratings import sweep_deliverable_ratings
+    from handlers.feedback.self_assessment import sweep_self_assessments
 
     return [sweep_deliverable_ratings, sweep_self_assessments]
 

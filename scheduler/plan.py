@@ -14,8 +14,9 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.clock import Clock
-from bot.config import Settings
+from bot.core.clock import Clock
+from bot.core.config import Settings
+from bot.core.localtime import person_tz
 from cards.catalogue import Translator
 from scheduler import ledger
 from scheduler.cadence import (
@@ -25,7 +26,6 @@ from scheduler.cadence import (
     action_item_steps,
     checkin_steps,
     periodic_flows,
-    person_tz,
     upcoming,
 )
 from scheduler.calendar import WorkCalendar, calendar_from_settings

@@ -35,12 +35,13 @@ from aiohttp import web
 from sqlalchemy import select
 
 from adapters.sim.adapter import SimAdapter
-from bot.app import Service, build_service, create_app
-from bot.clock import Clock
-from bot.config import Settings
-from bot.context import Context
-from bot.demo import seed_demo
-from bot.router import Router
+from bot.app.demo import seed_demo
+from bot.app.http import create_app
+from bot.app.service import Service, build_service
+from bot.core.clock import Clock
+from bot.core.config import Settings
+from bot.core.context import Context
+from bot.core.router import Router
 from cards.model import Card
 from storage.models import Person, Workspace
 

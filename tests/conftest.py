@@ -22,9 +22,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from adapters.registry import AdapterRegistry
-from bot.app import Service, build_service
-from bot.clock import FixedClock
-from bot.config import Settings
+from bot.app.service import Service, build_service
+from bot.core.clock import FixedClock
+from bot.core.config import Settings
 from storage.db import migrate
 from storage.models import Base
 from tests.factories import Org, seed_org

@@ -25,9 +25,10 @@ from adapters.dingtalk.crypto import EventCrypto, robot_sign
 from adapters.feishu.crypto import signature as feishu_signature
 from adapters.registry import AdapterRegistry
 from adapters.wecom.crypto import CallbackCrypto
-from bot.app import Service, build_service, create_app
-from bot.clock import Clock
-from bot.config import Settings
+from bot.app.http import create_app
+from bot.app.service import Service, build_service
+from bot.core.clock import Clock
+from bot.core.config import Settings
 from storage.models import Base
 from tests.fakes.dingtalk import AES_KEY, APP_KEY, APP_SECRET, CORP_ID, ROBOT_CODE, TOKEN
 from tests.fakes.feishu import encrypt as feishu_encrypt

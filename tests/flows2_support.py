@@ -11,9 +11,9 @@ from typing import Any, TypeVar
 from PIL import Image as PILImage
 from sqlalchemy import func, select
 
-from bot.app import Service
-from bot.context import Context
-from bot.events import CardAction, ImageMessage, TextMessage
+from bot.app.service import Service
+from bot.core.context import Context
+from bot.core.events import CardAction, ImageMessage, TextMessage
 from cards.actions import unpack
 from cards.model import Button, Card
 from storage.models import ActionItem, Base, Person

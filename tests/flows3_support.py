@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 
-from bot.app import Service
+from bot.app.service import Service
 from storage.models import AuditLog, Base, Cycle, CycleParticipant, Goal, Person
 
 T = TypeVar("T")

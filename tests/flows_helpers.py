@@ -7,9 +7,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from adapters.base import CallbackAnswer
-from bot.app import Service
-from bot.context import Context
-from bot.events import CardAction, TextMessage
+from bot.app.service import Service
+from bot.core.context import Context
+from bot.core.events import CardAction, TextMessage
 from cards.actions import Action, pack, unpack
 from cards.model import Card
 from tests.fakes.recording import RecordingAdapter

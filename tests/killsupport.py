@@ -27,7 +27,7 @@ from aiohttp import web
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.context import Outbox
+from bot.core.context import Outbox
 from cards.notice import notice_card
 from storage.db import create_engine, session_factory
 from storage.models import Department, Person, Workspace
@@ -116,7 +116,7 @@ class PerfloopProcess:
         env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", "--config", str(self.config), "run"],
+                [sys.executable, "-m", "bot.app.cli", "--config", str(self.config), "run"],
                 cwd=self.log_path.parent,
                 env=env,
                 stdout=log,

@@ -8,8 +8,9 @@ import logging
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.app import Service, create_app
-from bot.logs import JsonFormatter
+from bot.app.http import create_app
+from bot.app.logs import JsonFormatter
+from bot.app.service import Service
 
 
 @pytest.fixture
@@ -81,7 +82,7 @@ async def test_metrics_count_callbacks_sends_and_depth(
     service: Service, org: object, recorder: object
 ) -> None:
     from adapters.base import TransientError
-    from bot.events import TextMessage
+    from bot.core.events import TextMessage
 
     service.run_outbox = False
     rec = service.registry.get("rec")

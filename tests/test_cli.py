@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+from bot.app.cli import main
 
 GOOD = """department,user_id,name,manager_id,hrbp_id,roles,timezone,locale
 研发部,boss,刘总,,,employee;leader,,
@@ -134,7 +134,11 @@ def test_help_for_every_command() -> None:
         ["migrate", "--help"],
     ):
         proc = subprocess.run(
-            [sys.executable, "-m", "bot.cli", *cmd], capture_output=True, text=True, timeout=60, check=False
+            [sys.executable, "-m", "bot.app.cli", *cmd],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
         assert proc.returncode == 0, (cmd, proc.stderr)
         assert "usage: perfloop" in proc.stdout
@@ -147,7 +151,7 @@ def test_run_refuses_unmigrated_database(tmp_path: Path) -> None:
     env["PERFLOOP_DATABASE__URL"] = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
     env["PERFLOOP_SERVER__PORT"] = "18999"
     proc = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "run"],
+        [sys.executable, "-m", "bot.app.cli", "run"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -213,7 +217,7 @@ def test_run_serves_health_and_stops_gracefully_on_sigterm(tmp_path: Path) -> No
         port = s.getsockname()[1]
     env["PERFLOOP_SERVER__PORT"] = str(port)
     subprocess.run(
-        [sys.executable, "-m", "bot.cli", "migrate"],
+        [sys.executable, "-m", "bot.app.cli", "migrate"],
         env=env,
         cwd=tmp_path,
         check=True,
@@ -221,7 +225,7 @@ def test_run_serves_health_and_stops_gracefully_on_sigterm(tmp_path: Path) -> No
         timeout=60,
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "run"],
+        [sys.executable, "-m", "bot.app.cli", "run"],
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
-from bot.config import ConfigError, load_settings
+from bot.app.cli import main
+from bot.core.config import ConfigError, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -126,7 +126,7 @@ def test_cli_prints_one_line_and_exits_2(tmp_path: Path, capsys: pytest.CaptureF
 def test_example_config_is_valid_and_documents_every_key() -> None:
     import tomllib
 
-    from bot.config import Settings
+    from bot.core.config import Settings
 
     example = Path(__file__).resolve().parents[1] / "config.example.toml"
     data = tomllib.loads(example.read_text(encoding="utf-8"))

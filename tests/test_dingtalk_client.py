@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from adapters.base import PermanentError, RateLimited, TransientError
-from bot.clock import FixedClock
-from bot.config import Settings
-from bot.orgsync import apply_org, workspace_for
+from bot.app.orgsync import apply_org, workspace_for
+from bot.core.clock import FixedClock
+from bot.core.config import Settings
 from cards.catalogue import Translator
 from cards.model import Card, Header, Image, Markdown
 from cards.notice import notice_card

@@ -9,9 +9,9 @@ import pytest
 from dingtalk.crypto import DingTalkCrypto
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import FixedClock
-from bot.config import Settings
-from bot.events import MemberChanged
+from bot.core.clock import FixedClock
+from bot.core.config import Settings
+from bot.core.events import MemberChanged
 from storage.models import Person, Workspace
 from tests.dingtalk_harness import Env, accept_card, note_card, running
 from tests.fakes.dingtalk import AES_KEY, APP_KEY, TOKEN

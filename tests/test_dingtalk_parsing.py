@@ -12,7 +12,7 @@ from dingtalk.crypto import DingTalkCrypto
 from adapters.dingtalk import inbound
 from adapters.dingtalk.crypto import EventCrypto, SignatureError, check_robot_signature, robot_sign
 from adapters.dingtalk.render import GENERAL_TEMPLATE_ID, card_param_map, render_card, work_notice
-from bot.events import CardAction, ImageMessage, MemberChanged, TextMessage
+from bot.core.events import CardAction, ImageMessage, MemberChanged, TextMessage
 from cards.actions import pack
 from cards.catalogue import Translator
 from cards.model import (

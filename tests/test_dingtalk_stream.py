@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import FixedClock
-from bot.config import Settings
-from bot.events import MemberChanged
+from bot.core.clock import FixedClock
+from bot.core.config import Settings
+from bot.core.events import MemberChanged
 from storage.models import Workspace
 from tests.dingtalk_harness import Env, accept_card, note_card, running
 

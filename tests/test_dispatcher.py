@@ -7,10 +7,10 @@ from typing import ClassVar
 import pytest
 from sqlalchemy import func, select
 
-from bot.app import Service
-from bot.context import Context, Reply
-from bot.events import CardAction, ImageMessage, TextMessage
-from bot.router import Router
+from bot.app.service import Service
+from bot.core.context import Context, Reply
+from bot.core.events import CardAction, ImageMessage, TextMessage
+from bot.core.router import Router
 from cards.actions import Action, action, pack
 from cards.model import Actions, Button, Card, DatePicker, Form, Header, Markdown, Option, Select, TextInput
 from storage.models import AuditLog, ConversationState, InboundEvent, OutboxMessage

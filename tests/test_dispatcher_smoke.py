@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from bot.app import Service
-from bot.events import TextMessage
+from bot.app.service import Service
+from bot.core.events import TextMessage
 from storage.models import InboundEvent
 from tests.factories import Org
 from tests.fakes.recording import RecordingAdapter

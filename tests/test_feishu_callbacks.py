@@ -14,11 +14,12 @@ from sqlalchemy import func, select
 
 from adapters.feishu.adapter import FeishuAdapter
 from adapters.registry import AdapterRegistry
-from bot.app import Service, build_service, create_app
-from bot.clock import FixedClock
-from bot.config import Settings
-from bot.context import Context, Reply
-from bot.router import Router
+from bot.app.http import create_app
+from bot.app.service import Service, build_service
+from bot.core.clock import FixedClock
+from bot.core.config import Settings
+from bot.core.context import Context, Reply
+from bot.core.router import Router
 from cards.actions import Action, action, pack
 from cards.model import Card, Header, Markdown
 from storage.models import AuditLog, InboundEvent, OutboxMessage

@@ -15,11 +15,11 @@ from adapters.base import PermanentError, RateLimited, TransientError
 from adapters.feishu.adapter import FeishuAdapter
 from adapters.feishu.client import FeishuApiError
 from adapters.registry import AdapterRegistry
-from bot.app import Service, build_service
-from bot.clock import FixedClock
-from bot.config import Settings
-from bot.events import TextMessage
-from bot.orgsync import apply_org
+from bot.app.orgsync import apply_org
+from bot.app.service import Service, build_service
+from bot.core.clock import FixedClock
+from bot.core.config import Settings
+from bot.core.events import TextMessage
 from cards.model import Card, Header, Image, Markdown
 from storage.media import MediaStore
 from storage.models import OutboxMessage, Person, Workspace
@@ -256,7 +256,7 @@ async def test_org_sync_command_uses_the_registered_feishu_adapter(
     """``perfloop org sync feishu`` end to end: registry → FeishuAdapter.from_settings → contact API → DB."""
     import argparse
 
-    from bot.cli import cmd_org_sync
+    from bot.app.cli import cmd_org_sync
 
     fake.add_department("od-ops", "运营部", leader="ou_ops")
     fake.add_user("ou_ops", "运营经理", "od-ops")

@@ -16,7 +16,7 @@ from adapters.feishu import crypto
 from adapters.feishu.client import checked_api_base, idempotency_uuid
 from adapters.feishu.inbound import parse_payload, split_media_ref
 from adapters.feishu.render import render_card
-from bot.events import UrlVerification
+from bot.core.events import UrlVerification
 from cards.model import (
     Actions,
     Button,

@@ -7,13 +7,13 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
-from bot.app import Service
-from bot.clock import FixedClock
-from bot.context import Context
+from bot.app.service import Service
+from bot.core.clock import FixedClock
+from bot.core.context import Context
 from cards.catalogue import Translator
 from cards.digest import DigestView, digest_card
 from cards.flow_actions import CheckinFollowup, CheckinSubmit
-from handlers.checkin import open_checkin, remind_checkin
+from handlers.checkin.checkin import open_checkin, remind_checkin
 from storage.models import ActionItem, CheckIn, OutboxMessage, QuietHours
 from tests.factories import Org
 from tests.flows_helpers import click, run_as, say

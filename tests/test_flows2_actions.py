@@ -6,12 +6,12 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
-from bot.app import Service
-from bot.clock import FixedClock
+from bot.app.service import Service
+from bot.core.clock import FixedClock
 from cards.model import Select
-from handlers.action_items import parse_action_args, remind_action_item
-from handlers.escalation import check_progress_gap, due_level, escalate_action_item
-from handlers.kudos import parse_kudos
+from handlers.action_items.action_items import parse_action_args, remind_action_item
+from handlers.action_items.escalation import check_progress_gap, due_level, escalate_action_item
+from handlers.kudos.kudos import parse_kudos
 from storage.models import ActionItem, AuditLog, CheckIn, Cycle, Goal, Recognition
 from tests.factories import Org
 from tests.fakes.recording import RecordingAdapter

@@ -12,7 +12,7 @@ from PIL import Image
 from playwright.async_api import Page, expect
 from sqlalchemy import select
 
-from handlers.digest import send_digest
+from handlers.digest.digest import send_digest
 from scheduler.engine import Scheduler
 from storage.models import ActionItem, Evidence
 from tests.browser_support import SimServer, eventually

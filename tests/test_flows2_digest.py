@@ -26,12 +26,12 @@ from zoneinfo import ZoneInfo
 
 from PIL import Image as PILImage
 
-from bot.app import Service
-from bot.clock import FixedClock
-from bot.report import build_report
+from bot.app.report import build_report
+from bot.app.service import Service
+from bot.core.clock import FixedClock
 from cards.charts import HEIGHT_PX, WIDTH_PX
 from cards.model import Card, Fields, Image
-from handlers.digest import send_digest
+from handlers.digest.digest import send_digest
 from storage.media import MediaStore
 from storage.models import ActionItem, AuditLog, CheckIn, Cycle, Evidence, Recognition
 from storage.queries import metrics as m

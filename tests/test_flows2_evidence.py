@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.app import Service
-from bot.clock import FixedClock
-from bot.config import Settings
+from bot.app.service import Service
+from bot.core.clock import FixedClock
+from bot.core.config import Settings
 from cards.model import Card
-from handlers.evidence import check_evidence_rules, week_bounds
+from handlers.evidence.evidence import check_evidence_rules, week_bounds
 from storage.media import MediaRejected, MediaStore, inspect_image, sniff_mime
 from storage.models import ActionItem, AuditLog, Evidence, EvidenceRequest
 from tests.factories import Org

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from PIL import Image as PILImage
 
-from bot.app import Service
-from bot.config import Settings
-from bot.demo_feedback import DemoError, run_peer_round
+from bot.app.demo_feedback import DemoError, run_peer_round
+from bot.app.service import Service
+from bot.core.config import Settings
 from cards.model import Image
 from cards.radar import SIZE_PX
 from storage.models import PeerFeedback

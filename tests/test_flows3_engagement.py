@@ -8,13 +8,13 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
-from bot.app import Service
-from bot.clock import FixedClock
-from bot.config import Settings
+from bot.app.service import Service
+from bot.core.clock import FixedClock
+from bot.core.config import Settings
 from cards.catalogue import Translator
 from cards.engagement import social_proof_line
-from handlers.checkin import open_checkin
-from handlers.deliverable_ratings import open_deliverable_ratings
+from handlers.checkin.checkin import open_checkin
+from handlers.feedback.deliverable_ratings import open_deliverable_ratings
 from scheduler.cadence import periodic_flows, upcoming
 from scheduler.calendar import calendar_from_settings
 from storage.models import CheckIn, Person, QuietHours
@@ -196,7 +196,7 @@ async def test_history_of_others_is_authorised(
 
 async def test_hooks_for_the_checkin_flow(service: Service, org: Org) -> None:
     """What the check-in confirmation and reminder cards show: streak and social-proof lines."""
-    from handlers.engagement import social_proof_note, streak_note
+    from handlers.engagement.engagement import social_proof_note, streak_note
 
     await add_checkins(service, org.emp1, [("2026-11-13", "submitted"), ("2026-11-27", "submitted")])
     await add_checkins(service, org.emp2, [("2026-11-27", "open")])

@@ -10,14 +10,14 @@ import pytest
 from PIL import Image as PILImage
 from pydantic import ValidationError
 
-from bot.app import Service
-from bot.config import Settings
+from bot.app.service import Service
+from bot.core.config import Settings
 from cards import peer_feedback as pc
 from cards import self_assessment as sc
 from cards.model import Image
 from cards.radar import SIZE_PX, render_radar_png, store_radar
-from handlers.history import person_export
-from handlers.self_assessment import due_self_assessments, open_self_assessment
+from handlers.feedback.self_assessment import due_self_assessments, open_self_assessment
+from handlers.history.history import person_export
 from storage.models import Cycle, PeerFeedback, SelfAssessment
 from tests.factories import Org
 from tests.fakes.recording import RecordingAdapter
@@ -330,7 +330,7 @@ async def test_anonymity_threshold_aggregate_only_never_names(
 async def test_self_assessments_open_by_lead_time(
     service: Service, org: Org, recorder: RecordingAdapter, settings: Settings
 ) -> None:
-    from handlers.self_assessment import sweep_self_assessments
+    from handlers.feedback.self_assessment import sweep_self_assessments
 
     soon = await make_cycle(service, [org.emp1, org.emp2], code="SOON", ends_on=date(2026, 12, 4))
     await make_cycle(service, [org.seller], code="LATER", ends_on=date(2027, 3, 31))

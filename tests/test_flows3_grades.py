@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from bot.app import Service
-from bot.config import Settings
+from bot.app.service import Service
+from bot.core.config import Settings
 from cards import grades as gc
 from storage.models import Cycle, Grade, Person
 from storage.queries.grades import deviations

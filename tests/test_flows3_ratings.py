@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from bot.app import Service
-from bot.clock import FixedClock
+from bot.app.service import Service
+from bot.core.clock import FixedClock
 from cards import deliverable_ratings as rc
-from handlers.deliverable_ratings import open_deliverable_ratings, sweep_deliverable_ratings
+from handlers.feedback.deliverable_ratings import open_deliverable_ratings, sweep_deliverable_ratings
 from storage.models import DeliverableRating
 from tests.factories import Org
 from tests.fakes.recording import RecordingAdapter

@@ -10,9 +10,9 @@ import pytest
 from playwright.async_api import Page, expect
 from sqlalchemy import select
 
-from bot.context import Context
-from handlers.checkin import open_checkin
-from handlers.review321 import open_review
+from bot.core.context import Context
+from handlers.checkin.checkin import open_checkin
+from handlers.review321.review321 import open_review
 from storage.models import ActionItem, CheckIn, Cycle, CycleParticipant, Review321
 from tests.browser_support import SimServer, eventually
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
-from bot.app import Service
-from bot.context import Context
-from bot.kickoff_cli import kickoff_from_cli
+from bot.app.kickoff_cli import kickoff_from_cli
+from bot.app.service import Service
+from bot.core.context import Context
 from cards.flow_actions import (
     CheckinAck,
     CheckinAnswer,
@@ -18,7 +18,7 @@ from cards.flow_actions import (
     GoalsSubmit,
 )
 from cards.snooze import Snooze
-from handlers.checkin import build_checkin_form, close_missed_checkin, open_checkin, remind_checkin
+from handlers.checkin.checkin import build_checkin_form, close_missed_checkin, open_checkin, remind_checkin
 from storage.models import AuditLog, CheckIn, Cycle, Goal, Person
 from tests.factories import Org
 from tests.fakes.recording import RecordingAdapter

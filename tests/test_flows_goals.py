@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.app import Service
-from bot.kickoff_cli import kickoff_from_cli
+from bot.app.kickoff_cli import kickoff_from_cli
+from bot.app.service import Service
 from cards.flow_actions import (
     GoalsConfirm,
     GoalsCopy,

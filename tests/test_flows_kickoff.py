@@ -7,8 +7,8 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from bot.app import Service
-from bot.kickoff_cli import KickoffFailed, kickoff_from_cli
+from bot.app.kickoff_cli import KickoffFailed, kickoff_from_cli
+from bot.app.service import Service
 from cards.flow_actions import GoalsEdit, KickoffAck, KickoffCancel, KickoffConfirm, KickoffTeamGoals
 from storage.models import AuditLog, Cycle, CycleParticipant, OutboxMessage
 from tests.factories import Org

@@ -6,11 +6,11 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import func, select
 
-from bot.app import Service
-from bot.context import Context
+from bot.app.service import Service
+from bot.core.context import Context
 from cards.flow_actions import ReviewConfirm, ReviewEdit, ReviewSubmit
 from cards.snooze import Snooze
-from handlers.review321 import open_review
+from handlers.review321.review321 import open_review
 from storage.models import ActionItem, Person, Review321
 from tests.factories import Org
 from tests.fakes.recording import RecordingAdapter

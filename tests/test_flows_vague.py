@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from bot.core.vague import is_concrete, is_vague
 from cards.catalogue import Translator
-from handlers.vague import is_concrete, is_vague
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from bot.config import Settings
+from bot.core.config import Settings
 from tests.edgesupport import (
     Edge,
     dingtalk_event,

@@ -20,10 +20,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from adapters.registry import AdapterRegistry
-from bot.app import Service, build_service, collect_routers
-from bot.clock import FixedClock
-from bot.config import Settings
-from bot.events import TextMessage
+from bot.app.service import Service, build_service, collect_routers
+from bot.core.clock import FixedClock
+from bot.core.config import Settings
+from bot.core.events import TextMessage
 from tests.edgesupport import grown, table_counts
 from tests.factories import Org, seed_org
 from tests.fakes.recording import RecordingAdapter

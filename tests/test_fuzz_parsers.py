@@ -22,8 +22,8 @@ from adapters.feishu import crypto as fs_crypto
 from adapters.feishu.inbound import parse_payload as feishu_parse
 from adapters.wecom.crypto import CryptoError, signature
 from adapters.wecom.inbound import MalformedPayload, parse_envelope, parse_message, to_event
-from bot.events import Event
-from bot.orgimport import CsvImportError, parse_org_csv
+from bot.app.orgimport import CsvImportError, parse_org_csv
+from bot.core.events import Event
 from cards.actions import Action, InvalidAction, registered_actions, unpack
 from tests.edgesupport import DINGTALK_EVENTS, WECOM
 from tests.fakes.dingtalk import TOKEN as DT_TOKEN

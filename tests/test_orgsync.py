@@ -7,9 +7,9 @@ import asyncio
 from sqlalchemy import select
 
 from adapters.base import Org, OrgDepartment, OrgMember
-from bot.app import Service
-from bot.events import MemberChanged
-from bot.orgsync_job import OrgSyncJob
+from bot.app.orgsync_job import OrgSyncJob
+from bot.app.service import Service
+from bot.core.events import MemberChanged
 from storage.models import Department, Person
 from tests.fakes.recording import RecordingAdapter
 

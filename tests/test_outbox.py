@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import select
 
 from adapters.base import PermanentError, RateLimited, TransientError
-from bot.app import Service
-from bot.clock import FixedClock
-from bot.config import OutboxConfig
-from bot.context import Outbox
-from bot.outbox import OutboxDelivery
-from bot.ratelimit import TokenBucket
+from adapters.ratelimit import TokenBucket
+from bot.app.outbox import OutboxDelivery
+from bot.app.service import Service
+from bot.core.clock import FixedClock
+from bot.core.config import OutboxConfig
+from bot.core.context import Outbox
 from cards.catalogue import Translator
 from cards.model import Card, Header, Markdown
 from storage.models import OutboxMessage, Person

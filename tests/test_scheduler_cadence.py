@@ -7,7 +7,8 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
-from bot.config import Settings
+from bot.core.config import Settings
+from bot.core.localtime import local_at
 from scheduler.cadence import (
     CheckinSeries,
     DailySeries,
@@ -17,7 +18,6 @@ from scheduler.cadence import (
     checkin_steps,
     latest,
     latest_step,
-    local_at,
     periodic_flows,
     upcoming,
 )

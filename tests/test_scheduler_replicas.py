@@ -21,9 +21,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from adapters.registry import AdapterRegistry
-from bot.app import Service, build_service
-from bot.clock import FixedClock
-from bot.config import Settings
+from bot.app.service import Service, build_service
+from bot.core.clock import FixedClock
+from bot.core.config import Settings
 from scheduler.jobs import SchedulerRunner
 from scheduler.leader import Leadership
 from storage.models import Base, CheckIn, OutboxMessage, ScheduledSend

@@ -15,10 +15,10 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from bot.app import Service
-from bot.clock import FixedClock
-from bot.context import Context
-from bot.events import CardAction, TextMessage
+from bot.app.service import Service
+from bot.core.clock import FixedClock
+from bot.core.context import Context
+from bot.core.events import CardAction, TextMessage
 from cards.actions import pack
 from cards.catalogue import Translator
 from cards.model import Actions, Card, Header, Markdown
@@ -439,8 +439,8 @@ async def test_runner_on_sqlite_is_always_the_leader(
     sqlite_url: str, clock: FixedClock, tmp_path: Any
 ) -> None:
     from adapters.registry import AdapterRegistry
-    from bot.app import build_service
-    from bot.config import Settings
+    from bot.app.service import build_service
+    from bot.core.config import Settings
     from scheduler.jobs import SchedulerRunner
     from tests.factories import seed_org
 

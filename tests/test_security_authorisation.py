@@ -23,11 +23,11 @@ import pytest
 from sqlalchemy import select
 
 from adapters.registry import AdapterRegistry
-from bot.app import Service, build_service
-from bot.clock import FixedClock
-from bot.config import Settings
-from bot.context import Context, Refused
-from bot.events import CardAction, TextMessage
+from bot.app.service import Service, build_service
+from bot.core.clock import FixedClock
+from bot.core.config import Settings
+from bot.core.context import Context, Refused
+from bot.core.events import CardAction, TextMessage
 from cards.actions import Action, pack, registered_actions
 from cards.catalogue import Translator
 from cards.model import DatePicker, Form, Select, TextInput

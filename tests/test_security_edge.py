@@ -23,9 +23,9 @@ from aiohttp import web
 from adapters.base import PermanentError
 from adapters.wecom.adapter import WeComAdapter
 from adapters.wecom.client import MediaTooLarge
-from bot.clock import FixedClock
-from bot.config import Settings
-from bot.events import ImageMessage
+from bot.core.clock import FixedClock
+from bot.core.config import Settings
+from bot.core.events import ImageMessage
 from storage.media import MediaStore
 from tests.dingtalk_harness import running as dingtalk_running
 from tests.edgesupport import (

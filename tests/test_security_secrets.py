@@ -29,9 +29,9 @@ from sqlalchemy import select
 from adapters.base import DeliveryError
 from adapters.dingtalk.client import DingTalkClient
 from adapters.wecom.client import WeComClient
-from bot.config import DingTalkConfig
-from bot.context import Outbox
-from bot.logs import JsonFormatter
+from bot.app.logs import JsonFormatter
+from bot.core.config import DingTalkConfig
+from bot.core.context import Outbox
 from cards.catalogue import Translator
 from cards.notice import notice_card
 from storage.db import session_factory
@@ -159,7 +159,7 @@ async def test_secrets_never_logged_by_a_running_service(tmp_path: Path, sqlite_
     assert not _leaks(errors), f"secrets in outbox.last_error: {_leaks(errors)}"
 
     doctor = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "--config", str(config), "doctor"],
+        [sys.executable, "-m", "bot.app.cli", "--config", str(config), "doctor"],
         cwd=tmp_path,
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), **env},
         capture_output=True,

@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 def _run_once(config: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """``perfloop run`` expected to refuse its configuration: it must exit by itself, quickly."""
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", "--config", str(config), "run"],
+        [sys.executable, "-m", "bot.app.cli", "--config", str(config), "run"],
         cwd=config.parent,
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), **env},
         capture_output=True,

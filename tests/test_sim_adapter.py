@@ -22,14 +22,15 @@ from sqlalchemy import func, select
 from adapters.base import PermanentError
 from adapters.sim.adapter import SimAdapter
 from adapters.sim.render import markdown_html, render_card
-from bot.app import Service, build_service, create_app
-from bot.clock import FixedClock
-from bot.config import Settings
-from bot.context import Context, Refused, Reply
-from bot.demo import seed_demo
-from bot.events import CardAction
-from bot.orgsync import apply_org
-from bot.router import Router
+from bot.app.demo import seed_demo
+from bot.app.http import create_app
+from bot.app.orgsync import apply_org
+from bot.app.service import Service, build_service
+from bot.core.clock import FixedClock
+from bot.core.config import Settings
+from bot.core.context import Context, Refused, Reply
+from bot.core.events import CardAction
+from bot.core.router import Router
 from cards.actions import Action, action, pack
 from cards.model import (
     Actions,
@@ -48,7 +49,7 @@ from cards.model import (
     Select,
     TextInput,
 )
-from handlers.help import router as help_router
+from handlers.help.help import router as help_router
 from storage.models import InboundEvent, Person, Workspace
 
 

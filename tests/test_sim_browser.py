@@ -10,8 +10,8 @@ import pytest
 from playwright.async_api import FilePayload, Page, expect
 from sqlalchemy import select
 
-from bot.context import Context, Reply
-from bot.router import Router
+from bot.core.context import Context, Reply
+from bot.core.router import Router
 from cards.actions import Action, action, pack
 from cards.model import (
     Actions,

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.app import Service
-from bot.demo import seed_demo
+from bot.app.demo import seed_demo
+from bot.app.service import Service
 from storage.models import Department, Person, Workspace
 
 CJK_NAME = re.compile(r"^[\u4e00-\u9fff]{2,3}$")

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, inspect, select
 from sqlalchemy.exc import IntegrityError, StatementError
 
-from bot.app import Service
+from bot.app.service import Service
 from storage.db import (
     NotMigratedError,
     create_engine,

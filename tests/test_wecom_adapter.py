@@ -22,14 +22,15 @@ from adapters.registry import AdapterRegistry
 from adapters.wecom.adapter import WeComAdapter
 from adapters.wecom.client import MediaTooLarge, WeComAPIError
 from adapters.wecom.crypto import signature
-from bot.app import Service, build_service, create_app
-from bot.clock import FixedClock
-from bot.config import Settings
-from bot.context import Context, Reply
-from bot.doctor import run_checks
-from bot.events import CardAction
-from bot.orgsync_job import OrgSyncJob
-from bot.router import Router
+from bot.app.doctor import run_checks
+from bot.app.http import create_app
+from bot.app.orgsync_job import OrgSyncJob
+from bot.app.service import Service, build_service
+from bot.core.clock import FixedClock
+from bot.core.config import Settings
+from bot.core.context import Context, Reply
+from bot.core.events import CardAction
+from bot.core.router import Router
 from cards.actions import Action, action
 from cards.catalogue import Translator
 from cards.model import Actions, Button, Card, Form, Header, Image, Markdown, Note, TextInput

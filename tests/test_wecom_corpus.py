@@ -14,7 +14,7 @@ from adapters.wecom.inbound import (
     parse_message,
     to_event,
 )
-from bot.events import CardAction, ImageMessage, MemberChanged, TextMessage
+from bot.core.events import CardAction, ImageMessage, MemberChanged, TextMessage
 
 CORPUS = Path(__file__).parent / "data" / "wecom"
 FILES = sorted(CORPUS.glob("*.xml"))

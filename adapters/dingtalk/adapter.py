@@ -44,14 +44,14 @@ from adapters.dingtalk.client import BATCH_SEND_LIMIT, DingTalkClient, chunks
 from adapters.dingtalk.crypto import MAX_CLOCK_SKEW_MS, EventCrypto, SignatureError, check_robot_signature
 from adapters.dingtalk.render import card_param_map, render_card, work_notice
 from adapters.hosted_images import HostedImages
-from bot.config import DingTalkConfig, Settings
-from bot.events import Event, MemberChanged, UrlVerification
+from bot.core.config import DingTalkConfig, Settings
+from bot.core.events import Event, MemberChanged, UrlVerification
 from cards.catalogue import Translator
 from cards.model import Card, Image
 from storage.media import MediaStore
 
 if TYPE_CHECKING:
-    from bot.app import Service
+    from bot.app.service import Service
 
 log = logging.getLogger("perfloop.dingtalk")
 

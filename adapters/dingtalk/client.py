@@ -25,8 +25,8 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from adapters.base import PermanentError, RateLimited, TransientError, transport_error
-from bot.config import DingTalkConfig
-from bot.ratelimit import TokenBucket
+from adapters.ratelimit import TokenBucket
+from bot.core.config import DingTalkConfig
 
 log = logging.getLogger("perfloop.dingtalk")
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from bot.events import CardAction, ImageMessage, MemberChanged, TextMessage
+from bot.core.events import CardAction, ImageMessage, MemberChanged, TextMessage
 from cards.model import PACKED_ACTION
 
 PLATFORM = "dingtalk"

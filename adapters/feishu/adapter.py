@@ -40,14 +40,14 @@ from adapters.feishu.inbound import (
 )
 from adapters.feishu.render import render_card
 from adapters.hosted_images import HostedImages
-from bot.events import CardAction, Event, UrlVerification
+from bot.core.events import CardAction, Event, UrlVerification
 from cards.model import Card, Image
 from storage.media import MediaStore
 
 if TYPE_CHECKING:
     from adapters.feishu.websocket import LongConnection
-    from bot.app import Service
-    from bot.config import Settings
+    from bot.app.service import Service
+    from bot.core.config import Settings
 
 log = logging.getLogger("perfloop.feishu")
 

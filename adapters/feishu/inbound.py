@@ -19,7 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adapters.base import CallbackRejected, ParseResult
-from bot.events import CardAction, ImageMessage, MemberChanged, TextMessage, UrlVerification
+from bot.core.events import CardAction, ImageMessage, MemberChanged, TextMessage, UrlVerification
 
 log = logging.getLogger("perfloop.feishu")
 

@@ -28,7 +28,7 @@ from adapters.base import (
 from adapters.sim.inbound import ActionIn, ImageUpload, TextIn, read_inbound
 from adapters.sim.render import media_url, render_card
 from adapters.sim.store import Conversations, MediaStore, SimMessage
-from bot.events import CardAction, Event, ImageMessage, TextMessage
+from bot.core.events import CardAction, Event, ImageMessage, TextMessage
 from cards.model import Card
 from storage.models import Department, Person, Workspace
 from storage.types import utcnow
@@ -36,8 +36,8 @@ from storage.types import utcnow
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from bot.app import Service
-    from bot.config import Settings
+    from bot.app.service import Service
+    from bot.core.config import Settings
 
 PLATFORM = "sim"
 WORKSPACE = "sim"

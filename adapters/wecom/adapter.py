@@ -45,9 +45,9 @@ from adapters.wecom.inbound import (
     to_event,
 )
 from adapters.wecom.render import render_card, text_message
-from bot.clock import Clock
-from bot.config import Settings
-from bot.events import CardAction, Event, UrlVerification
+from bot.core.clock import Clock
+from bot.core.config import Settings
+from bot.core.events import CardAction, Event, UrlVerification
 from cards.model import Card, Image
 from storage.media import MediaStore
 

@@ -15,7 +15,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
 from pydantic import BaseModel, ConfigDict
 
-from bot.events import CardAction, Event, ImageMessage, MemberChanged, TextMessage
+from bot.core.events import CardAction, Event, ImageMessage, MemberChanged, TextMessage
 
 PLATFORM = "wecom"
 

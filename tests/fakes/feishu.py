@@ -651,7 +651,7 @@ class FakeFeishu:
 # ------------------------------------------------------- test wiring shared by tests/test_feishu_*
 def feishu_settings(settings: Any, fake: FakeFeishu, *, mode: str = "webhook", **extra: Any) -> Any:
     """The test ``settings`` with a Feishu section pointed at the fake."""
-    from bot.config import FeishuConfig
+    from bot.core.config import FeishuConfig
 
     fields: dict[str, Any] = {
         "enabled": True,

@@ -20,7 +20,7 @@ from adapters.base import (
     ParseResult,
     SendResult,
 )
-from bot.events import Event
+from bot.core.events import Event
 from cards.model import Card
 
 

@@ -1,0 +1,440 @@
+"""``perfloop`` command line. Every subcommand has ``--help``; bad input exits non-zero with one line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from bot.core.config import ConfigError, Settings, load_settings
+from storage.db import NotMigratedError
+
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A problem the operator can fix; printed as one line, exit code 2."""
+
+
+Command = Callable[[argparse.Namespace, Settings], Awaitable[int] | int]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="perfloop", description="Chat-ops performance management bot.")
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="TOML config file (default ./perfloop.toml, else built-in defaults)",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("run", help="start the service (callbacks, simulator, outbox, scheduler)")
+    sub.add_parser("migrate", help="upgrade the database schema to this version")
+    d = sub.add_parser("demo", help="fresh SQLite demo with a seeded org and the simulator chat")
+    d.add_argument("--host", default="127.0.0.1")
+    d.add_argument("--port", type=int, default=8080)
+    d.add_argument("--db", type=Path, default=Path("perfloop-demo.db"))
+    d.add_argument(
+        "--peer-round",
+        action="store_true",
+        help="also play a peer-feedback round so the manager's aggregate card is there to see",
+    )
+
+    org = sub.add_parser("org", help="organisation data").add_subparsers(
+        dest="org_command", required=True, metavar="ACTION"
+    )
+    imp = org.add_parser("import", help="import departments and people from a CSV file")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--platform", default="sim", help="workspace platform (default: sim)")
+    imp.add_argument(
+        "--workspace", default=None, help="workspace app id (default: the platform's configured app)"
+    )
+    imp.add_argument(
+        "--deactivate-missing",
+        action="store_true",
+        help="deactivate people of the workspace who are not in the file",
+    )
+    sync = org.add_parser("sync", help="pull departments and people from a platform's contact API")
+    sync.add_argument("platform", choices=["wecom", "feishu", "dingtalk"])
+
+    ex = sub.add_parser("export", help="export a table")
+    ex.add_argument("table")
+    ex.add_argument("--format", choices=["csv", "json"], default="csv")
+    ex.add_argument("--output", type=Path, default=None, help="file to write (default: stdout)")
+
+    kick = sub.add_parser("kickoff", help="start a performance cycle and broadcast the kickoff card")
+    kick.add_argument("code", help="cycle code, e.g. 2026-Q1")
+    kick.add_argument(
+        "--departments", default="", help="comma-separated department names (default: everyone)"
+    )
+    kick.add_argument("--hr", default=None, help="platform user id of the HR admin recorded as the starter")
+
+    rep = sub.add_parser("report", help="health metrics per department and per person for a cycle")
+    rep.add_argument("--cycle", default=None, help="cycle code (default: the newest active cycle)")
+    rep.add_argument("--format", choices=["csv", "json"], default="csv")
+    rep.add_argument("--output", type=Path, default=None, help="file to write (default: stdout)")
+
+    sched = sub.add_parser("schedule", help="list the next scheduled items with local times and reasons")
+    sched.add_argument("--next", type=int, default=20, help="how many items (default 20)")
+
+    pex = sub.add_parser(
+        "person-export", help="everything one person may see about themselves, as JSON (data requests)"
+    )
+    pex.add_argument("user_id", help="the person's platform user id")
+    pex.add_argument("--platform", default=None, help="workspace platform, if the id exists in several")
+    pex.add_argument("--output", type=Path, default=None, help="file to write (default: stdout)")
+
+    sub.add_parser("doctor", help="check config, database, migrations and platform credentials")
+    sub.add_parser("send", help="deliver everything due in the outbox now, then exit")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    handler = COMMANDS[args.command if args.command != "org" else f"org {args.org_command}"]
+    try:
+        result = handler(args, settings)
+        if asyncio.iscoroutine(result):
+            return asyncio.run(_quiet(result))
+        return int(result)  # type: ignore[arg-type]
+    except (CliError, NotMigratedError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"error: cannot reach a required service: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _quiet(coro: Coroutine[Any, Any, int]) -> int:
+    return await coro
+
+
+# ---------------------------------------------------------------------------------------------- commands
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from aiohttp import web
+
+    from bot.app.http import create_app
+    from bot.app.logs import setup_logging
+    from bot.app.service import build_service
+    from storage.db import NotMigratedError, create_engine, ensure_migrated
+
+    setup_logging(settings.server.log_level)
+    engine = create_engine(settings.database.url)
+    try:
+        asyncio.run(_check_migrated(engine, ensure_migrated))
+    except NotMigratedError as exc:
+        raise CliError(str(exc)) from None
+    except OSError as exc:
+        raise CliError(f"database unreachable: {exc}") from None
+    service = build_service(settings)
+    _add_background(service)
+    web.run_app(
+        create_app(service),
+        host=settings.server.host,
+        port=settings.server.port,
+        print=None,
+        access_log=None,
+        shutdown_timeout=10,
+    )
+    return 0
+
+
+def _add_background(service: Any) -> None:
+    """Jobs beyond the outbox that every ``run`` process starts (scheduler leadership is decided inside)."""
+    from bot.app.orgsync_job import OrgSyncJob
+    from scheduler.jobs import run_scheduler
+
+    service.background.append(OrgSyncJob(service).run)
+    service.background.append(run_scheduler)
+
+
+async def _peer_round(service: Any, stop: asyncio.Event) -> None:
+    """Demo only: play one anonymous peer-feedback round once the service is up."""
+    from bot.app.demo_feedback import run_peer_round
+
+    del stop
+    await run_peer_round(service)
+    service.outbox.notify()
+
+
+async def _check_migrated(engine: Any, check: Callable[[Any], Awaitable[None]]) -> None:
+    try:
+        await check(engine)
+    finally:
+        await engine.dispose()
+
+
+async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from storage.db import migrate
+
+    try:
+        await migrate(settings.database.url)
+    except OSError as exc:
+        raise CliError(f"database unreachable: {exc}") from None
+    print(f"database at {settings.database.url.split('@')[-1]} is up to date")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app.demo import run_demo
+
+    del settings  # the demo runs on its own fresh SQLite database with the simulator
+
+    def configure(service: Any) -> None:
+        _add_background(service)
+        if args.peer_round:
+            service.background.append(_peer_round)
+
+    run_demo(args.db, args.host, args.port, configure=configure)
+    return 0
+
+
+async def cmd_org_import(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from bot.app.orgimport import CsvImportError, read_org_csv
+    from bot.app.orgsync import apply_org, workspace_for
+    from storage.db import NotMigratedError, create_engine, ensure_migrated, session_factory
+
+    try:
+        org = read_org_csv(args.file)
+    except CsvImportError as exc:
+        raise CliError(f"{args.file}: {exc}") from None
+    app_id = args.workspace or _workspace_id(settings, args.platform)
+    engine = create_engine(settings.database.url)
+    try:
+        await ensure_migrated(engine)
+        with tqdm(total=len(org.members), unit="people", disable=not sys.stderr.isatty()) as bar:
+            async with session_factory(engine)() as session, session.begin():
+                ws = await workspace_for(session, args.platform, app_id)
+                report = await apply_org(
+                    session,
+                    ws,
+                    org,
+                    default_timezone=settings.schedule.default_timezone,
+                    default_locale=settings.i18n.default_locale,
+                    deactivate_missing=args.deactivate_missing,
+                    progress=_ticker(bar),
+                )
+    except NotMigratedError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        await engine.dispose()
+    print(f"imported {len(org.members)} people into {args.platform}:{app_id}: {report.summary()}")
+    return 0
+
+
+def _ticker(bar: Any) -> Callable[[int], None]:
+    def tick(n: int) -> None:
+        bar.update(n)
+
+    return tick
+
+
+def _workspace_id(settings: Settings, platform: str) -> str:
+    ids = {
+        "sim": "sim",
+        "wecom": settings.wecom.corp_id,
+        "feishu": settings.feishu.app_id,
+        "dingtalk": settings.dingtalk.app_key,
+    }
+    if platform not in ids:
+        raise CliError(f"unknown platform {platform!r} (sim, wecom, feishu, dingtalk)")
+    if not ids[platform]:
+        raise CliError(f"{platform}: no app id configured; pass --workspace")
+    return ids[platform]
+
+
+async def cmd_org_sync(args: argparse.Namespace, settings: Settings) -> int:
+    from adapters.registry import AdapterRegistry
+    from bot.app.orgsync import apply_org, workspace_for
+    from storage.db import create_engine, ensure_migrated, session_factory
+
+    if args.platform not in settings.enabled_platforms:
+        raise CliError(
+            f"{args.platform} is not enabled in the configuration ([{args.platform}] enabled = true)"
+        )
+    registry = AdapterRegistry.from_settings(settings)
+    adapter = registry.get(args.platform)
+    engine = create_engine(settings.database.url)
+    try:
+        await ensure_migrated(engine)
+        org = await adapter.list_org()
+        async with session_factory(engine)() as session, session.begin():
+            ws = await workspace_for(session, adapter.platform, adapter.workspace)
+            report = await apply_org(
+                session,
+                ws,
+                org,
+                default_timezone=settings.schedule.default_timezone,
+                default_locale=settings.i18n.default_locale,
+            )
+    finally:
+        for a in registry:
+            await a.close()
+        await engine.dispose()
+    print(f"{args.platform}: {report.summary()}")
+    return 0
+
+
+async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app.export import ExportError, export_table
+    from storage.db import create_engine, ensure_migrated, session_factory
+
+    engine = create_engine(settings.database.url)
+    try:
+        await ensure_migrated(engine)
+        if args.output:
+            with args.output.open("w", encoding="utf-8", newline="") as fh:
+                n = await export_table(session_factory(engine), args.table, args.format, fh)
+            print(f"exported {n} rows of {args.table} to {args.output}", file=sys.stderr)
+        else:
+            await export_table(session_factory(engine), args.table, args.format, sys.stdout)
+    except ExportError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        await engine.dispose()
+    return 0
+
+
+async def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app.doctor import run_checks
+
+    checks = await run_checks(settings)
+    for check in checks:
+        print(check.line())
+    return 0 if all(c.ok for c in checks) else 1
+
+
+async def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app.service import build_service, ensure_workspaces
+    from storage.db import ensure_migrated
+
+    service = build_service(settings)
+    try:
+        await ensure_migrated(service.engine)
+        await ensure_workspaces(service)
+        await service.outbox.drain(timeout=3600)
+        depth = await service.outbox.depth()
+    finally:
+        await service.close()
+    print(f"outbox: sent {service.outbox.sent_count}, dead {service.outbox.dead_count}, now {depth}")
+    return 0
+
+
+async def cmd_kickoff(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app.kickoff_cli import KickoffFailed, kickoff_from_cli
+    from bot.app.service import build_service, ensure_workspaces
+    from storage.db import ensure_migrated
+
+    departments = [d.strip() for d in args.departments.replace("，", ",").split(",") if d.strip()]
+    service = build_service(settings)
+    try:
+        await ensure_migrated(service.engine)
+        await ensure_workspaces(service)
+        summary = await kickoff_from_cli(service, code=args.code, departments=departments, hr_user_id=args.hr)
+    except KickoffFailed as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        await service.close()
+    print(summary)
+    return 0
+
+
+async def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app.report import ReportError, build_report
+    from bot.app.service import build_service
+    from storage.db import ensure_migrated
+
+    service = build_service(settings)
+    try:
+        await ensure_migrated(service.engine)
+        text = await build_report(service, cycle=args.cycle, fmt=args.format)
+    except ReportError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        await service.close()
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+        print(f"report written to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+async def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
+    from scheduler.plan import show_plan
+
+    if args.next < 1:
+        raise CliError("--next must be at least 1")
+    print(await show_plan(settings, args.next))
+    return 0
+
+
+async def cmd_person_export(args: argparse.Namespace, settings: Settings) -> int:
+    """Peer feedback appears only as the anonymous aggregate, exactly as the person sees it in chat."""
+    from sqlalchemy import select
+
+    from handlers.history.history import person_export
+    from storage.db import create_engine, ensure_migrated, session_factory
+    from storage.models import Person, Workspace
+
+    engine = create_engine(settings.database.url)
+    try:
+        await ensure_migrated(engine)
+        async with session_factory(engine)() as session:
+            query = (
+                select(Person)
+                .join(Workspace, Workspace.id == Person.workspace_id)
+                .where(Person.platform_user_id == args.user_id)
+            )
+            if args.platform:
+                query = query.where(Workspace.platform == args.platform)
+            found = list(await session.scalars(query))
+            if not found:
+                raise CliError(f"no person with user id {args.user_id!r}")
+            if len(found) > 1:
+                raise CliError(f"user id {args.user_id!r} exists in several workspaces; pass --platform")
+            data = await person_export(session, found[0], settings)
+    finally:
+        await engine.dispose()
+    text = json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n"
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+COMMANDS: dict[str, Command] = {
+    "run": cmd_run,
+    "migrate": cmd_migrate,
+    "demo": cmd_demo,
+    "org import": cmd_org_import,
+    "org sync": cmd_org_sync,
+    "export": cmd_export,
+    "doctor": cmd_doctor,
+    "kickoff": cmd_kickoff,
+    "schedule": cmd_schedule,
+    "report": cmd_report,
+    "person-export": cmd_person_export,
+    "send": cmd_send,
+}
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
+    raise SystemExit(main())

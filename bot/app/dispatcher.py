@@ -1,0 +1,436 @@
+"""The dispatcher: dedupe, resolve the sender, route to a handler, and commit everything in one transaction.
+
+Order of business for each event (DESIGN.md, "The way data flows"):
+1. insert the inbound event under its unique (platform, event id): a duplicate returns the stored answer;
+2. resolve the sender to an active person: an unknown sender gets a polite card and nothing else;
+3. route (typed action payload, command, conversation state, fallback text, image);
+4. commit the handler's rows, its outbox rows and the stored answer together.
+A ``Refused`` rolls the handler's work back and records only the answer; a crash records nothing, so the
+platform's retry can try again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import make_transient_to_detached
+
+from adapters.base import CallbackAnswer
+from adapters.registry import AdapterRegistry
+from bot.app import chatforms
+from bot.core.clock import Clock
+from bot.core.config import Settings
+from bot.core.context import Context, Outbox, Refused, Reply
+from bot.core.events import CardAction, Event, ImageMessage, MemberChanged, TextMessage
+from bot.core.router import Router
+from cards.actions import InvalidAction, unpack
+from cards.catalogue import Translator
+from cards.model import Card
+from cards.notice import notice_card
+from storage.models import ConversationState, InboundEvent, Person, Workspace
+from storage.queries.engagement import quiet_until
+
+log = logging.getLogger("perfloop.dispatcher")
+
+MemberHook = Callable[[AsyncSession, Workspace, MemberChanged], Awaitable[None]]
+JobFn = Callable[[Context], Awaitable[None]]
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        factory: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        router: Router,
+        registry: AdapterRegistry,
+        clock: Clock,
+    ) -> None:
+        self.factory = factory
+        self.settings = settings
+        self.router = router
+        self.registry = registry
+        self.clock = clock
+        self.member_hook: MemberHook | None = None
+        self._workspaces: dict[tuple[str, str], Workspace] = {}
+
+    # ---------------------------------------------------------------- events
+    async def dispatch(self, event: Event) -> CallbackAnswer:
+        try:
+            return await self._dispatch(event)
+        except _Duplicate:
+            return await self._stored_answer(event)
+        except Refused as refused:
+            return await self._record_refusal(event, refused)
+        except Exception:
+            log.exception("handler failed", extra={"event_id": event.event_id, "platform": event.platform})
+            return CallbackAnswer(
+                toast=Translator(self.settings.i18n.default_locale)("common.error"), toast_kind="error"
+            )
+
+    async def _dispatch(self, event: Event) -> CallbackAnswer:
+        async with self.factory() as session, session.begin():
+            inbound_id = await self._claim_event(session, event)
+            if inbound_id is None:
+                raise _Duplicate()
+            answer, person_id = await self._process(session, event)
+            await session.execute(
+                update(InboundEvent)
+                .where(InboundEvent.id == inbound_id)
+                .values(answer=_answer_dict(answer), person_id=person_id)
+            )
+            return answer
+
+    async def _claim_event(self, session: AsyncSession, event: Event) -> int | None:
+        """Insert the event under its unique key in one round trip; None when it was already there.
+
+        ``ON CONFLICT DO NOTHING`` instead of a savepoint around a plain insert: on PostgreSQL a concurrent
+        duplicate waits for the first transaction and then finds the row, exactly as the unique index would
+        make it fail, at a third of the round trips."""
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        stmt = (
+            insert(InboundEvent)
+            .values(
+                platform=event.platform,
+                event_id=event.event_id,
+                kind=event.kind,
+                answer={},
+                received_at=self.clock.now(),
+            )
+            .on_conflict_do_nothing(index_elements=["platform", "event_id"])
+            .returning(InboundEvent.id)
+        )
+        return await session.scalar(stmt)
+
+    async def _process(self, session: AsyncSession, event: Event) -> tuple[CallbackAnswer, int | None]:
+        workspace = await self._workspace(session, event.platform, event.workspace)
+        if isinstance(event, MemberChanged):
+            if self.member_hook is not None:
+                await self.member_hook(session, workspace, event)
+            return CallbackAnswer(), None
+        person = await self._person(session, workspace, event.sender_id)
+        if person is None:
+            log.warning(
+                "event from unknown user", extra={"platform": event.platform, "sender": event.sender_id}
+            )
+            return await self._unknown_user(session, workspace, event), None
+        ctx = self._context(session, workspace, person, event)
+        reply = await self._route(ctx, event)
+        return self._deliver_reply(ctx, event, reply), person.id
+
+    async def _route(self, ctx: Context, event: Event) -> Reply | None:
+        if isinstance(event, CardAction):
+            try:
+                payload = unpack(event.value)
+            except InvalidAction:
+                raise ctx.refuse("common.invalid_action") from None
+            handler = self.router.actions.get(payload.action_id)
+            if handler is None:
+                raise ctx.refuse("common.invalid_action")
+            builder = self.router.forms.get(payload.action_id)
+            adapter = self.registry.get(event.platform) if event.platform in self.registry else None
+            if builder is not None and adapter is not None and not adapter.supports_text_inputs:
+                questions = chatforms.missing_inputs(await builder(ctx, payload), dict(event.form))
+                if questions:
+                    timeout = self.settings.conversation.answer_timeout_minutes
+                    ctx.outbox.send(ctx.person, await chatforms.start(ctx, event, questions, timeout))
+                    return Reply(toast=ctx.t("chatform.started"), toast_kind="info")
+            return await handler(ctx, payload)
+        if isinstance(event, TextMessage):
+            return await self._route_text(ctx, event.text.strip())
+        if isinstance(event, ImageMessage):
+            for image_handler in self.router.images:
+                reply = await image_handler(ctx, event.media_ref)
+                if reply is not None:
+                    return reply
+            return Reply(toast=ctx.t("common.nothing_open"), toast_kind="info")
+        return None
+
+    async def _route_text(self, ctx: Context, text: str) -> Reply | None:
+        state = await ctx.session.scalar(
+            select(ConversationState).where(ConversationState.person_id == ctx.person.id)
+        )
+        if state is not None and state.expires_at <= ctx.now:
+            await ctx.session.delete(state)
+            if state.kind == chatforms.KIND:
+                ctx.outbox.send(
+                    ctx.person,
+                    notice_card(ctx.t, ctx.t("common.ok"), ctx.t("chatform.expired"), colour="orange"),
+                )
+            state = None
+        if text.startswith("/"):
+            name, _, args = text[1:].partition(" ")
+            if name.lower() in ("cancel", "取消") and state is not None:
+                await ctx.session.delete(state)
+                return Reply(toast=ctx.t("chatform.cancelled"), toast_kind="info")
+            command = self.router.commands.get(name.lower())
+            if command is None:
+                return Reply(toast=ctx.t("common.unknown_command", command="/" + name), toast_kind="warning")
+            return await command(ctx, args.strip())
+        if state is not None:
+            if state.kind == chatforms.KIND:
+                return await self._continue_chat_form(ctx, state, text)
+            if state.kind in self.router.states:
+                return await self.router.states[state.kind](ctx, state, text)
+            await ctx.session.delete(state)
+        for text_handler in self.router.texts:
+            reply = await text_handler(ctx, text)
+            if reply is not None:
+                return reply
+        return Reply(card=notice_card(ctx.t, ctx.t("common.help_title"), ctx.t("common.help_body")))
+
+    async def _continue_chat_form(self, ctx: Context, state: ConversationState, text: str) -> Reply | None:
+        data = dict(state.data)
+        pending: list[dict[str, Any]] = list(data["pending"])
+        answers: dict[str, Any] = dict(data["answers"])
+        total = int(data.get("total") or len(pending) + len(answers))
+        question = pending[0]
+        today = ctx.now.astimezone(_zone(ctx.person.timezone)).date()
+        value, error = chatforms.parse_answer(question, text, today)
+        index = total - len(pending) + 1
+        if error is not None:
+            return Reply(
+                card=chatforms.question_card(ctx, question, total=total, index=index, error=ctx.t(error))
+            )
+        answers[question["name"]] = value
+        pending.pop(0)
+        if pending:
+            state.data = {**data, "pending": pending, "answers": answers, "total": total}
+            return Reply(card=chatforms.question_card(ctx, pending[0], total=total, index=index + 1))
+        await ctx.session.delete(state)
+        assert ctx.event is not None
+        done = CardAction(
+            platform=ctx.event.platform,
+            workspace=ctx.event.workspace,
+            event_id=f"{data['event_id']}:form"[:200],
+            sender_id=ctx.person.platform_user_id,
+            value=data["value"],
+            form={k: v for k, v in answers.items() if v != ""},
+            message_ref=data.get("message_ref"),
+            received_at=ctx.now,
+        )
+        ctx.event = done
+        payload = unpack(done.value)
+        reply = await self.router.actions[payload.action_id](ctx, payload)
+        if reply is not None and reply.card is not None and done.message_ref:
+            ctx.outbox.update_ref(done.sender_id, done.message_ref, reply.card)
+        return Reply(
+            toast=(reply.toast if reply else None) or ctx.t("common.ok"),
+            toast_kind=reply.toast_kind if reply else "success",
+        )
+
+    def _deliver_reply(self, ctx: Context, event: Event, reply: Reply | None) -> CallbackAnswer:
+        if reply is None:
+            return CallbackAnswer()
+        adapter = self.registry.get(event.platform) if event.platform in self.registry else None
+        if isinstance(event, CardAction):
+            if reply.card is not None and (adapter is None or not adapter.answers_card_inline):
+                if event.message_ref:
+                    ctx.outbox.update_ref(event.sender_id, event.message_ref, reply.card)
+                return CallbackAnswer(toast=reply.toast, toast_kind=reply.toast_kind)
+            return CallbackAnswer(toast=reply.toast, toast_kind=reply.toast_kind, card=reply.card)
+        # Chat messages have no toast: whatever we have to say goes back as a message.
+        if reply.card is not None:
+            ctx.outbox.send(ctx.person, reply.card)
+        elif reply.toast:
+            ctx.outbox.send(
+                ctx.person,
+                notice_card(ctx.t, ctx.t("common.ok"), reply.toast, colour=_colour(reply.toast_kind)),
+            )
+        return CallbackAnswer(toast=reply.toast, toast_kind=reply.toast_kind)
+
+    async def _unknown_user(
+        self, session: AsyncSession, workspace: Workspace, event: Event
+    ) -> CallbackAnswer:
+        t = Translator(self.settings.i18n.default_locale)
+        outbox = self._outbox(session, workspace)
+        title, body = t("common.unknown_user_title"), t("common.unknown_user_body")
+        notice = notice_card(t, title, body, colour="orange")
+        try:
+            # The notice goes out once a day per sender; a second event that day finds the dedupe key taken,
+            # which must cost only the notice (in a savepoint), not the whole event.
+            async with session.begin_nested():
+                outbox.send_to_platform_id(
+                    event.sender_id,
+                    notice,
+                    dedupe_key=f"unknown-user:{event.platform}:{event.workspace}:{event.sender_id}:"
+                    f"{self.clock.now():%Y-%m-%d}",
+                )
+                await session.flush()
+        except IntegrityError:
+            pass
+        return CallbackAnswer(toast=t("common.unknown_user_body"), toast_kind="warning")
+
+    async def _record_refusal(self, event: Event, refused: Refused) -> CallbackAnswer:
+        answer = CallbackAnswer(toast=refused.message, toast_kind=refused.kind, card=refused.card)
+        log.info("refused", extra={"event_id": event.event_id, "reason": refused.message})
+        try:
+            async with self.factory() as session, session.begin():
+                session.add(
+                    InboundEvent(
+                        platform=event.platform,
+                        event_id=event.event_id,
+                        kind=event.kind,
+                        answer=_answer_dict(answer),
+                        received_at=self.clock.now(),
+                    )
+                )
+                adapter = self.registry.get(event.platform) if event.platform in self.registry else None
+                toasts = adapter is not None and adapter.shows_toasts
+                if not isinstance(event, CardAction) or not toasts:
+                    # Chat messages, and clicks on platforms that cannot show a toast, hear why by message.
+                    workspace = await self._workspace(session, event.platform, event.workspace)
+                    t = Translator(self.settings.i18n.default_locale)
+                    card = refused.card or notice_card(
+                        t, t("common.refused_title"), refused.message, colour="orange"
+                    )
+                    self._outbox(session, workspace).send_to_platform_id(event.sender_id, card)
+        except IntegrityError:
+            return await self._stored_answer(event)
+        return answer
+
+    async def _stored_answer(self, event: Event) -> CallbackAnswer:
+        async with self.factory() as session:
+            stored = await session.scalar(
+                select(InboundEvent).where(
+                    InboundEvent.platform == event.platform, InboundEvent.event_id == event.event_id
+                )
+            )
+        log.info("duplicate event ignored", extra={"event_id": event.event_id, "platform": event.platform})
+        if stored is None:
+            return CallbackAnswer()
+        return _answer_from_dict(stored.answer)
+
+    # ---------------------------------------------------------------- jobs
+    async def run_for_person(self, person_id: int, fn: JobFn) -> None:
+        """Run scheduled work for one person in its own transaction, through the same context as events."""
+        async with self.factory() as session, session.begin():
+            person = await session.get(Person, person_id)
+            if person is None:
+                raise LookupError(f"no person {person_id}")
+            workspace = await session.get(Workspace, person.workspace_id)
+            assert workspace is not None
+            ctx = self._context(session, workspace, person, None)
+            await fn(ctx)
+            await self._hold_for_quiet_hours(ctx)
+
+    async def _hold_for_quiet_hours(self, ctx: Context) -> None:
+        """Scheduled messages (prompts, reminders, escalations) wait for the end of each recipient's quiet
+        hours; answers to something a person just did are never held, so this runs only for jobs."""
+        rows = [r for r in ctx.outbox.written if r.op == "send" and len(r.recipients) == 1]
+        if not rows:
+            return
+        uids = {r.recipients[0] for r in rows}
+        people = {
+            p.platform_user_id: p
+            for p in await ctx.session.scalars(
+                select(Person).where(
+                    Person.workspace_id == ctx.workspace.id, Person.platform_user_id.in_(uids)
+                )
+            )
+        }
+        for row in rows:
+            person = people.get(row.recipients[0])
+            if person is None:
+                continue
+            until = await quiet_until(ctx.session, person, ctx.now)
+            if until is not None and until > row.next_attempt_at:
+                row.next_attempt_at = until
+
+    def context_for(self, session: AsyncSession, workspace: Workspace, person: Person) -> Context:
+        return self._context(session, workspace, person, None)
+
+    # ---------------------------------------------------------------- helpers
+    def _context(
+        self, session: AsyncSession, workspace: Workspace, person: Person, event: Event | None
+    ) -> Context:
+        fetch = None
+        if event is not None and event.platform in self.registry:
+            adapter = self.registry.get(event.platform)
+            limit = self.settings.media.max_image_bytes
+
+            async def fetch(ref: str) -> bytes:
+                return await adapter.download_media(ref, max_bytes=limit)
+
+        return Context(
+            session=session,
+            person=person,
+            workspace=workspace,
+            settings=self.settings,
+            now=self.clock.now(),
+            outbox=self._outbox(session, workspace),
+            event=event,
+            fetch_media=fetch,
+        )
+
+    def _outbox(self, session: AsyncSession, workspace: Workspace) -> Outbox:
+        per_call = self.registry.recipients_per_call().get(workspace.platform, 1)
+        return Outbox(
+            session=session, workspace=workspace, recipients_per_call=per_call, now=self.clock.now()
+        )
+
+    async def _workspace(self, session: AsyncSession, platform: str, app_id: str) -> Workspace:
+        """Workspaces are created once and never change or go away: after the first lookup the row is merged
+        into the session from a cache instead of being read again on every event."""
+        cached = self._workspaces.get((platform, app_id))
+        if cached is not None:
+            return await session.merge(cached, load=False)
+        ws = await session.scalar(
+            select(Workspace).where(Workspace.platform == platform, Workspace.app_id == app_id)
+        )
+        if ws is not None:
+            detached = Workspace(
+                id=ws.id, platform=ws.platform, app_id=ws.app_id, name=ws.name, created_at=ws.created_at
+            )
+            make_transient_to_detached(detached)
+            self._workspaces[(platform, app_id)] = detached
+        if ws is None:
+            ws = Workspace(platform=platform, app_id=app_id, name=f"{platform}:{app_id}")
+            session.add(ws)
+            await session.flush()
+        return ws
+
+    async def _person(self, session: AsyncSession, workspace: Workspace, user_id: str) -> Person | None:
+        return await session.scalar(
+            select(Person).where(
+                Person.workspace_id == workspace.id,
+                Person.platform_user_id == user_id,
+                Person.active.is_(True),
+            )
+        )
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("Asia/Shanghai")
+
+
+class _Duplicate(Exception):
+    """The event's (platform, event id) is already recorded: answer with what was stored."""
+
+
+def _colour(kind: str) -> Any:
+    return {"error": "red", "warning": "orange", "success": "green"}.get(kind, "blue")
+
+
+def _answer_dict(answer: CallbackAnswer) -> dict[str, Any]:
+    return {
+        "toast": answer.toast,
+        "toast_kind": answer.toast_kind,
+        "card": answer.card.model_dump(mode="json") if answer.card else None,
+    }
+
+
+def _answer_from_dict(data: dict[str, Any]) -> CallbackAnswer:
+    card = Card.model_validate(data["card"]) if data.get("card") else None
+    return CallbackAnswer(toast=data.get("toast"), toast_kind=data.get("toast_kind", "info"), card=card)

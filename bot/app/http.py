@@ -1,0 +1,155 @@
+"""The aiohttp application: callbacks, health, simulator, and the background workers' lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from adapters.base import CallbackAnswer, CallbackRejected
+from bot.app.logs import request_id
+from bot.app.metrics import CONTENT_TYPE
+from bot.app.service import Service, ensure_workspaces
+from bot.core.events import UrlVerification
+from storage.db import ensure_migrated, ping
+
+log = logging.getLogger("perfloop.http")
+
+SERVICE = web.AppKey("service", Service)
+
+
+@web.middleware
+async def request_log(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    rid = request.headers.get("X-Request-Id") or uuid.uuid4().hex[:16]
+    token = request_id.set(rid)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        response.headers["X-Request-Id"] = rid
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    except Exception:
+        log.exception("unhandled error", extra={"path": request.path})
+        return web.json_response({"error": "internal error", "request_id": rid}, status=500)
+    finally:
+        if request.path != "/sim/api/stream":
+            log.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": status,
+                    "ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+        request_id.reset(token)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    try:
+        await ping(service.engine)
+    except Exception as exc:
+        return web.json_response({"status": "error", "database": type(exc).__name__}, status=503)
+    return web.json_response({"status": "ok", "platforms": [a.platform for a in service.registry]})
+
+
+async def callback(request: web.Request) -> web.StreamResponse:
+    service = request.app[SERVICE]
+    platform = request.match_info["platform"]
+    if platform not in service.registry:
+        raise web.HTTPNotFound(text="platform not enabled")
+    adapter = service.registry.get(platform)
+    counted = service.metrics.callbacks
+    with service.metrics.callback_seconds.labels(platform).time():
+        try:
+            parsed = await adapter.parse_callback(request)
+        except CallbackRejected as exc:
+            counted.labels(platform, "rejected").inc()
+            log.warning(
+                "callback rejected", extra={"platform": platform, "status": exc.status, "reason": exc.reason}
+            )
+            return web.json_response({"error": exc.reason}, status=exc.status)
+        except web.HTTPRequestEntityTooLarge:
+            counted.labels(platform, "rejected").inc()
+            log.warning(
+                "callback rejected", extra={"platform": platform, "status": 413, "reason": "body too large"}
+            )
+            return web.json_response({"error": "body too large"}, status=413)
+        if isinstance(parsed, UrlVerification):
+            counted.labels(platform, "verification").inc()
+            return adapter.answer_verification(parsed)
+        if parsed is None:
+            counted.labels(platform, "ignored").inc()
+            return adapter.answer_callback(None, CallbackAnswer())
+        answer = await service.dispatcher.dispatch(parsed)
+        counted.labels(platform, "refused" if answer.toast_kind == "error" else "processed").inc()
+        service.outbox.notify()
+        return adapter.answer_callback(parsed, answer)
+
+
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    body = await service.metrics.render(service.factory, service.clock.now())
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+def create_app(service: Service) -> web.Application:
+    app = web.Application(middlewares=[request_log], client_max_size=service.settings.server.max_body_bytes)
+    app[SERVICE] = service
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_endpoint)
+    app.router.add_route("GET", "/callbacks/{platform}", callback)
+    app.router.add_route("POST", "/callbacks/{platform}", callback)
+    for adapter in service.registry:
+        routes = getattr(adapter, "web_routes", None)
+        if routes is not None:
+            app.router.add_routes(routes())
+        hangup = getattr(adapter, "on_shutdown", None)
+        if hangup is not None:  # the simulator ends its open event streams before the server waits on them
+            app.on_shutdown.append(_shutdown_hook(hangup))
+    app.cleanup_ctx.append(_lifecycle)
+    return app
+
+
+def _shutdown_hook(hangup: Callable[[], Awaitable[None]]) -> Callable[[web.Application], Awaitable[None]]:
+    async def on_shutdown(_app: web.Application) -> None:
+        await hangup()
+
+    return on_shutdown
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    service = app[SERVICE]
+    await ensure_migrated(service.engine)
+    await ensure_workspaces(service)
+    for adapter in service.registry:
+        await adapter.start()
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+    if service.run_outbox:
+        tasks.append(asyncio.create_task(service.outbox.run(stop), name="outbox"))
+    for job in service.background:
+        tasks.append(asyncio.create_task(job(service, stop), name=getattr(job, "__name__", "background")))
+    log.info("perfloop started", extra={"platforms": [a.platform for a in service.registry]})
+    try:
+        yield
+    finally:
+        stop.set()
+        service.outbox.notify()
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=10)
+            for task in pending:
+                task.cancel()
+        await service.close()
+        log.info("perfloop stopped")

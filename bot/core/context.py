@@ -1,0 +1,202 @@
+"""What a handler gets: the sender, one DB session/transaction, the clock, and ways to say things.
+
+Handlers record what must be sent as outbox rows through this object; they never call a platform.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core.config import Settings
+from bot.core.events import Event
+from cards.catalogue import Translator
+from cards.model import Card
+from storage.models import AuditLog, OutboxMessage, Person, Workspace
+
+BULK_ROWS = 1000
+
+
+class Recipient(Protocol):
+    """A person as a broadcast sees them (an ORM ``Person`` or a lightweight row)."""
+
+    @property
+    def platform_user_id(self) -> str: ...
+
+    @property
+    def locale(self) -> str: ...
+
+
+MediaFetcher = Callable[[str], Awaitable[bytes]]
+
+
+class Refused(Exception):
+    """A handler refuses the request (not allowed, invalid input). The transaction is rolled back and the
+    message is shown to the clicker as a toast/card; nothing changes."""
+
+    def __init__(self, message: str, *, kind: str = "error", card: Card | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind
+        self.card = card
+
+
+@dataclass
+class Reply:
+    """The immediate answer to an event: a toast and/or the new version of the clicked card."""
+
+    toast: str | None = None
+    toast_kind: str = "success"
+    card: Card | None = None
+
+
+@dataclass
+class Outbox:
+    """Writes outbox rows into the handler's session, so they commit or vanish with the domain change."""
+
+    session: AsyncSession
+    workspace: Workspace
+    now: datetime
+    recipients_per_call: int = 1
+    written: list[OutboxMessage] = field(default_factory=list)
+
+    def send(
+        self,
+        person: Person,
+        card: Card,
+        *,
+        card_key: str | None = None,
+        dedupe_key: str | None = None,
+    ) -> OutboxMessage:
+        return self._add([person.platform_user_id], card, card_key=card_key, dedupe_key=dedupe_key)
+
+    def send_to_platform_id(
+        self, platform_user_id: str, card: Card, *, dedupe_key: str | None = None
+    ) -> None:
+        self._add([platform_user_id], card, card_key=None, dedupe_key=dedupe_key)
+
+    async def broadcast(
+        self,
+        people: Sequence[Recipient],
+        build: Callable[[Translator], Card],
+        *,
+        card_key: str | None = None,
+        dedupe_prefix: str | None = None,
+    ) -> int:
+        """One card per locale, batched into the platform's multi-recipient calls; returns rows written.
+
+        Rows go in with bulk INSERTs, not as ORM objects: a kickoff to 100,000 people on a per-person
+        platform is 100,000 rows, and tracking each as an object would cost hundreds of MB. They are in the
+        same transaction as everything else the handler does, so they commit or vanish with it."""
+        by_locale: dict[str, list[str]] = {}
+        for p in people:
+            by_locale.setdefault(Translator(p.locale).locale, []).append(p.platform_user_id)
+        rows: list[dict[str, Any]] = []
+        written = 0
+        for locale, ids in sorted(by_locale.items()):
+            # One dump shared by every row of this locale.
+            dumped = build(Translator(locale)).model_dump(mode="json", exclude_defaults=False)
+            size = max(1, self.recipients_per_call)
+            for start in range(0, len(ids), size):
+                rows.append(
+                    {
+                        "workspace_id": self.workspace.id,
+                        "platform": self.workspace.platform,
+                        "op": "send",
+                        "recipients": ids[start : start + size],
+                        "card": dumped,
+                        "card_key": card_key,
+                        "dedupe_key": f"{dedupe_prefix}:{locale}:{start}" if dedupe_prefix else None,
+                        "next_attempt_at": self.now,
+                    }
+                )
+                if len(rows) >= BULK_ROWS:
+                    written += await self._insert(rows)
+                    rows = []
+        return written + await self._insert(rows)
+
+    async def _insert(self, rows: list[dict[str, Any]]) -> int:
+        if rows:
+            await self.session.execute(insert(OutboxMessage), rows)
+        return len(rows)
+
+    def update(self, person: Person, card: Card, *, card_key: str) -> None:
+        """Replace a card previously sent to ``person`` under ``card_key`` (found via card_messages)."""
+        self._add([person.platform_user_id], card, card_key=card_key, dedupe_key=None, op="update")
+
+    def update_ref(self, platform_user_id: str, message_ref: str, card: Card) -> None:
+        row = self._add([platform_user_id], card, card_key=None, dedupe_key=None, op="update")
+        row.target_ref = message_ref
+
+    def _add(
+        self,
+        recipients: list[str],
+        card: Card,
+        *,
+        card_key: str | None,
+        dedupe_key: str | None,
+        op: str = "send",
+    ) -> OutboxMessage:
+        row = OutboxMessage(
+            workspace_id=self.workspace.id,
+            platform=self.workspace.platform,
+            op=op,
+            recipients=recipients,
+            card=card.model_dump(mode="json", exclude_defaults=False),
+            card_key=card_key,
+            dedupe_key=dedupe_key,
+        )
+        row.next_attempt_at = self.now
+        self.session.add(row)
+        self.written.append(row)
+        return row
+
+
+@dataclass
+class Context:
+    session: AsyncSession
+    person: Person
+    workspace: Workspace
+    settings: Settings
+    now: datetime
+    outbox: Outbox
+    event: Event | None = None
+    fetch_media: MediaFetcher | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def t(self) -> Translator:
+        return Translator(self.person.locale)
+
+    def translator(self, person: Person) -> Translator:
+        return Translator(person.locale)
+
+    def audit(self, action: str, entity: str, entity_id: int | None, **detail: Any) -> None:
+        self.session.add(
+            AuditLog(
+                at=self.now,
+                actor_id=self.person.id,
+                action=action,
+                entity=entity,
+                entity_id=entity_id,
+                detail=detail,
+            )
+        )
+
+    def refuse(self, key: str, **params: Any) -> Refused:
+        """``raise ctx.refuse("common.not_allowed")`` — the message comes from the catalogue."""
+        return Refused(self.t(key, **params))
+
+    async def download(self, media_ref: str) -> bytes:
+        if self.fetch_media is None:
+            raise RuntimeError("no media fetcher in this context")
+        return await self.fetch_media(media_ref)
+
+
+def ids(people: Iterable[Person]) -> list[int]:
+    return [p.id for p in people]

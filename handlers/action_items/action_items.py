@@ -1,0 +1,425 @@
+"""Action items: a deliverable with an owner, a deadline and an acceptor, reminded before and on the day.
+
+Items come from three places: a confirmed 3-2-1 review (handlers/review321.py), a check-in the manager
+marked "needs follow-up" (handlers/checkin.py), and the ``/action`` command. All of them go through
+``open_action_item`` so every item gets the same owner card. The owner marks it done (optionally after
+sending a photo), the acceptor accepts or returns it. Status changes are compare-and-set, so a late or
+double click changes nothing.
+
+The scheduler calls ``remind_action_item`` (T-N days and on the day); each reminder is sent once per
+item, owner and deadline — a deadline extension or a reassignment arms the reminders again.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from bot.core.authority import find_by_mention, is_manager_of, local_today, manager_of, may_oversee
+from bot.core.context import Context, Reply
+from bot.core.events import CardAction
+from bot.core.router import Router
+from cards.action_items import (
+    ActionAccept,
+    ActionAck,
+    ActionDone,
+    ActionNudge,
+    ActionReturn,
+    acceptor_card,
+    owner_card,
+    resolved_card,
+    return_form,
+)
+from cards.catalogue import Translator
+from cards.model import Card, Colour, Form
+from cards.notice import notice_card
+from storage.models import ActionItem, Evidence, Person
+from storage.queries.once import done_before
+from storage.queries.status import transition
+
+router = Router()
+
+OPEN = ("open", "returned")
+REMINDER_KINDS = ("before", "due")
+EVIDENCE_FLAGS = ("+photo", "+照片", "+证据")
+
+
+def owner_card_key(item_id: int) -> str:
+    return f"action-item:{item_id}"
+
+
+def form_values(ctx: Context) -> dict[str, str | list[str]]:
+    return ctx.event.form if isinstance(ctx.event, CardAction) else {}
+
+
+def form_text(ctx: Context, name: str) -> str:
+    value = form_values(ctx).get(name, "")
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    return value.strip()
+
+
+async def load_item(ctx: Context, item_id: int) -> tuple[ActionItem, Person]:
+    """The item and its owner, in the clicker's workspace; anything else is a stale or forged button."""
+    item = await ctx.session.get(ActionItem, item_id)
+    owner = await ctx.session.get(Person, item.owner_id) if item is not None else None
+    if item is None or owner is None or owner.workspace_id != ctx.workspace.id:
+        raise ctx.refuse("common.invalid_action")
+    return item, owner
+
+
+async def describe(ctx: Context, item: ActionItem) -> dict[str, Any]:
+    """The keyword arguments every action-item card takes (names resolved once)."""
+    owner = await ctx.session.get(Person, item.owner_id)
+    acceptor = await ctx.session.get(Person, item.acceptor_id) if item.acceptor_id else None
+    return {
+        "item_id": item.id,
+        "deliverable": item.deliverable,
+        "deadline": item.deadline,
+        "owner": owner.name if owner else "?",
+        "acceptor": acceptor.name if acceptor else None,
+        "status": item.status,
+    }
+
+
+async def build_owner_card(
+    ctx: Context,
+    item: ActionItem,
+    t: Translator,
+    *,
+    title_key: str = "action_items.new_title",
+    intro: str | None = None,
+    colour: Colour = "blue",
+) -> Card:
+    return owner_card(
+        t,
+        **await describe(ctx, item),
+        evidence_required=item.evidence_required,
+        title_key=title_key,
+        intro=intro,
+        colour=colour,
+    )
+
+
+async def open_action_item(
+    ctx: Context,
+    *,
+    owner: Person,
+    deliverable: str,
+    deadline: date,
+    acceptor: Person | None,
+    source: str,
+    source_id: int | None = None,
+    evidence_required: bool = False,
+    action_type: str | None = None,
+    created_by: Person | None = None,
+) -> ActionItem:
+    """Create an item and send its card to the owner, in the caller's transaction.
+
+    ``source`` is "review", "checkin", "evidence" or "manual"; ``source_id`` the record it came from.
+    """
+    item = ActionItem(
+        owner_id=owner.id,
+        acceptor_id=acceptor.id if acceptor else None,
+        created_by_id=(created_by or ctx.person).id,
+        source=source,
+        source_id=source_id,
+        deliverable=deliverable.strip()[:2000],
+        deadline=deadline,
+        status="open",
+        evidence_required=evidence_required,
+        action_type=action_type,
+        created_at=ctx.now,
+    )
+    ctx.session.add(item)
+    await ctx.session.flush()
+    t = ctx.translator(owner)
+    ctx.outbox.send(owner, await build_owner_card(ctx, item, t), card_key=owner_card_key(item.id))
+    ctx.audit(
+        "action_item.created",
+        "action_item",
+        item.id,
+        source=source,
+        source_id=source_id,
+        owner_id=owner.id,
+        deadline=deadline.isoformat(),
+    )
+    return item
+
+
+async def remind_action_item(ctx: Context, item_id: int, *, kind: str) -> bool:
+    """Scheduler entry point: the T-N ("before") or on-the-day ("due") reminder, each sent once.
+
+    Returns False, sending nothing, when the item is no longer open, the reminder was already sent for this
+    owner and deadline, or the moment has passed (a late "due" reminder would contradict the escalation).
+    """
+    if kind not in REMINDER_KINDS:
+        raise ValueError(f"unknown reminder kind {kind!r}")
+    item = await ctx.session.get(ActionItem, item_id)
+    if item is None or item.status not in OPEN:
+        return False
+    owner = await ctx.session.get(Person, item.owner_id)
+    if owner is None or not owner.active:
+        return False
+    today = local_today(owner, ctx.now)
+    if today > item.deadline:
+        return False
+    key = f"remind:{kind}:{item.deadline.isoformat()}:{owner.id}"
+    if await done_before(
+        ctx.session, action="action_item.reminded", entity="action_item", entity_id=item.id, key=key
+    ):
+        return False
+    t = ctx.translator(owner)
+    days = (item.deadline - today).days
+    intro = t("action_items.reminder_due") if kind == "due" else t("action_items.reminder_before", days=days)
+    card = await build_owner_card(
+        ctx,
+        item,
+        t,
+        title_key=f"action_items.reminder_title_{kind}",
+        intro=intro,
+        colour="orange" if kind == "due" else "blue",
+    )
+    ctx.outbox.send(
+        owner,
+        card,
+        card_key=owner_card_key(item.id),
+        dedupe_key=f"action-remind:{item.id}:{kind}:{item.deadline.isoformat()}:{owner.id}",
+    )
+    ctx.audit("action_item.reminded", "action_item", item.id, key=key, kind=kind)
+    return True
+
+
+async def record_first_response(ctx: Context, item: ActionItem, at: datetime) -> None:
+    """The owner's first reaction (ack, photo, done) stops the response-time clock; later ones do not."""
+    await transition(
+        ctx.session,
+        ActionItem,
+        item.id,
+        column="first_response_at",
+        allowed=[None],
+        values={"first_response_at": at},
+    )
+
+
+# ------------------------------------------------------------------ the /action command
+
+
+def parse_action_args(args: str) -> tuple[str, date, str, bool] | None:
+    """``@张三 2026-12-01 交付客户回访报告 +photo`` → (mention, deadline, deliverable, evidence_required)."""
+    tokens = args.split()
+    if len(tokens) < 3 or not tokens[0].startswith(("@", "＠")):
+        return None
+    mention = tokens[0]
+    deadline: date | None = None
+    words: list[str] = []
+    evidence = False
+    for token in tokens[1:]:
+        if deadline is None:
+            try:
+                deadline = date.fromisoformat(token)
+                continue
+            except ValueError:
+                pass
+        if token.lower() in EVIDENCE_FLAGS:
+            evidence = True
+            continue
+        words.append(token)
+    if deadline is None or not words:
+        return None
+    return mention, deadline, " ".join(words), evidence
+
+
+@router.command("action", "行动")
+async def action_command(ctx: Context, args: str) -> Reply:
+    parsed = parse_action_args(args)
+    if parsed is None:
+        raise ctx.refuse("action_items.usage")
+    mention, deadline, deliverable, evidence = parsed
+    matches = await find_by_mention(ctx.session, ctx.workspace.id, mention)
+    if not matches:
+        raise ctx.refuse("action_items.no_such_person", name=mention)
+    if len(matches) > 1:
+        raise ctx.refuse("action_items.ambiguous_person", name=mention, count=len(matches))
+    owner = matches[0]
+    if deadline < local_today(ctx.person, ctx.now):
+        raise ctx.refuse("action_items.deadline_past")
+    if owner.id == ctx.person.id:
+        acceptor = await manager_of(ctx.session, owner)
+    elif await may_oversee(ctx.session, ctx.person, owner):
+        acceptor = ctx.person
+    else:
+        raise ctx.refuse("common.not_allowed")
+    item = await open_action_item(
+        ctx,
+        owner=owner,
+        deliverable=deliverable,
+        deadline=deadline,
+        acceptor=acceptor,
+        source="manual",
+        evidence_required=evidence,
+    )
+    return Reply(
+        toast=ctx.t("action_items.created", id=item.id, name=owner.name, deadline=deadline.isoformat())
+    )
+
+
+# ------------------------------------------------------------------ owner buttons
+
+
+@router.action(ActionAck)
+async def ack(ctx: Context, payload: ActionAck) -> Reply:
+    item, owner = await load_item(ctx, payload.item_id)
+    if owner.id != ctx.person.id:
+        raise ctx.refuse("common.not_allowed")
+    if item.status not in OPEN:
+        raise ctx.refuse("common.already_done")
+    await record_first_response(ctx, item, ctx.now)
+    ctx.audit("action_item.acknowledged", "action_item", item.id)
+    return Reply(toast=ctx.t("action_items.acked"))
+
+
+@router.action(ActionDone)
+async def done(ctx: Context, payload: ActionDone) -> Reply:
+    item, owner = await load_item(ctx, payload.item_id)
+    if owner.id != ctx.person.id:
+        raise ctx.refuse("common.not_allowed")
+    updated = await transition(
+        ctx.session,
+        ActionItem,
+        item.id,
+        allowed=OPEN,
+        values={
+            "status": "done",
+            "done_at": ctx.now,
+            "first_response_at": func.coalesce(ActionItem.first_response_at, ctx.now),
+        },
+    )
+    if updated is None:
+        raise ctx.refuse("common.already_done")
+    ctx.audit("action_item.done", "action_item", item.id)
+    # Imported here: deliverable ratings sit above check-ins, which sit above action items.
+    from handlers.feedback.deliverable_ratings import open_deliverable_ratings
+
+    await open_deliverable_ratings(ctx, item.id)
+    photos = (
+        await ctx.session.scalar(
+            select(func.count()).select_from(Evidence).where(Evidence.action_item_id == item.id)
+        )
+        or 0
+    )
+    acceptor = await ctx.session.get(Person, updated.acceptor_id) if updated.acceptor_id else None
+    if acceptor is not None and acceptor.id != owner.id:
+        t = ctx.translator(acceptor)
+        ctx.outbox.send(
+            acceptor,
+            acceptor_card(t, **await describe(ctx, updated), evidence_count=photos),
+            card_key=f"action-accept:{item.id}",
+        )
+    card = resolved_card(
+        ctx.t, **await describe(ctx, updated), what=ctx.t("action_items.done_by", name=owner.name)
+    )
+    return Reply(toast=ctx.t("action_items.marked_done"), card=card)
+
+
+# ------------------------------------------------------------------ acceptor buttons
+
+
+async def _check_acceptor(ctx: Context, item: ActionItem, owner: Person) -> None:
+    if item.acceptor_id == ctx.person.id:
+        return
+    if item.acceptor_id is None and await is_manager_of(ctx.session, ctx.person, owner):
+        return
+    raise ctx.refuse("common.not_allowed")
+
+
+@router.action(ActionAccept)
+async def accept(ctx: Context, payload: ActionAccept) -> Reply:
+    item, owner = await load_item(ctx, payload.item_id)
+    await _check_acceptor(ctx, item, owner)
+    updated = await transition(
+        ctx.session, ActionItem, item.id, allowed=["done"], values={"status": "accepted"}
+    )
+    if updated is None:
+        raise ctx.refuse("common.already_done")
+    ctx.audit("action_item.accepted", "action_item", item.id)
+    t = ctx.translator(owner)
+    ctx.outbox.send(
+        owner,
+        notice_card(
+            t,
+            t("action_items.accepted_title"),
+            t("action_items.accepted_body", id=item.id, name=ctx.person.name, what=item.deliverable[:200]),
+            colour="green",
+        ),
+    )
+    card = resolved_card(
+        ctx.t, **await describe(ctx, updated), what=ctx.t("action_items.accepted_by", name=ctx.person.name)
+    )
+    return Reply(toast=ctx.t("action_items.accepted_toast"), card=card)
+
+
+async def _return_form(ctx: Context, payload: ActionReturn) -> Form:
+    return return_form(ctx.t, payload.item_id)
+
+
+@router.action(ActionReturn, form=_return_form)
+async def give_back(ctx: Context, payload: ActionReturn) -> Reply:
+    item, owner = await load_item(ctx, payload.item_id)
+    await _check_acceptor(ctx, item, owner)
+    reason = form_text(ctx, "comment")
+    if not reason:
+        raise ctx.refuse("action_items.reason_required")
+    updated = await transition(
+        ctx.session, ActionItem, item.id, allowed=["done"], values={"status": "returned", "done_at": None}
+    )
+    if updated is None:
+        raise ctx.refuse("common.already_done")
+    ctx.audit("action_item.returned", "action_item", item.id, reason=reason[:500])
+    t = ctx.translator(owner)
+    intro = t("action_items.returned_body", name=ctx.person.name, reason=reason[:500])
+    ctx.outbox.send(
+        owner,
+        await build_owner_card(
+            ctx, updated, t, title_key="action_items.returned_title", intro=intro, colour="orange"
+        ),
+        card_key=owner_card_key(item.id),
+    )
+    card = resolved_card(
+        ctx.t, **await describe(ctx, updated), what=ctx.t("action_items.returned_by", name=ctx.person.name)
+    )
+    return Reply(toast=ctx.t("action_items.returned_toast"), card=card)
+
+
+# ------------------------------------------------------------------ nudges from the digest / escalation cards
+
+
+@router.action(ActionNudge)
+async def nudge(ctx: Context, payload: ActionNudge) -> Reply:
+    """Remind the owner of an overdue item; at most once per item and day, however many readers click."""
+    item, owner = await load_item(ctx, payload.item_id)
+    if not await may_oversee(ctx.session, ctx.person, owner):
+        raise ctx.refuse("common.not_allowed")
+    if item.status not in OPEN:
+        raise ctx.refuse("common.already_done")
+    today = local_today(owner, ctx.now)
+    key = f"nudge:{today.isoformat()}"
+    if await done_before(
+        ctx.session, action="action_item.nudged", entity="action_item", entity_id=item.id, key=key
+    ):
+        return Reply(toast=ctx.t("action_items.nudged_already"), toast_kind="info")
+    t = ctx.translator(owner)
+    overdue = max(0, (today - item.deadline).days)
+    intro = t("action_items.nudge_body", name=ctx.person.name, days=overdue)
+    ctx.outbox.send(
+        owner,
+        await build_owner_card(
+            ctx, item, t, title_key="action_items.nudge_title", intro=intro, colour="orange"
+        ),
+        card_key=owner_card_key(item.id),
+        dedupe_key=f"action-nudge:{item.id}:{today.isoformat()}",
+    )
+    ctx.audit("action_item.nudged", "action_item", item.id, key=key)
+    return Reply(toast=ctx.t("action_items.nudged", name=owner.name))

@@ -1,0 +1,375 @@
+"""The escalation ladder for overdue action items, and the "progress below plan" warning.
+
+Level 1 tells the owner the day after the deadline; level 2 tells the manager after
+``[escalation] manager_grace_days`` more days; level 3 the HRBP after ``hrbp_grace_days`` more. The
+scheduler decides when to call; ``escalate_action_item`` still checks the item is open and far enough
+past its deadline, and records each step under a key (level, deadline, owner) in the audit log, so a job
+that runs twice sends nothing twice, and an extension or reassignment starts a fresh ladder. The manager
+and HRBP cards can extend the deadline, reassign the item, or close it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+
+from bot.core.authority import hrbp_of, local_today, manager_of, may_oversee
+from bot.core.config import EscalationConfig
+from bot.core.context import Context, Reply
+from bot.core.router import Router
+from cards.action_items import (
+    ActionClose,
+    ActionExtend,
+    ActionReassign,
+    escalation_card,
+    extend_form,
+    progress_gap_card,
+    reassign_form,
+    resolved_card,
+)
+from cards.model import Form
+from handlers.action_items.action_items import (
+    OPEN,
+    build_owner_card,
+    describe,
+    form_text,
+    load_item,
+    owner_card_key,
+)
+from storage.models import ActionItem, CheckIn, Cycle, Goal, Person
+from storage.queries.metrics import DONE_CHECKIN, PROGRESS_GAP_ACTION
+from storage.queries.once import done_before
+from storage.queries.status import transition
+
+router = Router()
+
+LEVELS = (1, 2, 3)
+ESCALATED = "action_item.escalated"
+
+
+def days_needed(level: int, cfg: EscalationConfig) -> int:
+    """Days past the deadline before ``level`` is due: 1 = the day after, then the two graces."""
+    if level == 1:
+        return 1
+    if level == 2:
+        return 1 + cfg.manager_grace_days
+    return 1 + cfg.manager_grace_days + cfg.hrbp_grace_days
+
+
+def due_level(deadline: date, today: date, cfg: EscalationConfig) -> int:
+    """The highest level due today (0 = not overdue); the scheduler may use it to pick what to call."""
+    late = (today - deadline).days
+    return max((lvl for lvl in LEVELS if late >= days_needed(lvl, cfg)), default=0)
+
+
+async def _reassign_options(ctx: Context, owner: Person, viewer: Person) -> list[tuple[int, str]]:
+    """The owner's team-mates under the same manager (the viewer's own reports when the viewer manages)."""
+    manager_id = owner.manager_id if owner.manager_id is not None else viewer.id
+    rows = await ctx.session.execute(
+        select(Person.id, Person.name)
+        .where(Person.manager_id == manager_id, Person.active.is_(True), Person.id != owner.id)
+        .order_by(Person.id)
+        .limit(50)
+    )
+    return [(r[0], r[1]) for r in rows]
+
+
+async def escalate_action_item(ctx: Context, item_id: int, *, level: int) -> bool:
+    """Scheduler entry point (ctx.person = the owner). True when this call sent the step."""
+    if level not in LEVELS:
+        raise ValueError(f"unknown escalation level {level}")
+    item = await ctx.session.get(ActionItem, item_id)
+    if item is None or item.status not in OPEN:
+        return False
+    owner = await ctx.session.get(Person, item.owner_id)
+    if owner is None:
+        return False
+    today = local_today(owner, ctx.now)
+    late = (today - item.deadline).days
+    if late < days_needed(level, ctx.settings.escalation):
+        return False
+    key = f"escalate:{level}:{item.deadline.isoformat()}:{owner.id}"
+    if await done_before(ctx.session, action=ESCALATED, entity="action_item", entity_id=item.id, key=key):
+        return False
+    if level == 1:
+        recipient: Person | None = owner if owner.active else None
+    elif level == 2:
+        recipient = await manager_of(ctx.session, owner)
+    else:
+        recipient = await hrbp_of(ctx.session, owner)
+    if recipient is None:
+        # Nobody to tell at this level: record it, so the ladder does not retry every tick.
+        ctx.audit(ESCALATED, "action_item", item.id, key=key, level=level, recipient_id=None)
+        return False
+    t = ctx.translator(recipient)
+    dedupe = f"action-escalate:{item.id}:{level}:{item.deadline.isoformat()}:{owner.id}"
+    if level == 1:
+        card = await build_owner_card(
+            ctx,
+            item,
+            t,
+            title_key="action_items.overdue_title",
+            intro=t("action_items.overdue_body", days=late),
+            colour="red",
+        )
+        ctx.outbox.send(owner, card, card_key=owner_card_key(item.id), dedupe_key=dedupe)
+    else:
+        card = escalation_card(
+            t,
+            level=level,
+            **await describe(ctx, item),
+            days_overdue=late,
+            extend_default=today + timedelta(days=7),
+            reassign_options=await _reassign_options(ctx, owner, recipient),
+        )
+        ctx.outbox.send(recipient, card, card_key=f"action-escalation:{item.id}:{level}", dedupe_key=dedupe)
+    await ctx.session.execute(
+        update(ActionItem)
+        .where(ActionItem.id == item.id, ActionItem.escalation_level < level)
+        .values(escalation_level=level)
+        .execution_options(synchronize_session=False)
+    )
+    ctx.audit(
+        ESCALATED, "action_item", item.id, key=key, level=level, recipient_id=recipient.id, days_late=late
+    )
+    return True
+
+
+# ------------------------------------------------------------------ manager / HRBP decisions
+
+
+async def _overseer(ctx: Context, item_id: int) -> tuple[ActionItem, Person]:
+    item, owner = await load_item(ctx, item_id)
+    if ctx.person.id == owner.id or not await may_oversee(ctx.session, ctx.person, owner):
+        raise ctx.refuse("common.not_allowed")
+    if item.status not in OPEN:
+        raise ctx.refuse("common.already_done")
+    return item, owner
+
+
+async def _extend_form(ctx: Context, payload: ActionExtend) -> Form:
+    return extend_form(ctx.t, payload.item_id, local_today(ctx.person, ctx.now) + timedelta(days=7))
+
+
+@router.action(ActionExtend, form=_extend_form)
+async def extend(ctx: Context, payload: ActionExtend) -> Reply:
+    item, owner = await _overseer(ctx, payload.item_id)
+    try:
+        new_deadline = date.fromisoformat(form_text(ctx, "deadline"))
+    except ValueError:
+        raise ctx.refuse("action_items.bad_date") from None
+    if new_deadline < local_today(owner, ctx.now):
+        raise ctx.refuse("action_items.deadline_past")
+    updated = await transition(
+        ctx.session,
+        ActionItem,
+        item.id,
+        allowed=OPEN,
+        values={"deadline": new_deadline, "escalation_level": 0},
+    )
+    if updated is None:
+        raise ctx.refuse("common.already_done")
+    ctx.audit(
+        "action_item.extended",
+        "action_item",
+        item.id,
+        old=item.deadline.isoformat(),
+        new=new_deadline.isoformat(),
+    )
+    t = ctx.translator(owner)
+    intro = t("action_items.extended_body", name=ctx.person.name, deadline=new_deadline.isoformat())
+    ctx.outbox.send(
+        owner,
+        await build_owner_card(ctx, updated, t, title_key="action_items.extended_title", intro=intro),
+        card_key=owner_card_key(item.id),
+    )
+    card = resolved_card(
+        ctx.t,
+        **await describe(ctx, updated),
+        what=ctx.t("action_items.extended_by", name=ctx.person.name, deadline=new_deadline.isoformat()),
+    )
+    return Reply(toast=ctx.t("action_items.extended_toast"), card=card)
+
+
+async def _reassign_form(ctx: Context, payload: ActionReassign) -> Form:
+    item, owner = await load_item(ctx, payload.item_id)
+    options = await _reassign_options(ctx, owner, ctx.person)
+    return reassign_form(ctx.t, item.id, options or [(owner.id, owner.name)])
+
+
+@router.action(ActionReassign, form=_reassign_form)
+async def reassign(ctx: Context, payload: ActionReassign) -> Reply:
+    item, owner = await _overseer(ctx, payload.item_id)
+    try:
+        new_owner_id = int(form_text(ctx, "owner"))
+    except ValueError:
+        raise ctx.refuse("action_items.pick_owner") from None
+    new_owner = await ctx.session.get(Person, new_owner_id)
+    if new_owner is None or not new_owner.active or new_owner.workspace_id != ctx.workspace.id:
+        raise ctx.refuse("action_items.pick_owner")
+    if new_owner.id == owner.id:
+        raise ctx.refuse("action_items.same_owner")
+    updated = await transition(
+        ctx.session,
+        ActionItem,
+        item.id,
+        allowed=OPEN,
+        values={"owner_id": new_owner.id, "escalation_level": 0, "first_response_at": None},
+    )
+    if updated is None:
+        raise ctx.refuse("common.already_done")
+    ctx.audit("action_item.reassigned", "action_item", item.id, old_owner=owner.id, new_owner=new_owner.id)
+    t = ctx.translator(new_owner)
+    intro = t("action_items.reassigned_body", name=ctx.person.name, previous=owner.name)
+    ctx.outbox.send(
+        new_owner, await build_owner_card(ctx, updated, t, intro=intro), card_key=owner_card_key(item.id)
+    )
+    t_old = ctx.translator(owner)
+    ctx.outbox.send(
+        owner,
+        resolved_card(
+            t_old,
+            **await describe(ctx, updated),
+            what=t_old("action_items.reassigned_away", name=ctx.person.name, to=new_owner.name),
+        ),
+    )
+    card = resolved_card(
+        ctx.t,
+        **await describe(ctx, updated),
+        what=ctx.t("action_items.reassigned_by", name=ctx.person.name, to=new_owner.name),
+    )
+    return Reply(toast=ctx.t("action_items.reassigned_toast", name=new_owner.name), card=card)
+
+
+@router.action(ActionClose)
+async def close(ctx: Context, payload: ActionClose) -> Reply:
+    item, owner = await _overseer(ctx, payload.item_id)
+    updated = await transition(
+        ctx.session, ActionItem, item.id, allowed=OPEN, values={"status": "closed", "closed_at": ctx.now}
+    )
+    if updated is None:
+        raise ctx.refuse("common.already_done")
+    ctx.audit("action_item.closed", "action_item", item.id)
+    t = ctx.translator(owner)
+    ctx.outbox.send(
+        owner,
+        resolved_card(
+            t, **await describe(ctx, updated), what=t("action_items.closed_by", name=ctx.person.name)
+        ),
+    )
+    card = resolved_card(
+        ctx.t, **await describe(ctx, updated), what=ctx.t("action_items.closed_by", name=ctx.person.name)
+    )
+    return Reply(toast=ctx.t("action_items.closed_toast"), card=card)
+
+
+# ------------------------------------------------------------------ progress below plan
+
+
+def _percent(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return min(100.0, max(0.0, number))
+
+
+async def _cycle_for(ctx: Context, checkin: CheckIn, person: Person, day: date) -> Cycle | None:
+    if checkin.cycle_id is not None:
+        return await ctx.session.get(Cycle, checkin.cycle_id)
+    return await ctx.session.scalar(
+        select(Cycle)
+        .where(
+            Cycle.workspace_id == person.workspace_id,
+            Cycle.status == "active",
+            Cycle.starts_on <= day,
+            Cycle.ends_on >= day,
+        )
+        .order_by(Cycle.starts_on.desc())
+        .limit(1)
+    )
+
+
+async def progress_vs_plan(ctx: Context, checkin: CheckIn, person: Person) -> tuple[int, int] | None:
+    """(plan %, actual %) for a check-in; plan is linear over the cycle, actual the weighted goal progress.
+
+    None when there is nothing to compare: no progress reported, or no cycle with dates.
+    """
+    when = checkin.submitted_at or checkin.due_at
+    day = local_today(person, when)
+    cycle = await _cycle_for(ctx, checkin, person, day)
+    if cycle is None or cycle.starts_on is None or cycle.ends_on is None or cycle.ends_on <= cycle.starts_on:
+        return None
+    span = (cycle.ends_on - cycle.starts_on).days
+    plan = min(100.0, max(0.0, (day - cycle.starts_on).days / span * 100))
+    reported = {str(k): _percent(v) for k, v in (checkin.progress or {}).items()}
+    values = {k: v for k, v in reported.items() if v is not None}
+    if not values:
+        return None
+    ids = [int(k) for k in values if k.isdigit()]
+    weights: dict[str, int] = {}
+    if ids:
+        rows = await ctx.session.execute(select(Goal.id, Goal.weight).where(Goal.id.in_(ids)))
+        weights = {str(r[0]): int(r[1] or 0) for r in rows}
+    total_weight = sum(weights.get(k, 0) for k in values)
+    if total_weight > 0:
+        actual = sum(v * weights.get(k, 0) for k, v in values.items()) / total_weight
+    else:
+        actual = sum(values.values()) / len(values)
+    return round(plan), round(actual)
+
+
+async def check_progress_gap(ctx: Context, checkin_id: int) -> bool:
+    """Called after a check-in is submitted: warn owner and manager when this check-in and the one before
+    are both ``[escalation] progress_gap_percent`` or more below plan. Once per check-in; True if warned."""
+    checkin = await ctx.session.get(CheckIn, checkin_id)
+    if checkin is None or checkin.status not in DONE_CHECKIN:
+        return False
+    person = await ctx.session.get(Person, checkin.person_id)
+    if person is None:
+        return False
+    threshold = ctx.settings.escalation.progress_gap_percent
+    now_gap = await progress_vs_plan(ctx, checkin, person)
+    if now_gap is None or now_gap[0] - now_gap[1] < threshold:
+        return False
+    previous = await ctx.session.scalar(
+        select(CheckIn)
+        .where(
+            CheckIn.person_id == person.id,
+            CheckIn.due_at < checkin.due_at,
+            CheckIn.id != checkin.id,
+            CheckIn.status.in_(DONE_CHECKIN),
+        )
+        .order_by(CheckIn.due_at.desc())
+        .limit(1)
+    )
+    if previous is None:
+        return False
+    before = await progress_vs_plan(ctx, previous, person)
+    if before is None or before[0] - before[1] < threshold:
+        return False
+    key = f"gap:{checkin.id}"
+    if await done_before(
+        ctx.session, action=PROGRESS_GAP_ACTION, entity="person", entity_id=person.id, key=key
+    ):
+        return False
+    plan, actual = now_gap
+    recipients = [person]
+    manager = await manager_of(ctx.session, person)
+    if manager is not None:
+        recipients.append(manager)
+    for who in recipients:
+        t = ctx.translator(who)
+        ctx.outbox.send(
+            who,
+            progress_gap_card(
+                t, person=person.name, plan=plan, actual=actual, gap=plan - actual, threshold=threshold
+            ),
+            dedupe_key=f"progress-gap:{checkin.id}:{who.id}",
+        )
+    ctx.audit(
+        PROGRESS_GAP_ACTION, "person", person.id, key=key, checkin_id=checkin.id, plan=plan, actual=actual
+    )
+    return True

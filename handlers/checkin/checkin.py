@@ -1,0 +1,454 @@
+"""The biweekly check-in: progress per goal, obstacles, support needed → the manager acknowledges or asks
+for a 1:1 (with an optional comment, vague-word guarded) → the employee is told.
+
+Lifecycle of ``checkins.status``: open → submitted → acknowledged | followup, or open → missed (scheduler).
+The employee may edit (card or chat) while it is open or submitted and unanswered; every transition is a
+compare-and-set, so a double tap, a late retry or two approvers at once change it only once.
+
+A plain chat message while a check-in is answerable is attached to the newest such check-in (appended to
+its obstacles/notes text) and counts as submitting it, so people can answer the way they talk.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+
+from bot.core.context import Context, Reply
+from bot.core.forms import FormData, form_of, text
+from bot.core.people import approver_to_notify, require_approver, require_self
+from bot.core.router import Router
+from bot.core.vague import must_bounce
+from cards import checkin as cc
+from cards.catalogue import Translator
+from cards.engagement import social_proof_line, streak_line
+from cards.flow_actions import CheckinAck, CheckinAnswer, CheckinEdit, CheckinFollowup, CheckinSubmit
+from cards.flow_common import done_by, local_date, with_outcome
+from cards.model import Card, Form
+from handlers.action_items.action_items import open_action_item
+from handlers.action_items.escalation import check_progress_gap
+from storage.models import CheckIn, Person
+from storage.queries import checkins as chq
+from storage.queries import cycles as cq
+from storage.queries import engagement as eq
+from storage.queries.status import transition
+
+router = Router()
+
+DECISIONS = ("acknowledged", "followup")
+
+
+FOLLOWUP_DAYS = 3
+
+
+def employee_key(checkin_id: int) -> str:
+    return f"checkin:{checkin_id}"
+
+
+def manager_key(checkin_id: int) -> str:
+    return f"checkin-mgr:{checkin_id}"
+
+
+async def goal_lines(ctx: Context, checkin: CheckIn) -> list[cc.GoalLine]:
+    if checkin.cycle_id is None:
+        return []
+    goals = await cq.goals_of(ctx.session, checkin.cycle_id, checkin.person_id)
+    return [cc.GoalLine(key=str(g.id), title=g.objective) for g in goals]
+
+
+def _lines_or_overall(ctx: Context, lines: list[cc.GoalLine]) -> list[cc.GoalLine]:
+    return lines[: cc.MAX_GOALS_ON_CARD] or [cc.GoalLine(key=cc.OVERALL, title=ctx.t("checkin.overall"))]
+
+
+def _card(
+    ctx: Context,
+    checkin: CheckIn,
+    lines: list[cc.GoalLine],
+    *,
+    reminder: bool = False,
+    error: str | None = None,
+    progress: dict[str, object] | None = None,
+    obstacles: str | None = None,
+    support: str | None = None,
+    social_proof: str | None = None,
+) -> Card:
+    return cc.checkin_card(
+        ctx.t,
+        checkin_id=checkin.id,
+        period=checkin.period,
+        goals=lines,
+        progress=progress if progress is not None else checkin.progress,
+        obstacles=obstacles if error else checkin.obstacles,
+        support=support if error else checkin.support,
+        reminder=reminder,
+        error=error,
+        social_proof=social_proof,
+    )
+
+
+# ------------------------------------------------------------------ contract functions (scheduler)
+
+
+async def open_checkin(ctx: Context, *, period: str, due_at: datetime) -> CheckIn | None:
+    """Create this person's check-in for ``period`` and send the card; None if it already existed."""
+    if await chq.checkin_for_period(ctx.session, ctx.person.id, period) is not None:
+        return None
+    found = await cq.current_participation(ctx.session, ctx.person.id)
+    checkin = CheckIn(
+        person_id=ctx.person.id,
+        cycle_id=found[0].id if found else None,
+        period=period,
+        status="open",
+        due_at=due_at,
+        progress={},
+    )
+    try:
+        async with ctx.session.begin_nested():
+            ctx.session.add(checkin)
+            await ctx.session.flush()
+    except IntegrityError:  # another replica or a double fire created it first
+        return None
+    lines = await goal_lines(ctx, checkin)
+    ctx.outbox.send(
+        ctx.person,
+        _card(ctx, checkin, lines),
+        card_key=employee_key(checkin.id),
+        dedupe_key=f"checkin:{checkin.id}:open",
+    )
+    ctx.audit("checkin.opened", "checkin", checkin.id, period=period)
+    return checkin
+
+
+async def remind_checkin(ctx: Context, checkin_id: int) -> bool:
+    """The one reminder, only while the check-in is still open; True if it was sent now."""
+    checkin = await ctx.session.get(CheckIn, checkin_id)
+    if checkin is None or checkin.person_id != ctx.person.id:
+        return False
+    updated = await transition(
+        ctx.session,
+        CheckIn,
+        checkin_id,
+        allowed=["open"],
+        values={"reminded_at": ctx.now},
+        extra=[CheckIn.reminded_at.is_(None)],
+    )
+    if updated is None:
+        return False
+    lines = await goal_lines(ctx, updated)
+    proof = social_proof_line(ctx.t, *await eq.social_proof(ctx.session, ctx.person, updated.period))
+    ctx.outbox.send(
+        ctx.person,
+        _card(ctx, updated, lines, reminder=True, social_proof=proof),
+        card_key=employee_key(checkin_id),
+        dedupe_key=f"checkin:{checkin_id}:reminder",
+    )
+    ctx.audit("checkin.reminded", "checkin", checkin_id)
+    return True
+
+
+async def close_missed_checkin(ctx: Context, checkin_id: int) -> bool:
+    """open → missed once the answer window has passed; the employee's card says so."""
+    checkin = await ctx.session.get(CheckIn, checkin_id)
+    if checkin is None or checkin.person_id != ctx.person.id:
+        return False
+    updated = await transition(
+        ctx.session, CheckIn, checkin_id, allowed=["open"], values={"status": "missed"}
+    )
+    if updated is None:
+        return False
+    ctx.outbox.update(
+        ctx.person, cc.missed_card(ctx.t, period=updated.period), card_key=employee_key(checkin_id)
+    )
+    ctx.audit("checkin.missed", "checkin", checkin_id)
+    return True
+
+
+# ------------------------------------------------------------------ employee
+
+
+async def _own_answerable(ctx: Context, checkin_id: int) -> CheckIn:
+    checkin = await ctx.session.get(CheckIn, checkin_id)
+    if checkin is None:
+        raise ctx.refuse("common.invalid_action")
+    require_self(ctx, checkin.person_id)
+    if checkin.answered_at is not None or checkin.status in DECISIONS:
+        raise ctx.refuse("checkin.already_answered")
+    if checkin.status not in chq.ANSWERABLE:
+        raise ctx.refuse("checkin.closed", period=checkin.period)
+    return checkin
+
+
+async def build_checkin_form(ctx: Context, payload: CheckinSubmit) -> Form:
+    """The check-in form rebuilt server-side, for platforms that collect it question by question in chat."""
+    checkin = await _own_answerable(ctx, payload.checkin_id)
+    return _card(ctx, checkin, _lines_or_overall(ctx, await goal_lines(ctx, checkin))).forms()[0]
+
+
+def parse_progress(
+    ctx: Context, form: FormData, lines: list[cc.GoalLine]
+) -> tuple[dict[str, object], list[str]]:
+    progress: dict[str, object] = {}
+    errors: list[str] = []
+    for line in lines:
+        raw = text(form, cc.progress_input_name(line.key)).rstrip("%％").strip()
+        if raw.isdigit() and 0 <= int(raw) <= 100:
+            progress[line.key] = int(raw)
+        else:
+            if raw:
+                progress[line.key] = raw
+            errors.append(ctx.t("checkin.err_progress", goal=line.title[:40]))
+    return progress, errors
+
+
+async def _after_submit(ctx: Context, checkin: CheckIn, lines: list[cc.GoalLine], *, first: bool) -> Card:
+    """Send (first time) or update (edit) the approver's summary; return the employee's submitted card."""
+    approver = await approver_to_notify(ctx.session, ctx.person, local_date(ctx.now, ctx.person.timezone))
+    if approver is not None:
+        card = _manager_card(ctx.translator(approver), checkin, ctx.person, lines, edited=not first)
+        if first:
+            ctx.outbox.send(approver, card, card_key=manager_key(checkin.id))
+        else:
+            ctx.outbox.update(approver, card, card_key=manager_key(checkin.id))
+    ctx.audit("checkin.submitted" if first else "checkin.edited", "checkin", checkin.id)
+    note = ctx.t(
+        "checkin.submitted_note",
+        time=done_by(
+            ctx.t, name=ctx.person.name, what=ctx.t("checkin.did_submit"), at=ctx.now, tz=ctx.person.timezone
+        ),
+    )
+    if first:
+        await check_progress_gap(ctx, checkin.id)
+    streak = streak_line(ctx.t, await eq.streak_for(ctx.session, ctx.person.id))
+    if streak:
+        note = f"{note}\n{streak}"
+    return cc.submitted_card(
+        ctx.t,
+        checkin_id=checkin.id,
+        period=checkin.period,
+        goals=lines,
+        progress=checkin.progress,
+        obstacles=checkin.obstacles,
+        support=checkin.support,
+        note=note,
+    )
+
+
+def _manager_card(
+    t: Translator,
+    checkin: CheckIn,
+    employee: Person,
+    lines: list[cc.GoalLine],
+    *,
+    comment: str | None = None,
+    warning: str | None = None,
+    edited: bool = False,
+) -> Card:
+    return cc.manager_card(
+        t,
+        checkin_id=checkin.id,
+        employee_name=employee.name,
+        period=checkin.period,
+        goals=lines,
+        progress=checkin.progress,
+        obstacles=checkin.obstacles,
+        support=checkin.support,
+        comment_default=comment,
+        warning=warning,
+        edited=edited,
+    )
+
+
+@router.action(CheckinSubmit, form=build_checkin_form)
+async def submit_checkin(ctx: Context, payload: CheckinSubmit) -> Reply:
+    checkin = await _own_answerable(ctx, payload.checkin_id)
+    lines = _lines_or_overall(ctx, await goal_lines(ctx, checkin))
+    form = form_of(ctx)
+    progress, errors = parse_progress(ctx, form, lines)
+    obstacles = text(form, "obstacles") or None
+    support = text(form, "support") or None
+    if errors:
+        error = "\n".join(errors)
+        return Reply(
+            toast=errors[0],
+            toast_kind="error",
+            card=_card(
+                ctx, checkin, lines, error=error, progress=progress, obstacles=obstacles, support=support
+            ),
+        )
+    first = checkin.status == "open"
+    updated = await transition(
+        ctx.session,
+        CheckIn,
+        checkin.id,
+        allowed=chq.ANSWERABLE,
+        extra=[CheckIn.answered_at.is_(None)],
+        values={
+            "status": "submitted",
+            "progress": progress,
+            "obstacles": obstacles,
+            "support": support,
+            "submitted_at": ctx.now,
+        },
+    )
+    if updated is None:
+        raise ctx.refuse("checkin.already_answered")
+    card = await _after_submit(ctx, updated, lines, first=first)
+    return Reply(toast=ctx.t("checkin.submitted"), card=card)
+
+
+@router.action(CheckinEdit)
+async def edit_checkin(ctx: Context, payload: CheckinEdit) -> Reply:
+    checkin = await _own_answerable(ctx, payload.checkin_id)
+    lines = _lines_or_overall(ctx, await goal_lines(ctx, checkin))
+    return Reply(card=_card(ctx, checkin, lines))
+
+
+@router.text()
+async def checkin_text_reply(ctx: Context, message: str) -> Reply | None:
+    """A chat reply attaches to the newest answerable check-in; with none open, other handlers may try."""
+    checkin = await chq.latest_answerable(ctx.session, ctx.person.id)
+    if checkin is None or not message.strip():
+        return None
+    combined = f"{checkin.obstacles}\n{message.strip()}" if checkin.obstacles else message.strip()
+    first = checkin.status == "open"
+    updated = await transition(
+        ctx.session,
+        CheckIn,
+        checkin.id,
+        allowed=chq.ANSWERABLE,
+        extra=[CheckIn.answered_at.is_(None)],
+        values={"status": "submitted", "obstacles": combined[-2000:], "submitted_at": ctx.now},
+    )
+    if updated is None:
+        return None
+    lines = _lines_or_overall(ctx, await goal_lines(ctx, updated))
+    card = await _after_submit(ctx, updated, lines, first=first)
+    ctx.outbox.update(ctx.person, card, card_key=employee_key(updated.id))
+    return Reply(toast=ctx.t("checkin.text_attached", period=updated.period))
+
+
+# ------------------------------------------------------------------ manager
+
+
+async def _answer(ctx: Context, checkin_id: int, decision: str, comment: str | None) -> Reply:
+    checkin = await ctx.session.get(CheckIn, checkin_id)
+    if checkin is None:
+        raise ctx.refuse("common.invalid_action")
+    employee = await ctx.session.get(Person, checkin.person_id)
+    assert employee is not None
+    await require_approver(ctx, employee)
+    if checkin.status == "open":
+        raise ctx.refuse("checkin.not_submitted", name=employee.name)
+    if checkin.status != "submitted" or checkin.answered_at is not None:
+        raise ctx.refuse("common.already_done")
+    if decision not in DECISIONS:
+        raise ctx.refuse("common.invalid_action")
+    lines = _lines_or_overall(ctx, await goal_lines(ctx, checkin))
+    if await must_bounce(ctx, comment, entity="checkin_comment", entity_id=checkin.id):
+        warning = ctx.t("vague.bounce", text=(comment or "")[:200])
+        return Reply(
+            toast=warning[:200],
+            toast_kind="warning",
+            card=_manager_card(ctx.t, checkin, employee, lines, comment=comment, warning=warning),
+        )
+    updated = await transition(
+        ctx.session,
+        CheckIn,
+        checkin.id,
+        allowed=["submitted"],
+        extra=[CheckIn.answered_at.is_(None)],
+        values={
+            "status": decision,
+            "answered_by_id": ctx.person.id,
+            "manager_comment": comment,
+            "answered_at": ctx.now,
+        },
+    )
+    if updated is None:
+        raise ctx.refuse("common.already_done")
+    ctx.audit(f"checkin.{decision}", "checkin", checkin.id, comment=comment)
+    if decision == "followup":
+        await _open_followup_item(ctx, updated, employee, comment)
+    et = ctx.translator(employee)
+    when = done_by(
+        et, name=ctx.person.name, what=et(f"checkin.did_{decision}"), at=ctx.now, tz=employee.timezone
+    )
+    ctx.outbox.send(
+        employee,
+        cc.answered_card(
+            et,
+            period=updated.period,
+            manager_name=ctx.person.name,
+            decision=decision,
+            comment=comment,
+            when=when,
+        ),
+    )
+    ctx.outbox.update(
+        employee,
+        cc.submitted_card(
+            et,
+            checkin_id=updated.id,
+            period=updated.period,
+            goals=lines,
+            progress=updated.progress,
+            obstacles=updated.obstacles,
+            support=updated.support,
+            note=when,
+            editable=False,
+        ),
+        card_key=employee_key(updated.id),
+    )
+    note = done_by(
+        ctx.t, name=ctx.person.name, what=ctx.t(f"checkin.did_{decision}"), at=ctx.now, tz=ctx.person.timezone
+    )
+    if comment:
+        note = f"{note}: {comment}"
+    card = _manager_card(ctx.t, updated, employee, lines)
+    return Reply(toast=ctx.t(f"checkin.toast_{decision}"), card=with_outcome(card, note))
+
+
+async def _open_followup_item(ctx: Context, checkin: CheckIn, employee: Person, comment: str | None) -> None:
+    """ "Needs follow-up 1:1" is a commitment of the approver's: an action item they own, due in three days,
+    which the employee accepts once the conversation has happened."""
+    what = ctx.t("checkin.followup_deliverable", name=employee.name, period=checkin.period)
+    if comment:
+        what = f"{what}: {comment}"
+    await open_action_item(
+        ctx,
+        owner=ctx.person,
+        deliverable=what,
+        deadline=local_date(ctx.now, ctx.person.timezone) + timedelta(days=FOLLOWUP_DAYS),
+        acceptor=employee,
+        source="checkin",
+        source_id=checkin.id,
+    )
+
+
+@router.action(CheckinAck)
+async def acknowledge(ctx: Context, payload: CheckinAck) -> Reply:
+    return await _answer(ctx, payload.checkin_id, "acknowledged", text(form_of(ctx), "comment", 1000) or None)
+
+
+@router.action(CheckinFollowup)
+async def follow_up(ctx: Context, payload: CheckinFollowup) -> Reply:
+    return await _answer(ctx, payload.checkin_id, "followup", text(form_of(ctx), "comment", 1000) or None)
+
+
+async def build_answer_form(ctx: Context, payload: CheckinAnswer) -> Form:
+    checkin = await ctx.session.get(CheckIn, payload.checkin_id)
+    employee = await ctx.session.get(Person, checkin.person_id) if checkin is not None else None
+    if checkin is None or employee is None:
+        raise ctx.refuse("common.invalid_action")
+    await require_approver(ctx, employee)
+    lines = _lines_or_overall(ctx, await goal_lines(ctx, checkin))
+    return _manager_card(ctx.t, checkin, employee, lines).forms()[0]
+
+
+@router.action(CheckinAnswer, form=build_answer_form)
+async def answer_with_comment(ctx: Context, payload: CheckinAnswer) -> Reply:
+    form = form_of(ctx)
+    return await _answer(
+        ctx, payload.checkin_id, text(form, "decision") or "acknowledged", text(form, "comment", 1000) or None
+    )

@@ -1,0 +1,323 @@
+"""Deliverable ratings: when an action item (or a goal's deliverable) is done, its acceptor and up to two
+named collaborators star-rate completeness, timeliness and risk disclosure within
+``feedback.rating_window_hours`` (48 h). Each open request is reminded exactly once, at half-time; after
+the window it expires. The ratings attach to the deliverable (``kind`` + ``ref_id``) and the owner sees
+the running averages on one card that is updated in place.
+
+Entry points for the other flows and the scheduler (they take a Context whose person is noted):
+- ``open_deliverable_ratings(ctx, item_id, collaborator_ids=...)`` — ctx.person = whoever marked it done;
+- ``open_goal_ratings(ctx, goal_id, collaborator_ids=...)``;
+- ``remind_deliverable_rating(ctx, rating_id)`` / ``expire_deliverable_rating(ctx, rating_id)`` —
+  ctx.person = the rater;
+- ``sweep_deliverable_ratings(service)`` runs both for everything due, ``ratings_job`` loops it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from bot.core.context import Context, Reply
+from bot.core.forms import form_of, text
+from bot.core.notify import send_polite
+from bot.core.people import line_manager
+from bot.core.router import Router
+from cards import deliverable_ratings as rc
+from cards.flow_common import local_time, with_outcome
+from cards.model import Form
+from storage.models import ActionItem, DeliverableRating, Goal, Person
+from storage.queries import feedback as fq
+from storage.queries.feedback import RATING_ASPECTS
+from storage.queries.status import transition
+
+if TYPE_CHECKING:
+    from bot.app.service import Service
+
+log = logging.getLogger("perfloop.ratings")
+
+router = Router()
+
+MAX_COLLABORATORS = 2
+
+
+def summary_key(kind: str, ref_id: int) -> str:
+    return f"ratings:{kind}:{ref_id}"
+
+
+def rating_key(rating_id: int) -> str:
+    return f"rating:{rating_id}"
+
+
+async def _deliverable(ctx: Context, kind: str, ref_id: int) -> tuple[Person, str, int | None] | None:
+    """(owner, deliverable text, acceptor id) of the rated thing."""
+    if kind == "action":
+        item = await ctx.session.get(ActionItem, ref_id)
+        if item is None:
+            return None
+        owner = await ctx.session.get(Person, item.owner_id)
+        return (owner, item.deliverable, item.acceptor_id) if owner is not None else None
+    goal = await ctx.session.get(Goal, ref_id)
+    if goal is None:
+        return None
+    owner = await ctx.session.get(Person, goal.person_id)
+    return (owner, goal.objective, None) if owner is not None else None
+
+
+async def _open(ctx: Context, kind: str, ref_id: int, collaborator_ids: Iterable[int]) -> int:
+    found = await _deliverable(ctx, kind, ref_id)
+    if found is None:
+        return 0
+    owner, deliverable, acceptor_id = found
+    if acceptor_id is None or acceptor_id == owner.id:
+        manager = await line_manager(ctx.session, owner)
+        acceptor_id = manager.id if manager is not None else None
+    raters: list[tuple[int, str]] = []
+    if acceptor_id is not None:
+        raters.append((acceptor_id, "acceptor"))
+    for cid in collaborator_ids:
+        if cid not in (owner.id, acceptor_id) and cid not in [r for r, _ in raters]:
+            if sum(1 for _, role in raters if role == "collaborator") < MAX_COLLABORATORS:
+                raters.append((cid, "collaborator"))
+    window = timedelta(hours=ctx.settings.feedback.rating_window_hours)
+    opened = 0
+    for rater_id, role in raters:
+        rater = await ctx.session.get(Person, rater_id)
+        if rater is None or not rater.active or rater.workspace_id != owner.workspace_id:
+            continue
+        row = DeliverableRating(
+            kind=kind,
+            ref_id=ref_id,
+            owner_id=owner.id,
+            rater_id=rater.id,
+            role=role,
+            status="open",
+            requested_at=ctx.now,
+            due_at=ctx.now + window,
+        )
+        try:
+            async with ctx.session.begin_nested():
+                ctx.session.add(row)
+                await ctx.session.flush()
+        except IntegrityError:
+            continue  # already asked for this deliverable
+        rt = ctx.translator(rater)
+        card = rc.rating_card(
+            rt,
+            rating_id=row.id,
+            owner_name=owner.name,
+            deliverable=deliverable,
+            due_text=local_time(row.due_at, rater.timezone),
+        )
+        await send_polite(ctx, rater, card, card_key=rating_key(row.id), dedupe_key=f"rating:{row.id}:open")
+        opened += 1
+    if opened:
+        ctx.audit("ratings.opened", kind, ref_id, raters=[r for r, _ in raters])
+    return opened
+
+
+async def open_deliverable_ratings(
+    ctx: Context, item_id: int, *, collaborator_ids: Iterable[int] = ()
+) -> int:
+    """Ask the action item's acceptor (its owner's manager when none is named) and up to two collaborators
+    to rate it; returns how many requests went out now (0 when all were asked before)."""
+    return await _open(ctx, "action", item_id, collaborator_ids)
+
+
+async def open_goal_ratings(ctx: Context, goal_id: int, *, collaborator_ids: Iterable[int] = ()) -> int:
+    return await _open(ctx, "goal", goal_id, collaborator_ids)
+
+
+async def remind_deliverable_rating(ctx: Context, rating_id: int) -> bool:
+    """The one reminder, while the request is open and inside its window; True if sent now."""
+    row = await ctx.session.get(DeliverableRating, rating_id)
+    if row is None or row.rater_id != ctx.person.id or row.due_at <= ctx.now:
+        return False
+    updated = await transition(
+        ctx.session,
+        DeliverableRating,
+        rating_id,
+        allowed=["open"],
+        values={"reminded_at": ctx.now},
+        extra=[DeliverableRating.reminded_at.is_(None)],
+    )
+    if updated is None:
+        return False
+    found = await _deliverable(ctx, updated.kind, updated.ref_id)
+    if found is None:
+        return False
+    owner, deliverable, _ = found
+    card = rc.rating_card(
+        ctx.t,
+        rating_id=updated.id,
+        owner_name=owner.name,
+        deliverable=deliverable,
+        due_text=local_time(updated.due_at, ctx.person.timezone),
+        reminder=True,
+    )
+    await send_polite(
+        ctx, ctx.person, card, card_key=rating_key(updated.id), dedupe_key=f"rating:{updated.id}:remind"
+    )
+    ctx.audit("ratings.reminded", "deliverable_rating", updated.id)
+    return True
+
+
+async def expire_deliverable_rating(ctx: Context, rating_id: int) -> bool:
+    row = await ctx.session.get(DeliverableRating, rating_id)
+    if row is None or row.rater_id != ctx.person.id or row.due_at > ctx.now:
+        return False
+    updated = await transition(
+        ctx.session, DeliverableRating, rating_id, allowed=["open"], values={"status": "expired"}
+    )
+    if updated is None:
+        return False
+    ctx.audit("ratings.expired", "deliverable_rating", rating_id)
+    return True
+
+
+async def _run(
+    service: Service, person_id: int, fn: Callable[[Context, int], Awaitable[bool]], rating_id: int
+) -> bool:
+    box: list[bool] = []
+
+    async def job(ctx: Context) -> None:
+        box.append(await fn(ctx, rating_id))
+
+    await service.dispatcher.run_for_person(person_id, job)
+    return bool(box and box[0])
+
+
+async def sweep_deliverable_ratings(service: Service) -> tuple[int, int]:
+    """Remind (once, at half-time) and expire (at the end of the window) every open request that is due.
+    Each runs in the rater's own transaction through the dispatcher; returns (reminded, expired)."""
+    now = service.clock.now()
+    half = timedelta(hours=service.settings.feedback.rating_window_hours / 2)
+    async with service.factory() as session:
+        rows = list(
+            (
+                await session.execute(
+                    select(
+                        DeliverableRating.id,
+                        DeliverableRating.rater_id,
+                        DeliverableRating.due_at,
+                        DeliverableRating.requested_at,
+                        DeliverableRating.reminded_at,
+                    )
+                    .where(DeliverableRating.status == "open")
+                    .order_by(DeliverableRating.id)
+                )
+            ).all()
+        )
+    reminded = expired = 0
+    for rating_id, rater_id, due_at, requested_at, reminded_at in rows:
+        step: Callable[[Context, int], Awaitable[bool]] | None = None
+        if due_at <= now:
+            step = expire_deliverable_rating
+        elif reminded_at is None and requested_at + half <= now:
+            step = remind_deliverable_rating
+        if step is None:
+            continue
+        if await _run(service, rater_id, step, rating_id):
+            if step is expire_deliverable_rating:
+                expired += 1
+            else:
+                reminded += 1
+    return reminded, expired
+
+
+async def ratings_job(service: Service, stop: asyncio.Event) -> None:
+    """Background loop for ``Service.background``: sweep every ``schedule.tick_seconds``."""
+    while not stop.is_set():
+        try:
+            await sweep_deliverable_ratings(service)
+        except Exception:
+            log.exception("deliverable rating sweep failed")
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=service.settings.schedule.tick_seconds)
+        except TimeoutError:
+            pass
+
+
+# ------------------------------------------------------------------ the rater answers
+
+
+async def _own_open(ctx: Context, rating_id: int) -> DeliverableRating:
+    row = await ctx.session.get(DeliverableRating, rating_id)
+    if row is None or row.rater_id != ctx.person.id:
+        raise ctx.refuse("common.invalid_action")
+    if row.status == "submitted":
+        raise ctx.refuse("ratings.already")
+    if row.status != "open" or row.due_at <= ctx.now:
+        raise ctx.refuse("ratings.closed")
+    return row
+
+
+async def build_form(ctx: Context, payload: rc.RatingSubmit) -> Form:
+    row = await _own_open(ctx, payload.rating_id)
+    found = await _deliverable(ctx, row.kind, row.ref_id)
+    if found is None:
+        raise ctx.refuse("common.invalid_action")
+    owner, deliverable, _ = found
+    return rc.rating_card(
+        ctx.t,
+        rating_id=row.id,
+        owner_name=owner.name,
+        deliverable=deliverable,
+        due_text=local_time(row.due_at, ctx.person.timezone),
+    ).forms()[0]
+
+
+@router.action(rc.RatingSubmit, form=build_form)
+async def submit(ctx: Context, payload: rc.RatingSubmit) -> Reply:
+    row = await _own_open(ctx, payload.rating_id)
+    found = await _deliverable(ctx, row.kind, row.ref_id)
+    if found is None:
+        raise ctx.refuse("common.invalid_action")
+    owner, deliverable, _ = found
+    form = form_of(ctx)
+    values: dict[str, object] = {}
+    for aspect in RATING_ASPECTS:
+        raw = text(form, aspect)
+        if not (raw.isdigit() and 1 <= int(raw) <= 5):
+            error = ctx.t("ratings.err_missing")
+            card = rc.rating_card(
+                ctx.t,
+                rating_id=row.id,
+                owner_name=owner.name,
+                deliverable=deliverable,
+                due_text=local_time(row.due_at, ctx.person.timezone),
+                error=error,
+            )
+            return Reply(toast=error, toast_kind="error", card=card)
+        values[aspect] = int(raw)
+    values.update(status="submitted", submitted_at=ctx.now, comment=text(form, "comment", 1000) or None)
+    updated = await transition(ctx.session, DeliverableRating, row.id, allowed=["open"], values=values)
+    if updated is None:
+        raise ctx.refuse("ratings.already")
+    ctx.audit("ratings.submitted", "deliverable_rating", row.id, kind=row.kind, ref_id=row.ref_id)
+    rows = await fq.ratings_for(ctx.session, row.kind, row.ref_id)
+    done = sum(1 for r in rows if r.status == "submitted")
+    summary = rc.summary_card(
+        ctx.translator(owner),
+        deliverable=deliverable,
+        means=fq.rating_means(rows),
+        done=done,
+        asked=len(rows),
+    )
+    if done == 1:
+        ctx.outbox.send(owner, summary, card_key=summary_key(row.kind, row.ref_id))
+    else:
+        ctx.outbox.update(owner, summary, card_key=summary_key(row.kind, row.ref_id))
+    card = rc.rating_card(
+        ctx.t,
+        rating_id=row.id,
+        owner_name=owner.name,
+        deliverable=deliverable,
+        due_text=local_time(row.due_at, ctx.person.timezone),
+    )
+    return Reply(toast=ctx.t("ratings.thanks"), card=with_outcome(card, ctx.t("ratings.thanks")))

@@ -1,0 +1,490 @@
+"""Anonymous peer feedback: nominate 2-5 collaborators, the manager approves or changes the list, each peer
+answers a short card, and the result is shown only in aggregate and only once ``feedback.anonymity_threshold``
+peers have answered.
+
+Who may do what:
+- the person nominates for themselves; the list then waits for the manager's approval;
+- the manager (or their delegate) nominates for a report, approves a proposed list, or changes it (which
+  approves the changed list); peers taken off the list before answering are dropped;
+- only the rater answers their card, once.
+
+Anonymity: cards built for anyone come from ``storage.queries.feedback.aggregate``, which returns nothing
+below the threshold and no rater identity at all; the examples are shown sorted, not in answer order.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+
+from bot.core.authority import find_by_mention, is_manager_of
+from bot.core.context import Context, Reply
+from bot.core.forms import FormData, form_of, text
+from bot.core.notify import send_polite
+from bot.core.people import line_manager
+from bot.core.router import Router
+from bot.core.vague import must_bounce
+from cards import peer_feedback as pc
+from cards.flow_common import with_outcome
+from cards.model import Card, Form
+from cards.radar import store_radar
+from cards.self_assessment import PeerStart
+from storage.models import Cycle, PeerFeedback, Person
+from storage.queries import cycles as cq
+from storage.queries import feedback as fq
+from storage.queries.feedback import DIMENSIONS, MAX_PEERS, MIN_PEERS
+from storage.queries.people import people_by_ids
+from storage.queries.status import transition
+
+router = Router()
+
+
+def manager_agg_key(cycle_id: int, subject_id: int) -> str:
+    return f"peers-agg:{cycle_id}:{subject_id}"
+
+
+def self_agg_key(cycle_id: int, subject_id: int) -> str:
+    return f"peers-self:{cycle_id}:{subject_id}"
+
+
+async def _candidates(ctx: Context, subject: Person) -> list[tuple[int, str]]:
+    """Active colleagues, the subject's own department first (the likeliest collaborators)."""
+    rows = list(
+        await ctx.session.scalars(
+            select(Person)
+            .where(
+                Person.workspace_id == subject.workspace_id, Person.active.is_(True), Person.id != subject.id
+            )
+            .order_by(Person.id)
+        )
+    )
+    rows.sort(key=lambda p: (p.department_id != subject.department_id, p.id))
+    return [(p.id, p.name) for p in rows[: pc.MAX_CANDIDATES]]
+
+
+async def _subject_and_cycle(ctx: Context, cycle_id: int, subject_id: int) -> tuple[Person, Cycle, bool]:
+    """Load and authorise: returns (subject, cycle, clicker_is_manager)."""
+    subject = await ctx.session.get(Person, subject_id)
+    cycle = await ctx.session.get(Cycle, cycle_id)
+    if subject is None or cycle is None or subject.workspace_id != ctx.workspace.id:
+        raise ctx.refuse("common.invalid_action")
+    is_manager = await is_manager_of(ctx.session, ctx.person, subject)
+    if ctx.person.id != subject.id and not is_manager:
+        raise ctx.refuse("peers.not_allowed", name=subject.name)
+    if cycle.status != "active" or await cq.participant(ctx.session, cycle.id, subject.id) is None:
+        raise ctx.refuse("peers.no_cycle")
+    return subject, cycle, is_manager
+
+
+async def _nomination_card(ctx: Context, subject: Person, cycle: Cycle, *, by_manager: bool) -> Card:
+    rows = await fq.peer_rows(ctx.session, cycle.id, subject.id)
+    selected = [r.rater_id for r in rows if r.status != "dropped"]
+    return pc.nomination_card(
+        ctx.t,
+        cycle_id=cycle.id,
+        subject_id=subject.id,
+        subject_name=subject.name,
+        cycle_code=cycle.code,
+        candidates=await _candidates(ctx, subject),
+        selected=selected,
+        by_manager=by_manager,
+    )
+
+
+@router.command("peers", "互评")
+async def peers_command(ctx: Context, args: str) -> Reply:
+    """``/peers`` opens my nomination card; ``/peers @李四 @周销售 …`` (2-5 names) nominates in one line,
+    for chats whose cards cannot hold a multi-select; ``/peers @张三`` (manager) opens a report's card."""
+    subject = ctx.person
+    mentions = args.split()
+    people: list[Person] = []
+    for token in mentions:
+        matches = await find_by_mention(ctx.session, ctx.workspace.id, token)
+        if len(matches) != 1:
+            raise ctx.refuse("peers.no_such_person", name=token)
+        people.append(matches[0])
+    if len(people) == 1:
+        subject = people[0]
+    found = await cq.current_participation(ctx.session, subject.id)
+    if found is None:
+        raise ctx.refuse("peers.no_cycle")
+    subject, cycle, is_manager = await _subject_and_cycle(ctx, found[0].id, subject.id)
+    if len(people) > 1:
+        return await _nominate(ctx, subject, cycle, False, [p.id for p in people])
+    return Reply(
+        card=await _nomination_card(
+            ctx, subject, cycle, by_manager=is_manager and subject.id != ctx.person.id
+        )
+    )
+
+
+@router.action(PeerStart)
+async def start(ctx: Context, payload: PeerStart) -> Reply:
+    subject, cycle, is_manager = await _subject_and_cycle(ctx, payload.cycle_id, payload.subject_id)
+    return Reply(
+        card=await _nomination_card(
+            ctx, subject, cycle, by_manager=is_manager and subject.id != ctx.person.id
+        )
+    )
+
+
+def _picked(form: FormData) -> list[int]:
+    raw = form.get("peers", [])
+    values = raw if isinstance(raw, list) else raw.replace("，", ",").split(",")
+    out: list[int] = []
+    for value in values:
+        value = str(value).strip()
+        if value.isdigit() and int(value) not in out:
+            out.append(int(value))
+    return out
+
+
+async def _valid_peers(ctx: Context, subject: Person, ids: list[int]) -> list[Person]:
+    if not MIN_PEERS <= len(ids) <= MAX_PEERS:
+        raise ctx.refuse("peers.count", min=MIN_PEERS, max=MAX_PEERS)
+    people = await people_by_ids(ctx.session, ids)
+    peers = [people[i] for i in ids if i in people]
+    manager = await line_manager(ctx.session, subject)
+    if (
+        len(peers) != len(ids)
+        or subject.id in ids
+        or (manager is not None and manager.id in ids)  # the manager scores on their own series
+        or any(not p.active or p.workspace_id != subject.workspace_id for p in peers)
+    ):
+        raise ctx.refuse("peers.bad_peer")
+    return peers
+
+
+async def _request(ctx: Context, row: PeerFeedback, subject: Person, cycle: Cycle) -> None:
+    rater = await ctx.session.get(Person, row.rater_id)
+    assert rater is not None
+    card = pc.request_card(
+        ctx.translator(rater), feedback_id=row.id, subject_name=subject.name, cycle_code=cycle.code
+    )
+    await send_polite(ctx, rater, card, card_key=f"peer:{row.id}")
+
+
+async def _apply_list(ctx: Context, subject: Person, cycle: Cycle, peers: list[Person]) -> int:
+    """The manager's list becomes the approved one; returns how many peers were newly asked."""
+    wanted = {p.id for p in peers}
+    rows = {r.rater_id: r for r in await fq.peer_rows(ctx.session, cycle.id, subject.id)}
+    for rater_id, row in rows.items():
+        if rater_id not in wanted and row.status in fq.OPEN_PEER_STATUSES:
+            was_asked = row.status == "requested"
+            row.status = "dropped"
+            rater = await ctx.session.get(Person, rater_id)
+            if was_asked and rater is not None:
+                ctx.outbox.update(
+                    rater,
+                    pc.dropped_card(ctx.translator(rater), subject_name=subject.name),
+                    card_key=f"peer:{row.id}",
+                )
+    asked = 0
+    for peer in peers:
+        found = rows.get(peer.id)
+        if found is None:
+            row = PeerFeedback(
+                cycle_id=cycle.id,
+                subject_id=subject.id,
+                rater_id=peer.id,
+                role="peer",
+                nominated_by_id=ctx.person.id,
+                status="requested",
+                requested_at=ctx.now,
+                created_at=ctx.now,
+            )
+            ctx.session.add(row)
+            await ctx.session.flush()
+        elif found.status in ("proposed", "dropped"):
+            row = found
+            row.status, row.requested_at = "requested", ctx.now
+        else:
+            continue
+        await _request(ctx, row, subject, cycle)
+        asked += 1
+    return asked
+
+
+@router.action(pc.PeerNominate)
+async def nominate(ctx: Context, payload: pc.PeerNominate) -> Reply:
+    subject, cycle, is_manager = await _subject_and_cycle(ctx, payload.cycle_id, payload.subject_id)
+    return await _nominate(ctx, subject, cycle, is_manager, _picked(form_of(ctx)))
+
+
+async def _nominate(ctx: Context, subject: Person, cycle: Cycle, is_manager: bool, ids: list[int]) -> Reply:
+    """The manager's list is the approved one; the person's own list waits for the manager."""
+    peers = await _valid_peers(ctx, subject, ids)
+    names = "、".join(p.name for p in peers)
+    manager = await line_manager(ctx.session, subject)
+    if is_manager or manager is None:
+        asked = await _apply_list(ctx, subject, cycle, peers)
+        ctx.audit("peers.approved", "person", subject.id, cycle=cycle.code, peers=[p.id for p in peers])
+        card = await _nomination_card(ctx, subject, cycle, by_manager=True)
+        return Reply(
+            toast=ctx.t("peers.requested", n=asked),
+            card=with_outcome(card, ctx.t("peers.list_now", peers=names)),
+        )
+    rows = await fq.peer_rows(ctx.session, cycle.id, subject.id)
+    if any(r.status in ("requested", "answered") for r in rows):
+        raise ctx.refuse("peers.already_approved")
+    for row in rows:
+        await ctx.session.delete(row)
+    await ctx.session.flush()
+    for peer in peers:
+        ctx.session.add(
+            PeerFeedback(
+                cycle_id=cycle.id,
+                subject_id=subject.id,
+                rater_id=peer.id,
+                role="peer",
+                nominated_by_id=ctx.person.id,
+                status="proposed",
+                created_at=ctx.now,
+            )
+        )
+    try:
+        await ctx.session.flush()
+    except IntegrityError:
+        raise ctx.refuse("common.already_done") from None
+    ctx.audit("peers.proposed", "person", subject.id, cycle=cycle.code, peers=[p.id for p in peers])
+    mt = ctx.translator(manager)
+    ctx.outbox.send(
+        manager,
+        pc.approval_card(
+            mt,
+            cycle_id=cycle.id,
+            subject_id=subject.id,
+            subject_name=subject.name,
+            cycle_code=cycle.code,
+            proposed=[p.name for p in peers],
+            candidates=await _candidates(ctx, subject),
+        ),
+        card_key=f"peers-approve:{cycle.id}:{subject.id}",
+    )
+    card = await _nomination_card(ctx, subject, cycle, by_manager=False)
+    return Reply(
+        toast=ctx.t("peers.proposed", name=manager.name),
+        card=with_outcome(card, ctx.t("peers.waiting_approval", peers=names, name=manager.name)),
+    )
+
+
+@router.action(pc.PeerApprove)
+async def approve(ctx: Context, payload: pc.PeerApprove) -> Reply:
+    subject, cycle, is_manager = await _subject_and_cycle(ctx, payload.cycle_id, payload.subject_id)
+    if not is_manager:
+        raise ctx.refuse("peers.only_manager", name=subject.name)
+    rows = await fq.peer_rows(ctx.session, cycle.id, subject.id)
+    proposed = [r for r in rows if r.status == "proposed"]
+    if not proposed:
+        raise ctx.refuse("common.already_done")
+    people = await people_by_ids(ctx.session, [r.rater_id for r in rows if r.status != "dropped"])
+    peers = [people[r.rater_id] for r in rows if r.status != "dropped" and r.rater_id in people]
+    asked = await _apply_list(ctx, subject, cycle, peers)
+    ctx.audit("peers.approved", "person", subject.id, cycle=cycle.code, peers=[p.id for p in peers])
+    note = ctx.t("peers.list_now", peers="、".join(p.name for p in peers))
+    card = pc.approval_card(
+        ctx.t,
+        cycle_id=cycle.id,
+        subject_id=subject.id,
+        subject_name=subject.name,
+        cycle_code=cycle.code,
+        proposed=[p.name for p in peers],
+        candidates=await _candidates(ctx, subject),
+    )
+    return Reply(toast=ctx.t("peers.requested", n=asked), card=with_outcome(card, note))
+
+
+# ------------------------------------------------------------------ answering
+
+
+def _scores(form: FormData) -> dict[str, int] | None:
+    out: dict[str, int] = {}
+    for dim in DIMENSIONS:
+        value = text(form, f"dim_{dim}")
+        if not (value.isdigit() and 1 <= int(value) <= 5):
+            return None
+        out[dim] = int(value)
+    return out
+
+
+async def _own_request(ctx: Context, feedback_id: int) -> tuple[PeerFeedback, Person, Cycle]:
+    row = await ctx.session.get(PeerFeedback, feedback_id)
+    if row is None or row.role != "peer" or row.rater_id != ctx.person.id:
+        raise ctx.refuse("common.invalid_action")
+    if row.status == "answered":
+        raise ctx.refuse("peers.already_answered")
+    if row.status != "requested":
+        raise ctx.refuse("peers.not_needed")
+    subject = await ctx.session.get(Person, row.subject_id)
+    cycle = await ctx.session.get(Cycle, row.cycle_id)
+    assert subject is not None and cycle is not None
+    return row, subject, cycle
+
+
+async def build_answer_form(ctx: Context, payload: pc.PeerAnswer) -> Form:
+    row, subject, cycle = await _own_request(ctx, payload.feedback_id)
+    return pc.request_card(
+        ctx.t, feedback_id=row.id, subject_name=subject.name, cycle_code=cycle.code
+    ).forms()[0]
+
+
+@router.action(pc.PeerAnswer, form=build_answer_form)
+async def answer(ctx: Context, payload: pc.PeerAnswer) -> Reply:
+    row, subject, cycle = await _own_request(ctx, payload.feedback_id)
+    form = form_of(ctx)
+    scores = _scores(form)
+    example = text(form, "example", 1000)
+    if scores is None or not example:
+        error = ctx.t("peers.err_answer")
+        card = pc.request_card(
+            ctx.t,
+            feedback_id=row.id,
+            subject_name=subject.name,
+            cycle_code=cycle.code,
+            error=error,
+            scores=scores,
+            example=example or None,
+        )
+        return Reply(toast=error, toast_kind="error", card=card)
+    if await must_bounce(ctx, example, entity="peer_feedback", entity_id=row.id):
+        warning = ctx.t("vague.bounce", text=example[:200])
+        card = pc.request_card(
+            ctx.t,
+            feedback_id=row.id,
+            subject_name=subject.name,
+            cycle_code=cycle.code,
+            error=warning,
+            scores=scores,
+            example=example,
+        )
+        return Reply(toast=warning[:200], toast_kind="warning", card=card)
+    updated = await transition(
+        ctx.session,
+        PeerFeedback,
+        row.id,
+        allowed=["requested"],
+        values={"status": "answered", "scores": scores, "example": example, "answered_at": ctx.now},
+    )
+    if updated is None:
+        raise ctx.refuse("peers.already_answered")
+    # No rater id in the audit detail: the log is readable by more people than the raw table.
+    ctx.audit("peers.answered", "peer_feedback", row.id)
+    await publish(ctx, cycle, subject)
+    return Reply(toast=ctx.t("peers.thanks_title"), card=pc.thanks_card(ctx.t, subject_name=subject.name))
+
+
+async def aggregate_cards(
+    ctx: Context, cycle: Cycle, subject: Person, viewer: Person, *, for_manager: bool
+) -> Card:
+    """The aggregate card for ``viewer`` (the subject, or their manager with the manager's own scores)."""
+    fb = ctx.settings.feedback
+    agg = await fq.aggregate(
+        ctx.session, cycle.id, subject.id, threshold=fb.anonymity_threshold, with_manager=for_manager
+    )
+    media_id = None
+    if agg.visible:
+        series = [fq.series(agg.self_scores), fq.series(agg.peers)]
+        if for_manager:
+            series.append(fq.series(agg.manager))
+        media_id = await store_radar(
+            ctx.settings.media.dir, ctx.settings.media.max_image_bytes, len(DIMENSIONS), series
+        )
+    return pc.aggregate_card(
+        ctx.translator(viewer),
+        cycle_id=cycle.id,
+        subject_id=subject.id,
+        subject_name=subject.name,
+        cycle_code=cycle.code,
+        agg=agg,
+        gap_points=fb.gap_points,
+        radar_media_id=media_id,
+        for_manager=for_manager,
+    )
+
+
+async def publish(ctx: Context, cycle: Cycle, subject: Person) -> bool:
+    """After an answer: once the threshold is reached, send (first time) or refresh the aggregate cards of
+    the manager and the subject. Below the threshold nothing goes anywhere. Returns whether it published."""
+    count = await fq.answered_count(ctx.session, cycle.id, subject.id)
+    threshold = ctx.settings.feedback.anonymity_threshold
+    if count < threshold:
+        return False
+    first = count == threshold
+    manager = await line_manager(ctx.session, subject)
+    targets: list[tuple[Person, bool, str]] = [(subject, False, self_agg_key(cycle.id, subject.id))]
+    if manager is not None:
+        targets.insert(0, (manager, True, manager_agg_key(cycle.id, subject.id)))
+    for viewer, for_manager, key in targets:
+        card = await aggregate_cards(ctx, cycle, subject, viewer, for_manager=for_manager)
+        if first:
+            await send_polite(ctx, viewer, card, card_key=key)
+        else:
+            ctx.outbox.update(viewer, card, card_key=key)
+    if first:
+        ctx.audit("peers.published", "person", subject.id, cycle=cycle.code, answered=count)
+    return True
+
+
+async def build_manager_form(ctx: Context, payload: pc.PeerManagerScores) -> Form:
+    subject, cycle, is_manager = await _subject_and_cycle(ctx, payload.cycle_id, payload.subject_id)
+    if not is_manager:
+        raise ctx.refuse("peers.only_manager", name=subject.name)
+    card = await aggregate_cards(ctx, cycle, subject, ctx.person, for_manager=True)
+    forms = card.forms()
+    if not forms:
+        raise ctx.refuse("peers.none_yet")
+    return forms[0]
+
+
+@router.action(pc.PeerManagerScores, form=build_manager_form)
+async def manager_scores(ctx: Context, payload: pc.PeerManagerScores) -> Reply:
+    subject, cycle, is_manager = await _subject_and_cycle(ctx, payload.cycle_id, payload.subject_id)
+    if not is_manager:
+        raise ctx.refuse("peers.only_manager", name=subject.name)
+    scores = _scores(form_of(ctx))
+    if scores is None:
+        raise ctx.refuse("peers.err_answer")
+    row = await fq.manager_row(ctx.session, cycle.id, subject.id)
+    if row is None:
+        row = PeerFeedback(
+            cycle_id=cycle.id,
+            subject_id=subject.id,
+            rater_id=ctx.person.id,
+            role="manager",
+            nominated_by_id=ctx.person.id,
+            status="answered",
+            created_at=ctx.now,
+        )
+        ctx.session.add(row)
+    row.scores, row.answered_at, row.status = scores, ctx.now, "answered"
+    await ctx.session.flush()
+    ctx.audit("peers.manager_scored", "person", subject.id, cycle=cycle.code, scores=scores)
+    card = await aggregate_cards(ctx, cycle, subject, ctx.person, for_manager=True)
+    return Reply(toast=ctx.t("peers.manager_saved"), card=card)
+
+
+@router.command("feedback", "反馈")
+async def feedback_command(ctx: Context, args: str) -> Reply:
+    """``/feedback``: my aggregate (if enough peers answered); ``/feedback @张三``: the manager's view."""
+    subject = ctx.person
+    if args.strip():
+        matches = await find_by_mention(ctx.session, ctx.workspace.id, args.strip())
+        if len(matches) != 1:
+            raise ctx.refuse("peers.no_such_person", name=args.strip())
+        subject = matches[0]
+        if subject.id != ctx.person.id and not await is_manager_of(ctx.session, ctx.person, subject):
+            raise ctx.refuse("peers.not_allowed", name=subject.name)
+    cycle_id = await ctx.session.scalar(
+        select(PeerFeedback.cycle_id)
+        .where(
+            PeerFeedback.subject_id == subject.id,
+            or_(PeerFeedback.role == "peer", PeerFeedback.role == "manager"),
+        )
+        .order_by(PeerFeedback.cycle_id.desc())
+        .limit(1)
+    )
+    cycle = await ctx.session.get(Cycle, cycle_id) if cycle_id is not None else None
+    if cycle is None:
+        raise ctx.refuse("peers.none_yet")
+    card = await aggregate_cards(ctx, cycle, subject, ctx.person, for_manager=subject.id != ctx.person.id)
+    return Reply(card=card)

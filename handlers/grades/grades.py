@@ -1,0 +1,345 @@
+"""Grades with a calibration guard.
+
+- The manager (or delegate) proposes a grade per report with ``/grade @张三``: the card shows the facts a
+  grade should rest on (goals, check-in record, evidence, self-assessment, peer aggregate if visible,
+  deliverable ratings) and asks for the grade and a reason. Every proposal and change is in the audit log
+  (``grade.proposed`` / ``grade.changed``: who, from, to, why). HR admins may propose too.
+- Once every participant of a department has a grade, the department's distribution is checked against
+  its own history (``storage.queries.grades.deviations``); any new deviation sends one alert card to the
+  HR admins and the department head, before anything is released.
+- ``/grades [cycle]`` shows HR the distribution per department; only HR releases, in one action that sends
+  each person their grade once. A release while deviations stand needs a second, explicit confirmation.
+  Released grades are locked.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from bot.core.authority import find_by_mention, is_manager_of
+from bot.core.context import Context, Reply
+from bot.core.forms import form_of, text
+from bot.core.people import is_hr_admin
+from bot.core.router import Router
+from cards import grades as gc
+from cards.model import Card, Form
+from storage.models import CheckIn, Cycle, Department, Evidence, Grade, Person
+from storage.queries import cycles as cq
+from storage.queries import feedback as fq
+from storage.queries import grades as gq
+from storage.queries.engagement import streak_for
+from storage.queries.once import done_before
+
+router = Router()
+
+
+async def _may_grade(ctx: Context, person: Person) -> bool:
+    return is_hr_admin(ctx.person) or await is_manager_of(ctx.session, ctx.person, person)
+
+
+async def _facts(ctx: Context, cycle: Cycle, person: Person) -> list[tuple[str, str]]:
+    t = ctx.t
+    goals = await cq.goals_of(ctx.session, cycle.id, person.id)
+    facts = [
+        (t("grades.fact_goal", n=i), f"{g.objective} ({g.weight}%)") for i, g in enumerate(goals[:5], start=1)
+    ]
+    rows = await ctx.session.execute(
+        select(CheckIn.status, func.count()).where(CheckIn.person_id == person.id).group_by(CheckIn.status)
+    )
+    counts = {s: int(n) for s, n in rows.all()}
+    answered = sum(counts.get(s, 0) for s in ("submitted", "acknowledged", "followup"))
+    facts.append(
+        (
+            t("grades.fact_checkins"),
+            t(
+                "grades.checkins_value",
+                answered=answered,
+                missed=counts.get("missed", 0),
+                streak=await streak_for(ctx.session, person.id),
+            ),
+        )
+    )
+    evidence = await ctx.session.scalar(
+        select(func.count()).select_from(Evidence).where(Evidence.person_id == person.id)
+    )
+    facts.append((t("grades.fact_evidence"), str(int(evidence or 0))))
+    sa = await fq.self_assessment(ctx.session, cycle.id, person.id)
+    if sa is not None and sa.status == "submitted":
+        scores = [v.get("score") for v in dict(sa.answers.get("goals") or {}).values() if isinstance(v, dict)]
+        nums = [float(s) for s in scores if isinstance(s, int)]
+        facts.append((t("grades.fact_self"), f"{sum(nums) / len(nums):.1f} / 5" if nums else "—"))
+    agg = await fq.aggregate(
+        ctx.session,
+        cycle.id,
+        person.id,
+        threshold=ctx.settings.feedback.anonymity_threshold,
+        with_manager=False,
+    )
+    if agg.peers:
+        peers = " · ".join(f"{t(f'peers.dim.{d}')} {v:.1f}" for d, v in agg.peers.items())
+        facts.append((t("grades.fact_peers"), peers))
+    else:
+        facts.append((t("grades.fact_peers"), t("grades.peers_hidden", n=agg.threshold)))
+    means = fq.rating_means(await fq.ratings_received(ctx.session, person.id))
+    if means:
+        facts.append(
+            (
+                t("grades.fact_ratings"),
+                " · ".join(f"{t(f'ratings.aspect.{a}')} {v:.1f}" for a, v in means.items()),
+            )
+        )
+    return facts
+
+
+async def _proposal_card(ctx: Context, cycle: Cycle, person: Person, *, error: str | None = None) -> Card:
+    current = await gq.grade_for(ctx.session, cycle.id, person.id)
+    return gc.proposal_card(
+        ctx.t,
+        cycle_id=cycle.id,
+        cycle_code=cycle.code,
+        person_id=person.id,
+        person_name=person.name,
+        facts=await _facts(ctx, cycle, person),
+        scale=ctx.settings.feedback.grade_scale,
+        current=current.grade if current else None,
+        error=error,
+    )
+
+
+@router.command("grade", "评级")
+async def grade_command(ctx: Context, args: str) -> Reply:
+    mention = args.strip()
+    if not mention:
+        raise ctx.refuse("grades.usage")
+    matches = await find_by_mention(ctx.session, ctx.workspace.id, mention)
+    if len(matches) != 1:
+        raise ctx.refuse("grades.no_such_person", name=mention)
+    person = matches[0]
+    if not await _may_grade(ctx, person):
+        raise ctx.refuse("grades.not_allowed", name=person.name)
+    found = await cq.current_participation(ctx.session, person.id)
+    if found is None:
+        raise ctx.refuse("grades.no_cycle", name=person.name)
+    return Reply(card=await _proposal_card(ctx, found[0], person))
+
+
+async def _load(ctx: Context, payload: gc.GradePropose) -> tuple[Cycle, Person]:
+    cycle = await ctx.session.get(Cycle, payload.cycle_id)
+    person = await ctx.session.get(Person, payload.person_id)
+    if cycle is None or person is None or cycle.workspace_id != ctx.workspace.id:
+        raise ctx.refuse("common.invalid_action")
+    if not await _may_grade(ctx, person):
+        raise ctx.refuse("grades.not_allowed", name=person.name)
+    if await cq.participant(ctx.session, cycle.id, person.id) is None:
+        raise ctx.refuse("grades.no_cycle", name=person.name)
+    return cycle, person
+
+
+async def build_form(ctx: Context, payload: gc.GradePropose) -> Form:
+    cycle, person = await _load(ctx, payload)
+    return (await _proposal_card(ctx, cycle, person)).forms()[0]
+
+
+@router.action(gc.GradePropose, form=build_form)
+async def propose(ctx: Context, payload: gc.GradePropose) -> Reply:
+    cycle, person = await _load(ctx, payload)
+    form = form_of(ctx)
+    grade = text(form, "grade", 8)
+    reason = text(form, "reason", 1000)
+    if grade not in ctx.settings.feedback.grade_scale or not reason:
+        error = ctx.t("grades.err_form")
+        return Reply(
+            toast=error, toast_kind="error", card=await _proposal_card(ctx, cycle, person, error=error)
+        )
+    row = await gq.grade_for(ctx.session, cycle.id, person.id)
+    if row is not None and row.status == "released":
+        raise ctx.refuse("grades.locked")
+    if row is None:
+        row = Grade(
+            cycle_id=cycle.id,
+            person_id=person.id,
+            department_id=person.department_id,
+            grade=grade,
+            reason=reason,
+            status="proposed",
+            proposed_by_id=ctx.person.id,
+            proposed_at=ctx.now,
+        )
+        try:
+            async with ctx.session.begin_nested():
+                ctx.session.add(row)
+                await ctx.session.flush()
+        except IntegrityError:
+            raise ctx.refuse("common.already_done") from None
+        ctx.audit("grade.proposed", "grade", row.id, person_id=person.id, to=grade, why=reason)
+    else:
+        before = row.grade
+        row.grade, row.reason, row.proposed_by_id, row.proposed_at = grade, reason, ctx.person.id, ctx.now
+        row.department_id = person.department_id
+        ctx.audit(
+            "grade.changed", "grade", row.id, person_id=person.id, **{"from": before}, to=grade, why=reason
+        )
+    await ctx.session.flush()
+    if person.department_id is not None:
+        await calibrate(ctx, cycle, person.department_id)
+    card = await _proposal_card(ctx, cycle, person)
+    return Reply(toast=ctx.t("grades.saved", name=person.name, grade=grade), card=card.disabled())
+
+
+async def department_check(
+    ctx: Context, cycle: Cycle, department_id: int
+) -> tuple[bool, dict[str, int], list[gq.Deviation]]:
+    """(complete, counts, deviations) of one department in one cycle."""
+    participants = await cq.participant_ids(ctx.session, cycle.id)
+    members = set(
+        await ctx.session.scalars(
+            select(Person.id).where(
+                Person.department_id == department_id, Person.active.is_(True), Person.id.in_(participants)
+            )
+        )
+    )
+    grades = [g for g in await gq.cycle_grades(ctx.session, cycle.id) if g.department_id == department_id]
+    counts: dict[str, int] = {}
+    for g in grades:
+        counts[g.grade] = counts.get(g.grade, 0) + 1
+    complete = bool(grades) and members <= {g.person_id for g in grades}
+    fb = ctx.settings.feedback
+    devs = gq.deviations(
+        gq.shares(g.grade for g in grades),
+        await gq.department_history(ctx.session, department_id, before_cycle=cycle),
+        scale=fb.grade_scale,
+        sigma=fb.calibration_sigma,
+        min_history=fb.calibration_min_history,
+        band=fb.calibration_band,
+    )
+    return complete, counts, devs if grades else []
+
+
+async def calibrate(ctx: Context, cycle: Cycle, department_id: int) -> int:
+    """Alert HR and the department head about new deviations once the department is complete; returns
+    the number of new deviations alerted."""
+    complete, _, devs = await department_check(ctx, cycle, department_id)
+    if not complete or not devs:
+        return 0
+    fresh = []
+    for d in devs:
+        key = f"{department_id}:{d.grade}:{d.direction}"
+        if not await done_before(
+            ctx.session, action="grades.alert", entity="cycle", entity_id=cycle.id, key=key
+        ):
+            fresh.append(d)
+            ctx.audit("grades.alert", "cycle", cycle.id, key=key, share=round(d.share, 4), rule=d.rule)
+    if not fresh:
+        return 0
+    dept = await ctx.session.get(Department, department_id)
+    assert dept is not None
+    recipients = list(
+        await ctx.session.scalars(
+            select(Person)
+            .where(Person.workspace_id == cycle.workspace_id, Person.active.is_(True))
+            .order_by(Person.id)
+        )
+    )
+    people = [p for p in recipients if p.has_role("hr_admin") or p.id == dept.head_id]
+    await ctx.outbox.broadcast(
+        people,
+        lambda t: gc.alert_card(t, cycle_code=cycle.code, department=dept.name, deviations=fresh),
+    )
+    return len(fresh)
+
+
+async def _rows(ctx: Context, cycle: Cycle) -> list[gc.DepartmentRow]:
+    dept_ids = sorted(
+        {g.department_id for g in await gq.cycle_grades(ctx.session, cycle.id) if g.department_id}
+    )
+    out = []
+    for dept_id in dept_ids:
+        dept = await ctx.session.get(Department, dept_id)
+        _, counts, devs = await department_check(ctx, cycle, dept_id)
+        out.append(gc.DepartmentRow(name=dept.name if dept else str(dept_id), counts=counts, deviations=devs))
+    return out
+
+
+async def _cycle_arg(ctx: Context, args: str) -> Cycle:
+    code = args.strip()
+    cycle = (
+        await cq.cycle_by_code(ctx.session, ctx.workspace.id, code)
+        if code
+        else await gq.latest_cycle_with_grades(ctx.session, ctx.workspace.id)
+    )
+    if cycle is None:
+        raise ctx.refuse("grades.no_grades")
+    return cycle
+
+
+@router.command("grades", "评级分布")
+async def grades_command(ctx: Context, args: str) -> Reply:
+    if not is_hr_admin(ctx.person):
+        raise ctx.refuse("grades.only_hr")
+    cycle = await _cycle_arg(ctx, args)
+    grades = await gq.cycle_grades(ctx.session, cycle.id)
+    released = bool(grades) and all(g.status == "released" for g in grades)
+    card = gc.distribution_card(
+        ctx.t,
+        cycle_id=cycle.id,
+        cycle_code=cycle.code,
+        scale=ctx.settings.feedback.grade_scale,
+        rows=await _rows(ctx, cycle),
+        released=released,
+    )
+    return Reply(card=card)
+
+
+@router.action(gc.GradesRelease)
+async def release(ctx: Context, payload: gc.GradesRelease) -> Reply:
+    if not is_hr_admin(ctx.person):
+        raise ctx.refuse("grades.only_hr")
+    cycle = await ctx.session.get(Cycle, payload.cycle_id)
+    if cycle is None or cycle.workspace_id != ctx.workspace.id:
+        raise ctx.refuse("common.invalid_action")
+    rows = await _rows(ctx, cycle)
+    scale = ctx.settings.feedback.grade_scale
+    if any(r.deviations for r in rows) and not payload.confirm:
+        card = gc.distribution_card(
+            ctx.t,
+            cycle_id=cycle.id,
+            cycle_code=cycle.code,
+            scale=scale,
+            rows=rows,
+            released=False,
+            confirm=True,
+        )
+        return Reply(toast=ctx.t("grades.confirm_needed"), toast_kind="warning", card=card)
+    pending = [g for g in await gq.cycle_grades(ctx.session, cycle.id) if g.status == "proposed"]
+    if not pending:
+        raise ctx.refuse("grades.nothing_to_release")
+    result = await ctx.session.execute(
+        update(Grade)
+        .where(Grade.cycle_id == cycle.id, Grade.status == "proposed", Grade.id.in_([g.id for g in pending]))
+        .values(status="released", released_by_id=ctx.person.id, released_at=ctx.now)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 0) != len(pending):
+        raise ctx.refuse("common.already_done")
+    for g in pending:
+        person = await ctx.session.get(Person, g.person_id)
+        if person is None:
+            continue
+        ctx.outbox.send(
+            person,
+            gc.released_card(ctx.translator(person), cycle_code=cycle.code, grade=g.grade),
+            dedupe_key=f"grade:{g.id}:released",
+        )
+    ctx.audit(
+        "grades.released",
+        "cycle",
+        cycle.id,
+        count=len(pending),
+        override=payload.confirm,
+        deviations=sum(len(r.deviations) for r in rows),
+    )
+    card = gc.distribution_card(
+        ctx.t, cycle_id=cycle.id, cycle_code=cycle.code, scale=scale, rows=rows, released=True
+    )
+    return Reply(toast=ctx.t("grades.released_toast", n=len(pending)), card=card)
