@@ -1,7 +1,10 @@
-"""The adapter interface every platform implements, and the errors the outbox understands.
+"""The adapter interface every platform implements, what the app lends an adapter, and the errors the
+outbox understands.
 
 Adapters verify, decrypt and parse what a platform sends into neutral events, render neutral cards to the
-platform's JSON, and perform the platform calls. They never apply a domain rule.
+platform's JSON, and perform the platform calls. They never apply a domain rule, and never see the service:
+the app attaches ``AppLinks`` (the one event sink, the clock, read access to stored media, the people
+directory), each a small Protocol defined here, so adapters depend on nothing above the core.
 """
 
 from __future__ import annotations
@@ -9,29 +12,15 @@ from __future__ import annotations
 import abc
 import re
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from aiohttp import web
 from pydantic import BaseModel
 
+from bot.core.clock import Clock
 from bot.core.errors import DeliveryError, PermanentError, RateLimited, TransientError
 from bot.core.events import CardAction, Event, UrlVerification
 from cards.model import Card
-
-__all__ = [
-    "Adapter",
-    "CallbackAnswer",
-    "CallbackRejected",
-    "DeliveryError",
-    "Org",
-    "OrgDepartment",
-    "OrgMember",
-    "PermanentError",
-    "RateLimited",
-    "SendResult",
-    "TransientError",
-    "transport_error",
-]
 
 
 class CallbackRejected(Exception):
@@ -102,6 +91,66 @@ ParseResult = Event | UrlVerification | None
 """None = acknowledged but nothing for the dispatcher (an event type we ignore)."""
 
 
+class EventSink(Protocol):
+    """The app's one ingress, as an adapter sees it.
+
+    HTTP callbacks, the Feishu long connection, the DingTalk stream and the simulator all hand their events
+    here; the app dispatches, wakes the outbox and counts the event, so no adapter knows the dispatcher, the
+    outbox or the metrics.
+    """
+
+    async def __call__(self, event: Event) -> CallbackAnswer:
+        """Dispatch one parsed event; the answer is what the platform should be told."""
+        ...
+
+    def wake(self) -> None:
+        """Something may have become due without an event (the simulator moved the clock)."""
+        ...
+
+
+class MediaReader(Protocol):
+    """Read access to the app's media store: card images are cited by the id they are stored under."""
+
+    async def read(self, media_id: str) -> tuple[bytes, str]:
+        """The bytes and their MIME type; ``OSError``/``ValueError`` when there is no such image."""
+        ...
+
+
+@dataclass(frozen=True)
+class DirectoryEntry:
+    """One active person of a workspace, as a people picker shows them."""
+
+    user_id: str
+    name: str
+    department: str
+    roles: frozenset[str]
+    locale: str | None
+
+
+class PeopleDirectory(Protocol):
+    """Who the app knows in a workspace, read from its database. Only the simulator asks: it has no
+    platform behind it, so its org *is* what the database holds, and its page offers a people picker."""
+
+    async def people(self, platform: str, workspace: str) -> list[DirectoryEntry]:
+        """Active people, by department then as created."""
+        ...
+
+    async def org(self, platform: str, workspace: str) -> Org:
+        """Active departments and people, in the shape a platform's ``list_org`` returns."""
+        ...
+
+
+@dataclass(frozen=True)
+class AppLinks:
+    """Everything the app lends an adapter, attached once when the service is assembled."""
+
+    sink: EventSink
+    clock: Clock
+    """The service clock: replay windows and the simulator follow it when tests or the demo move it."""
+    media: MediaReader
+    directory: PeopleDirectory
+
+
 class Adapter(abc.ABC):
     platform: ClassVar[str]
     max_recipients_per_call: ClassVar[int] = 1
@@ -115,6 +164,18 @@ class Adapter(abc.ABC):
 
     workspace: str
     """The app id this adapter serves (corp id, app id, app key, or "sim")."""
+    links: AppLinks | None = None
+    """Set by ``attach``; None for an adapter used on its own (a CLI org sync, a unit test)."""
+
+    def attach(self, links: AppLinks) -> None:
+        """Called once by the app as it assembles the service; subclasses take the parts they use."""
+        self.links = links
+
+    def attached(self) -> AppLinks:
+        """The links, for paths that cannot work without the app (a long connection, a stream)."""
+        if self.links is None:
+            raise RuntimeError(f"the {self.platform} adapter is not attached to the app")
+        return self.links
 
     async def start(self) -> None:
         """Open sessions, long connections, etc. Called once when the service starts."""
@@ -122,6 +183,14 @@ class Adapter(abc.ABC):
 
     async def close(self) -> None:
         return None
+
+    async def on_shutdown(self) -> None:
+        """The server is shutting down: end what would keep it waiting (the simulator's open streams)."""
+        return None
+
+    def web_routes(self) -> list[web.AbstractRouteDef]:
+        """HTTP routes the adapter serves itself besides its callback (the simulator's page); none here."""
+        return []
 
     @abc.abstractmethod
     async def parse_callback(self, request: web.Request) -> ParseResult:
@@ -169,16 +238,22 @@ class Adapter(abc.ABC):
 
 __all__ = [
     "Adapter",
+    "AppLinks",
     "CallbackAnswer",
     "CallbackRejected",
     "CardAction",
     "DeliveryError",
+    "DirectoryEntry",
+    "EventSink",
+    "MediaReader",
     "Org",
     "OrgDepartment",
     "OrgMember",
     "ParseResult",
+    "PeopleDirectory",
     "PermanentError",
     "RateLimited",
     "SendResult",
     "TransientError",
+    "transport_error",
 ]

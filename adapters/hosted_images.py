@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from storage.media import MediaStore
+from adapters.base import MediaReader
 
 log = logging.getLogger("perfloop.media")
 
@@ -19,11 +19,19 @@ Upload = Callable[[bytes, str, str], Awaitable[str]]
 
 
 class HostedImages:
-    def __init__(self, store: MediaStore | None, upload: Upload, *, ttl_seconds: float | None = None) -> None:
+    def __init__(
+        self, store: MediaReader | None, upload: Upload, *, ttl_seconds: float | None = None
+    ) -> None:
         self.store = store
+        """The app's media store; None until the adapter is given one (``use_store``)."""
         self.upload = upload
         self.ttl_seconds = ttl_seconds
         self._ids: dict[str, tuple[str, float]] = {}
+
+    def use_store(self, store: MediaReader) -> None:
+        """The app's media store, unless the adapter was built with its own (a test's)."""
+        if self.store is None:
+            self.store = store
 
     async def hosted_id(self, stored_id: str) -> str | None:
         """The platform's id for a stored image, uploading it the first time; None if it is not stored."""

@@ -6,7 +6,7 @@ import importlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from adapters.base import Adapter
+from adapters.base import Adapter, AppLinks
 
 if TYPE_CHECKING:
     from bot.core.config import Settings
@@ -37,6 +37,11 @@ class AdapterRegistry:
 
     def __iter__(self) -> Iterator[Adapter]:
         return iter(list(self._adapters.values()))
+
+    def attach(self, links: AppLinks) -> None:
+        """Give every adapter what the app lends it (adapters/base.py ``AppLinks``)."""
+        for adapter in self._adapters.values():
+            adapter.attach(links)
 
     def recipients_per_call(self) -> dict[str, int]:
         return {name: a.max_recipients_per_call for name, a in self._adapters.items()}

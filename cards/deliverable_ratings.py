@@ -9,7 +9,7 @@ from cards.actions import Action, action, pack
 from cards.catalogue import Translator
 from cards.feedback_common import cut, scale_select, stars
 from cards.model import Button, Card, Fields, Form, Header, KeyValue, Markdown, Note, TextInput
-from storage.queries.feedback import RATING_ASPECTS
+from storage.feedback_scales import RATING_ASPECTS
 
 
 @action("ratings.submit")

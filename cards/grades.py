@@ -24,7 +24,7 @@ from cards.model import (
     Select,
     TextInput,
 )
-from storage.queries.grades import Deviation
+from storage.grade_scales import Deviation
 
 
 @action("grades.propose")

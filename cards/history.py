@@ -10,7 +10,7 @@ from typing import Any
 from cards.catalogue import Translator
 from cards.feedback_common import cut, stars
 from cards.model import Card, Header, Markdown, Note
-from storage.queries.feedback import DIMENSIONS
+from storage.feedback_scales import DIMENSIONS
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,41 @@
-"""Kickoff cards: HR's preview (head-count, confirm/cancel) and the card everyone in scope receives."""
+"""Kickoff cards: HR's preview (head-count, confirm/cancel) and the card everyone in scope receives.
+
+The rhythm text needs five values of the schedule configuration. Cards import nothing above storage types,
+so they are asked for through ``Rhythm``, a read-only Protocol: ``bot.core.config.ScheduleConfig``
+satisfies it as it is, and the handler passes ``settings.schedule`` without this module knowing the config.
+"""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, time
+from typing import Literal, Protocol
 
-from bot.core.config import ScheduleConfig
 from cards.actions import pack
 from cards.catalogue import Translator
 from cards.flow_actions import GoalsEdit, KickoffAck, KickoffCancel, KickoffConfirm, KickoffTeamGoals
 from cards.model import Actions, Button, Card, Fields, Header, KeyValue, Markdown, Note
 
 
-def rhythm_text(t: Translator, schedule: ScheduleConfig) -> str:
+class Rhythm(Protocol):
+    """What the kickoff cards say about when check-ins and reviews happen (the configured schedule)."""
+
+    @property
+    def checkin_every_weeks(self) -> int: ...
+
+    @property
+    def checkin_weekday(self) -> int: ...
+
+    @property
+    def checkin_time(self) -> time: ...
+
+    @property
+    def review_day(self) -> Literal["last_workday", "first_workday"] | int: ...
+
+    @property
+    def review_time(self) -> time: ...
+
+
+def rhythm_text(t: Translator, schedule: Rhythm) -> str:
     """What will be asked and when, from the configured schedule (not a hard-coded promise)."""
     weekdays = t.words("kickoff.weekdays")
     review_day = schedule.review_day
@@ -47,7 +71,7 @@ def preview_card(
     scope_names: list[str],
     headcount: int,
     managers: int,
-    schedule: ScheduleConfig,
+    schedule: Rhythm,
 ) -> Card:
     scope = "、".join(scope_names) if scope_names else t("kickoff.whole_company")
     return Card(
@@ -86,7 +110,7 @@ def kickoff_card(
     code: str,
     starts_on: date | None,
     ends_on: date | None,
-    schedule: ScheduleConfig,
+    schedule: Rhythm,
     max_goals: int,
     manager: bool,
     acknowledged_note: str | None = None,

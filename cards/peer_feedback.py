@@ -27,7 +27,7 @@ from cards.model import (
     Select,
     TextInput,
 )
-from storage.queries.feedback import DIMENSIONS, MAX_PEERS, MIN_PEERS, PeerAggregate
+from storage.feedback_scales import DIMENSIONS, MAX_PEERS, MIN_PEERS, PeerAggregate
 
 MAX_CANDIDATES = 50
 

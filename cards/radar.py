@@ -3,7 +3,8 @@
 Rendered with matplotlib's object-oriented API on a private Agg canvas (never ``pyplot``), in a worker
 thread, like ``cards.charts``. Axes are numbered, not named: a server without CJK fonts would draw boxes for
 Chinese labels, so the card lists "1 = 响应速度 …" and names the colours in the reader's language.
-The PNG goes into the content-addressed media store, so the card carries only its sha256.
+Cards stay clear of storage: this module only returns PNG bytes; the peer-feedback flow stores them in the
+content-addressed media store, so the card carries only its sha256.
 """
 
 from __future__ import annotations
@@ -12,9 +13,6 @@ import asyncio
 import io
 import math
 from collections.abc import Sequence
-from pathlib import Path
-
-from storage.media import MediaStore
 
 SIZE_PX = 480
 DPI = 100
@@ -68,12 +66,3 @@ async def radar_png(
     return await asyncio.to_thread(
         render_radar_png, dimensions, [list(s) if s is not None else None for s in series], size_px=size_px
     )
-
-
-async def store_radar(
-    media_dir: Path, max_bytes: int, dimensions: int, series: Sequence[Sequence[float | None] | None]
-) -> str:
-    """Render and store the radar; returns its media id (sha256) for ``cards.model.Image``."""
-    data = await radar_png(dimensions, series)
-    stored = await MediaStore(media_dir, max_bytes=max_bytes).store_image(data)
-    return stored.info.sha256

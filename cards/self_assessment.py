@@ -23,7 +23,7 @@ from cards.model import (
     Note,
     TextInput,
 )
-from storage.queries.feedback import DIMENSIONS
+from storage.feedback_scales import DIMENSIONS
 
 MAX_GOALS_ON_CARD = 5
 

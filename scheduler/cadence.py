@@ -13,13 +13,25 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import Enum
-from typing import Any, Protocol
+from typing import Literal, Protocol
 
 from bot.core.config import Settings
 from bot.core.localtime import local_at, local_today, person_tz, zone
+from bot.core.schedule import (
+    ARGS,
+    CheckinArgs,
+    DayArgs,
+    EscalationArgs,
+    Job,
+    JobArgs,
+    PeriodArgs,
+    ReminderArgs,
+    WeekArgs,
+    takes_checkins,
+)
 from scheduler.calendar import WorkCalendar, add_workdays, next_workday, previous_workday, workdays_in_month
 from storage.models import ActionItem, CheckIn, Person, TeamSetting
 
@@ -56,20 +68,23 @@ class Occurrence:
 
 @dataclass(frozen=True)
 class Due:
-    """One thing owed to one person: the ledger key, when, and how to call the flow."""
+    """One thing owed to one person: the ledger key, when, and which job with which typed arguments."""
 
     flow: str
     person_id: int
     period: str
     at: datetime
     tz: str
-    handler: str
+    job: Job
     policy: Policy
-    args: tuple[Any, ...] = ()
-    kwargs: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    args: JobArgs
     nominal: date | None = None
     holiday: str | None = None
     makeup: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.args, ARGS[self.job]):
+            raise TypeError(f"{self.job} takes {ARGS[self.job].__name__}, not {type(self.args).__name__}")
 
     @property
     def key(self) -> tuple[str, int, str]:
@@ -259,35 +274,30 @@ class WeeklyRulesSeries:
 @dataclass(frozen=True)
 class PeriodicFlow:
     flow: str
-    handler: str
+    job: Job
     series: Series
 
+    def args(self, occ: Occurrence) -> JobArgs:
+        if self.job is Job.SEND_DIGEST:
+            return DayArgs(day=occ.day)
+        if self.job is Job.CHECK_EVIDENCE_RULES:
+            return WeekArgs(week=occ.period)
+        return PeriodArgs(period=occ.period, due_at=occ.at)
+
     def due(self, person_id: int, tz: str, occ: Occurrence) -> Due:
-        kwargs: dict[str, Any]
-        if self.flow in ("checkin", "review"):
-            kwargs = {"period": occ.period, "due_at": occ.at}
-        elif self.flow == "digest":
-            kwargs = {"day": occ.day}
-        else:
-            kwargs = {"week": occ.period}
         return Due(
             flow=self.flow,
             person_id=person_id,
             period=occ.period,
             at=occ.at,
             tz=tz,
-            handler=self.handler,
+            job=self.job,
             policy=Policy.PERIODIC,
-            kwargs=kwargs,
+            args=self.args(occ),
             nominal=occ.nominal,
             holiday=occ.holiday,
             makeup=occ.makeup,
         )
-
-
-def takes_checkins(person: Person) -> bool:
-    """Check-ins, 3-2-1 reviews and evidence rules are for employees with someone to answer them."""
-    return person.has_role("employee") and person.manager_id is not None
 
 
 def first_set(*values: int | None) -> int:
@@ -311,18 +321,29 @@ def periodic_flows(
             person.checkin_weekday, team.checkin_weekday if team else None, cfg.checkin_weekday
         )
         out.append(
-            PeriodicFlow("checkin", "open_checkin", CheckinSeries(cal, tz, weeks, weekday, cfg.checkin_time))
+            PeriodicFlow(
+                "checkin", Job.OPEN_CHECKIN, CheckinSeries(cal, tz, weeks, weekday, cfg.checkin_time)
+            )
         )
         out.append(
-            PeriodicFlow("review", "open_review", ReviewSeries(cal, tz, cfg.review_day, cfg.review_time))
+            PeriodicFlow("review", Job.OPEN_REVIEW, ReviewSeries(cal, tz, cfg.review_day, cfg.review_time))
         )
         out.append(
-            PeriodicFlow("evidence", "check_evidence_rules", WeeklyRulesSeries(cal, tz, cfg.reminder_time))
+            PeriodicFlow("evidence", Job.CHECK_EVIDENCE_RULES, WeeklyRulesSeries(cal, tz, cfg.reminder_time))
         )
     digest = settings.digest
     if digest.enabled and (person.has_role("leader") or (digest.managers_too and person.has_role("manager"))):
-        out.append(PeriodicFlow("digest", "send_digest", DailySeries(cal, tz, digest.time)))
+        out.append(PeriodicFlow("digest", Job.SEND_DIGEST, DailySeries(cal, tz, digest.time)))
     return out
+
+
+def checkin_flow(
+    person: Person, settings: Settings, cal: WorkCalendar, team: TeamSetting | None = None
+) -> PeriodicFlow | None:
+    """The person's check-in series, or None when they take no check-ins."""
+    return next(
+        (pf for pf in periodic_flows(person, settings, cal, team) if pf.job is Job.OPEN_CHECKIN), None
+    )
 
 
 # ------------------------------------------------------------------------------ record-driven steps
@@ -350,9 +371,9 @@ def checkin_steps(
                     period=str(ci.id),
                     at=ci.due_at + timedelta(hours=cfg.checkin_reminder_hours),
                     tz=tz,
-                    handler="remind_checkin",
+                    job=Job.REMIND_CHECKIN,
                     policy=Policy.REMINDER,
-                    args=(ci.id,),
+                    args=CheckinArgs(checkin_id=ci.id),
                 )
             )
     else:
@@ -364,9 +385,9 @@ def checkin_steps(
             period=str(ci.id),
             at=close_at,
             tz=tz,
-            handler="close_missed_checkin",
+            job=Job.CLOSE_MISSED_CHECKIN,
             policy=Policy.STATE,
-            args=(ci.id,),
+            args=CheckinArgs(checkin_id=ci.id),
         )
     )
     return [s for s in steps if s.flow == "checkin.close" or s.at < close_at]
@@ -384,18 +405,17 @@ def action_item_steps(item: ActionItem, tz: str, settings: Settings, cal: WorkCa
     at = settings.schedule.reminder_time
     steps: list[Due] = []
 
-    def step(flow: str, handler: str, period: str, day: date, policy: Policy, **kwargs: Any) -> None:
+    def remind(flow: str, day: date, kind: Literal["before", "due"]) -> None:
         steps.append(
             Due(
                 flow=flow,
                 person_id=item.owner_id,
-                period=period,
+                period=ref,
                 at=local_at(day, at, tz),
                 tz=tz,
-                handler=handler,
-                policy=policy,
-                args=(item.id,),
-                kwargs=kwargs,
+                job=Job.REMIND_ACTION_ITEM,
+                policy=Policy.REMINDER,
+                args=ReminderArgs(item_id=item.id, kind=kind),
             )
         )
 
@@ -403,20 +423,24 @@ def action_item_steps(item: ActionItem, tz: str, settings: Settings, cal: WorkCa
     if esc.remind_days_before > 0:
         before = previous_workday(cal, item.deadline - timedelta(days=esc.remind_days_before))
         if before < due_day:
-            step("action.before", "remind_action_item", ref, before, Policy.REMINDER, kind="before")
-    step("action.due", "remind_action_item", ref, due_day, Policy.REMINDER, kind="due")
+            remind("action.before", before, "before")
+    remind("action.due", due_day, "due")
     level1 = add_workdays(cal, item.deadline + timedelta(days=1), 0)
     level2 = add_workdays(cal, level1, esc.manager_grace_days)
     level3 = add_workdays(cal, level2, esc.hrbp_grace_days)
     for level, day in ((1, level1), (2, level2), (3, level3)):
         if level > item.escalation_level:
-            step(
-                "action.escalate",
-                "escalate_action_item",
-                f"{ref}:{level}",
-                day,
-                Policy.STATE,
-                level=level,
+            steps.append(
+                Due(
+                    flow="action.escalate",
+                    person_id=item.owner_id,
+                    period=f"{ref}:{level}",
+                    at=local_at(day, at, tz),
+                    tz=tz,
+                    job=Job.ESCALATE_ACTION_ITEM,
+                    policy=Policy.STATE,
+                    args=EscalationArgs(item_id=item.id, level=level),
+                )
             )
     return steps
 

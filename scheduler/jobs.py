@@ -4,30 +4,33 @@ APScheduler only paces the work (every ``tick_seconds`` of wall time, coalescing
 ticks at once); *what* is due is decided from the service clock and the database by ``Scheduler.tick``,
 so a paused or slow process catches up in one tick rather than replaying every missed one.
 
-``run_scheduler(service, stop)`` is a ``Service.background`` job: ``perfloop run`` appends it and every
-replica runs it; the advisory lock (``scheduler.leader``) makes only one of them tick.
+Each beat runs the tick, then every sweep of the table, through one error path: a run is counted in
+``job_runs`` (``ok`` / ``error``), a failure is logged, and the next beat simply runs it again.
+
+The app runs ``SchedulerRunner(service, table).run(stop)`` as a ``Service.background`` job in every
+replica; the advisory lock (``scheduler.leader``) makes only one of them tick.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.app.service import Service
 from scheduler.calendar import WorkCalendar
 from scheduler.engine import Scheduler, TickReport
-from scheduler.flows import FlowTable
 from scheduler.leader import Leadership
+from scheduler.table import JobTable, SchedulerHost
 
 log = logging.getLogger("perfloop.scheduler")
 
-Sweep = Callable[[Service], Awaitable[Any]]
+T = TypeVar("T")
 
 TICK_JOB = "perfloop.scheduler.tick"
 ELECT_JOB = "perfloop.scheduler.elect"
@@ -41,20 +44,19 @@ class SchedulerRunner:
 
     def __init__(
         self,
-        service: Service,
+        host: SchedulerHost,
+        jobs: JobTable,
         *,
         tick_seconds: float | None = None,
         lock_retry_seconds: float = DEFAULT_LOCK_RETRY_SECONDS,
-        flows: FlowTable | None = None,
         calendar: WorkCalendar | None = None,
         name: str = "",
-        sweeps: Sequence[Sweep] = (),
     ) -> None:
-        self.service = service
-        self.sweeps = list(sweeps)
-        self.scheduler = Scheduler(service, flows=flows, calendar=calendar)
-        self.leadership = Leadership(service.settings.database.url, name=name)
-        self.tick_seconds = float(tick_seconds or service.settings.schedule.tick_seconds)
+        self.host = host
+        self.jobs = jobs
+        self.scheduler = Scheduler(host, jobs, calendar=calendar)
+        self.leadership = Leadership(host.settings.database.url, name=name)
+        self.tick_seconds = float(tick_seconds or host.settings.schedule.tick_seconds)
         self.lock_retry_seconds = lock_retry_seconds
         self.ticks = 0
         self.last_report: TickReport | None = None
@@ -75,23 +77,25 @@ class SchedulerRunner:
         async with self._busy:
             if not await self.leadership.still_leader():
                 return
-            runs = self.service.metrics.job_runs
-            try:
-                self.last_report = await self.scheduler.tick()
-                runs.labels("scheduler.tick", "ok").inc()
-            except Exception:
-                runs.labels("scheduler.tick", "error").inc()
-                log.exception("scheduler tick failed")
-            for sweep in self.sweeps:
-                name = getattr(sweep, "__name__", "sweep")
-                try:
-                    await sweep(self.service)
-                    runs.labels(name, "ok").inc()
-                except Exception:
-                    runs.labels(name, "error").inc()
-                    log.exception("scheduler sweep failed", extra={"sweep": name})
-            self.service.outbox.notify()
+            report = await self.run_job("scheduler.tick", self.scheduler.tick)
+            if report is not None:
+                self.last_report = report
+            for sweep in self.jobs.sweeps:
+                await self.run_job(sweep.name, functools.partial(sweep.run, self.host))
+            self.host.outbox.notify()
             self.ticks += 1
+
+    async def run_job(self, name: str, job: Callable[[], Awaitable[T]]) -> T | None:
+        """The one error path: count the run, log a failure (None), leave the retry to the next beat."""
+        runs = self.host.metrics.job_runs
+        try:
+            result = await job()
+        except Exception:
+            runs.labels(name, "error").inc()
+            log.exception("scheduled job failed; the next tick runs it again", extra={"job": name})
+            return None
+        runs.labels(name, "ok").inc()
+        return result
 
     async def run(self, stop: asyncio.Event) -> None:
         aps = AsyncIOScheduler(timezone=UTC)
@@ -122,17 +126,3 @@ class SchedulerRunner:
             self._aps = None
             async with self._busy:  # let a running tick finish before the lock goes
                 await self.leadership.release()
-
-
-def default_sweeps() -> list[Sweep]:
-    """Record-driven jobs that, like the tick, must run on the leader only (deliverable-rating reminders and
-    expiry, self-assessments opened near a cycle's end)."""
-    from handlers.feedback.deliverable_ratings import sweep_deliverable_ratings
-    from handlers.feedback.self_assessment import sweep_self_assessments
-
-    return [sweep_deliverable_ratings, sweep_self_assessments]
-
-
-async def run_scheduler(service: Service, stop: asyncio.Event) -> None:
-    """The ``Service.background`` entry point used by ``perfloop run``."""
-    await SchedulerRunner(service, sweeps=default_sweeps()).run(stop)

@@ -4,9 +4,7 @@ manager's skip, a snooze)."""
 
 from __future__ import annotations
 
-import heapq
 import itertools
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -16,22 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.clock import Clock
 from bot.core.config import Settings
-from bot.core.localtime import person_tz
 from cards.catalogue import Translator
 from scheduler import ledger
-from scheduler.cadence import (
-    Due,
-    PeriodicFlow,
-    Policy,
-    action_item_steps,
-    checkin_steps,
-    periodic_flows,
-    upcoming,
-)
+from scheduler.agenda import SNOOZE_JOBS, read_agenda
+from scheduler.cadence import Due, Policy
 from scheduler.calendar import WorkCalendar, calendar_from_settings
-from scheduler.engine import OPEN_ACTION_STATUSES, SNOOZE_FLOWS, on_leave, team_of, team_settings
 from storage.db import create_engine, ensure_migrated, session_factory
-from storage.models import ActionItem, CheckIn, Person, ScheduledSend
+from storage.models import Person, ScheduledSend
+from storage.queries.people import on_leave
 
 
 @dataclass(frozen=True)
@@ -47,74 +37,28 @@ class PlannedItem:
 class PlanSource(Protocol):
     """What the plan reads: a ``Service`` has it, and so does the CLI's light-weight stand-in."""
 
-    settings: Settings
-    clock: Clock
-    factory: async_sessionmaker[AsyncSession]
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def factory(self) -> async_sessionmaker[AsyncSession]: ...
 
 
 async def next_due(
     service: PlanSource, limit: int, *, calendar: WorkCalendar | None = None, locale: str | None = None
 ) -> list[PlannedItem]:
-    """The next ``limit`` items, soonest first, across everyone."""
+    """The next ``limit`` items, soonest first, across everyone: the tick's own agenda, looked at ahead."""
     cal = calendar or calendar_from_settings(service.settings)
     settings = service.settings
     now = service.clock.now()
     t = Translator(locale or settings.i18n.default_locale)
     async with service.factory() as session:
-        people = {
-            p.id: p
-            for p in await session.scalars(
-                select(Person).where(Person.active.is_(True), Person.paused.is_(False))
-            )
-        }
-        tz = {pid: person_tz(p, settings) for pid, p in people.items()}
-        teams = await team_settings(session)
-        streams: list[Iterator[Due]] = []
-        for pid, person in people.items():
-            for pf in periodic_flows(person, settings, cal, team_of(person, teams)):
-                streams.append(_dues(pf, pid, tz[pid], now))
-        record_steps: list[Due] = []
-        checkins = [
-            ci
-            for ci in await session.scalars(select(CheckIn).where(CheckIn.status == "open"))
-            if ci.person_id in people
-        ]
-        snoozed = await ledger.snoozes_for(session, "snooze.checkin", (ci.id for ci in checkins))
-        for ci in checkins:
-            row = snoozed.get(ci.id)
-            record_steps += checkin_steps(
-                ci,
-                tz[ci.person_id],
-                settings,
-                snoozed_until=row.due_at if row else None,
-                team=team_of(people[ci.person_id], teams),
-            )
-        for item in await session.scalars(
-            select(ActionItem).where(ActionItem.status.in_(OPEN_ACTION_STATUSES))
-        ):
-            if item.owner_id in people:
-                record_steps += action_item_steps(item, tz[item.owner_id], settings, cal)
-        for row in await session.scalars(
-            select(ScheduledSend).where(
-                ScheduledSend.status == "snoozed", ScheduledSend.flow.in_(SNOOZE_FLOWS)
-            )
-        ):
-            if row.person_id in people and row.due_at is not None:
-                record_steps.append(
-                    Due(
-                        flow=row.flow,
-                        person_id=row.person_id,
-                        period=row.period,
-                        at=row.due_at,
-                        tz=tz[row.person_id],
-                        handler=SNOOZE_FLOWS[row.flow],
-                        policy=Policy.REMINDER,
-                        args=(int(row.period),),
-                    )
-                )
-        streams.append(iter(sorted((s for s in record_steps if s.at > now), key=lambda d: d.at)))
+        agenda = await read_agenda(session, settings, cal)
         # Look a little further than ``limit`` so keys already settled (a skip) still show but others follow.
-        merged = list(itertools.islice(heapq.merge(*streams, key=lambda d: d.at), limit * 3))
+        merged = list(itertools.islice(agenda.coming(now), limit * 3))
         ledger_rows = {}
         if merged:
             found = await session.scalars(
@@ -126,7 +70,7 @@ async def next_due(
         row = ledger_rows.get(due.key)
         if row is not None and row.status not in ("skipped", "snoozed"):
             continue  # already handled early (or by another path); not upcoming any more
-        person = people[due.person_id]
+        person = agenda.people[due.person_id]
         status, reason = _explain(t, due, person, row)
         out.append(
             PlannedItem(due=due, person_name=person.name, local=due.local(), reason=reason, status=status)
@@ -136,18 +80,13 @@ async def next_due(
     return out
 
 
-def _dues(pf: PeriodicFlow, person_id: int, tz: str, now: datetime) -> Iterator[Due]:
-    for occ in upcoming(pf.series, now, tz):
-        yield pf.due(person_id, tz, occ)
-
-
 def _explain(t: Translator, due: Due, person: Person, row: ScheduledSend | None) -> tuple[str, str]:
     reasons: list[str] = []
     status = "send"
     if row is not None and row.status == "skipped":
         status = "skip"
         reasons.append(t("schedule.reason.skipped", reason=row.reason or ""))
-    elif (row is not None and row.status == "snoozed") or due.flow in SNOOZE_FLOWS:
+    elif (row is not None and row.status == "snoozed") or due.flow in SNOOZE_JOBS:
         status = "snoozed"
         reasons.append(t("schedule.reason.snoozed"))
     if due.nominal is not None:

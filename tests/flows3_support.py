@@ -75,6 +75,6 @@ async def audit(service: Service, action: str) -> list[AuditLog]:
 
 
 def dims(value: int) -> dict[str, str]:
-    from storage.queries.feedback import DIMENSIONS
+    from storage.feedback_scales import DIMENSIONS
 
     return {f"dim_{d}": str(value) for d in DIMENSIONS}

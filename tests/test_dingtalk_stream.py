@@ -42,6 +42,11 @@ async def test_robot_text_frame_is_dispatched_and_acked(env: Env) -> None:
     await env.service.outbox.drain()
     [sent] = env.fake.batch_sends
     assert sent["userIds"] == ["emp1"]
+    # Stream frames enter through the app's one ingress, counted like HTTP callbacks.
+    counted = env.service.metrics.registry.get_sample_value(
+        "perfloop_callbacks_total", {"platform": "dingtalk", "result": "processed"}
+    )
+    assert counted == 1
 
 
 async def test_card_click_frame_updates_db_and_card(env: Env) -> None:

@@ -88,6 +88,11 @@ async def test_long_connection_delivers_events_and_answers_clicks(
 
         code, none = await fake.ws_push(fake.text_message("emp1", "/help"))
         assert code == 200 and none is None
+        # Long-connection events enter through the app's one ingress, counted like HTTP callbacks.
+        counted = ws_service.metrics.registry.get_sample_value(
+            "perfloop_callbacks_total", {"platform": "feishu", "result": "processed"}
+        )
+        assert counted == 3
     finally:
         await adapter.close()
     assert adapter.long_connection is None

@@ -12,8 +12,10 @@ from PIL import Image
 from playwright.async_api import Page, expect
 from sqlalchemy import select
 
+from bot.app.flows import SCHEDULE
 from handlers.digest.digest import send_digest
 from scheduler.engine import Scheduler
+from scheduler.table import JobTable
 from storage.models import ActionItem, Evidence
 from tests.browser_support import SimServer, eventually
 
@@ -76,7 +78,7 @@ async def test_photo_rated_item_escalated_and_digest_with_chart(
     await eventually(rated)
 
     # Fast-forward from the page: the deadline passes, the scheduler's ticks escalate the item.
-    scheduler = Scheduler(service)
+    scheduler = Scheduler(service, JobTable(SCHEDULE))
     for _ in range(3):
         before = service.clock.now()
         await page.locator("#ff-day").click()

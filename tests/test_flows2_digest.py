@@ -29,6 +29,7 @@ from PIL import Image as PILImage
 from bot.app.report import build_report
 from bot.app.service import Service
 from bot.core.clock import FixedClock
+from bot.core.status import OPEN_ACTION_ITEM
 from cards.charts import HEIGHT_PX, WIDTH_PX
 from cards.model import Card, Fields, Image
 from handlers.digest.digest import send_digest
@@ -165,7 +166,7 @@ async def test_metrics_match_the_hand_computed_fixture(service: Service, org: Or
         now = await m.metrics(s, company, period)
         before = await m.metrics(s, company, period.previous())
         mine = await m.metrics(s, team, period)
-        total, top = await m.overdue(s, company, DAY)
+        total, top = await m.overdue(s, company, DAY, open_statuses=OPEN_ACTION_ITEM)
         risks = await m.risks(s, company, period)
         trend = await m.trend(s, company, m.Window.ending(DAY, 30, SH))
     assert (now.checkins_due, now.checkins_done) == (6, 4)

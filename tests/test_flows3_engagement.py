@@ -11,6 +11,8 @@ from sqlalchemy import select
 from bot.app.service import Service
 from bot.core.clock import FixedClock
 from bot.core.config import Settings
+from bot.core.localtime import person_zone
+from bot.core.notify import quiet_end
 from cards.catalogue import Translator
 from cards.engagement import social_proof_line
 from handlers.checkin.checkin import open_checkin
@@ -111,8 +113,9 @@ async def test_quiet_hours_hold_prompts_until_they_end(
     q = QuietHours(person_id=1, starts="22:00", ends="07:30")
     emp = await person(service, org.emp2.id)
     late = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)  # 23:00 Shanghai
-    assert eq.quiet_end(q, emp, late) == datetime(2026, 11, 24, 23, 30, tzinfo=UTC)
-    assert eq.quiet_end(q, emp, datetime(2026, 11, 24, 12, 0, tzinfo=UTC)) is None
+    tz = person_zone(emp, service.settings)
+    assert quiet_end(q, tz, late) == datetime(2026, 11, 24, 23, 30, tzinfo=UTC)
+    assert quiet_end(q, tz, datetime(2026, 11, 24, 12, 0, tzinfo=UTC)) is None
     await say(service, "emp2", "/quiet off")
     assert await rows(service, QuietHours) == []
 

@@ -15,7 +15,8 @@ from bot.core.config import Settings
 from cards import peer_feedback as pc
 from cards import self_assessment as sc
 from cards.model import Image
-from cards.radar import SIZE_PX, render_radar_png, store_radar
+from cards.radar import SIZE_PX, render_radar_png
+from handlers.feedback.peer_feedback import store_radar
 from handlers.feedback.self_assessment import due_self_assessments, open_self_assessment
 from handlers.history.history import person_export
 from storage.models import Cycle, PeerFeedback, SelfAssessment

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func, select
 
 from bot.app.service import Service
+from bot.core.clock import FixedClock
 from bot.core.context import Context
+from cards.action_items import ActionAck, ActionDone
 from cards.flow_actions import ReviewConfirm, ReviewEdit, ReviewSubmit
 from cards.snooze import Snooze
 from handlers.review321.review321 import open_review
-from storage.models import ActionItem, Person, Review321
+from storage.models import ActionItem, AuditLog, OutboxMessage, Person, Review321
 from tests.factories import Org
 from tests.fakes.recording import RecordingAdapter
 from tests.flows_helpers import button, click, has_enabled, last_to, last_update, run_as, text_of
@@ -194,3 +196,38 @@ async def test_cannot_confirm_before_submission(service: Service, org: Org) -> N
         service, "mgr", ReviewConfirm(review_id=review.id), {"acceptor": str(org.manager.id)}
     )
     assert answer.toast == "张三 还没有提交这份复盘。"
+
+
+async def test_confirmed_action_goes_through_the_action_item_flow(
+    service: Service, org: Org, recorder: RecordingAdapter, clock: FixedClock
+) -> None:
+    """The "1" is an action item like any other: created at the bot's clock (not the wall clock), audited
+    as ``action_item.created``, and its owner gets the action-item card the reminders later update."""
+    review = await _open(service, org.emp1)
+    assert review is not None
+    await click(service, "emp1", ReviewSubmit(review_id=review.id), ANSWERS)
+    clock.advance(timedelta(hours=5, minutes=7))
+    confirmed_at = clock.now()
+    await service.outbox.drain()
+    recorder.clear()
+
+    await click(service, "mgr", ReviewConfirm(review_id=review.id), {"acceptor": str(org.hrbp.id)})
+    await service.outbox.drain()
+    (item,) = await _items(service)
+    assert item.created_at == confirmed_at and item.created_by_id == org.manager.id
+    async with service.factory() as s:
+        created = list(await s.scalars(select(AuditLog).where(AuditLog.action == "action_item.created")))
+        card_keys = list(
+            await s.scalars(select(OutboxMessage.card_key).where(OutboxMessage.card_key.is_not(None)))
+        )
+    assert [(a.entity, a.entity_id, a.actor_id) for a in created] == [
+        ("action_item", item.id, org.manager.id)
+    ]
+    assert created[0].detail["source"] == "review" and created[0].detail["source_id"] == review.id
+    assert f"action-item:{item.id}" in card_keys
+    (owner_card,) = [c for c in recorder.to("emp1") if c.header.title == "新的行动项"]
+    assert button(owner_card, ActionDone).item_id == item.id
+    assert button(owner_card, ActionAck).item_id == item.id
+    assert "赵伙伴" in text_of(owner_card) and "2026-12-04" in text_of(owner_card)
+    told = last_to(recorder, "emp1")  # the confirmation still comes last, as before
+    assert "2026-12-04" in text_of(told) and "赵伙伴" in text_of(told)

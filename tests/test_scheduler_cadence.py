@@ -9,6 +9,7 @@ import pytest
 
 from bot.core.config import Settings
 from bot.core.localtime import local_at
+from bot.core.schedule import EscalationArgs, ReminderArgs
 from scheduler.cadence import (
     CheckinSeries,
     DailySeries,
@@ -190,13 +191,18 @@ def test_action_item_steps_and_catchup_picks_the_newest() -> None:
         status="open",
     )
     steps = action_item_steps(item, SH, settings, CAL)
-    got = [(s.flow, s.period, s.local().date(), s.kwargs) for s in steps]
+    got = [(s.flow, s.period, s.local().date(), s.args) for s in steps]
     assert got == [
-        ("action.before", "7:2026-10-09", date(2026, 9, 30), {"kind": "before"}),  # T-3, 6 Oct, is a holiday
-        ("action.due", "7:2026-10-09", date(2026, 10, 9), {"kind": "due"}),
-        ("action.escalate", "7:2026-10-09:1", date(2026, 10, 10), {"level": 1}),  # make-up Saturday
-        ("action.escalate", "7:2026-10-09:2", date(2026, 10, 12), {"level": 2}),
-        ("action.escalate", "7:2026-10-09:3", date(2026, 10, 15), {"level": 3}),
+        (
+            "action.before",
+            "7:2026-10-09",
+            date(2026, 9, 30),
+            ReminderArgs(7, "before"),
+        ),  # T-3, 6 Oct: holiday
+        ("action.due", "7:2026-10-09", date(2026, 10, 9), ReminderArgs(7, "due")),
+        ("action.escalate", "7:2026-10-09:1", date(2026, 10, 10), EscalationArgs(7, 1)),  # make-up Saturday
+        ("action.escalate", "7:2026-10-09:2", date(2026, 10, 12), EscalationArgs(7, 2)),
+        ("action.escalate", "7:2026-10-09:3", date(2026, 10, 15), EscalationArgs(7, 3)),
     ]
     # Three days of downtime: only the newest step is owed.
     owed = latest_step(steps, local_at(date(2026, 10, 13), time(12), SH))

@@ -24,6 +24,7 @@ from adapters.registry import AdapterRegistry
 from bot.app.service import Service, build_service
 from bot.core.clock import FixedClock
 from bot.core.config import Settings
+from bot.core.schedule import Job
 from scheduler.jobs import SchedulerRunner
 from scheduler.leader import Leadership
 from storage.models import Base, CheckIn, OutboxMessage, ScheduledSend
@@ -33,7 +34,7 @@ from tests.test_scheduler_tick import CHECKIN_DUE, Flows
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = {"tick_seconds": 0.05, "lock_retry_seconds": 0.1}
-HANDLERS = ("open_checkin", "send_digest")
+JOBS = (Job.OPEN_CHECKIN, Job.SEND_DIGEST)
 
 
 def make_service(url: str, clock: FixedClock) -> Service:
@@ -88,9 +89,7 @@ async def test_two_instances_one_leader_each_item_once_and_take_over(pg_url: str
     a, b = make_service(pg_url, clock), make_service(pg_url, clock)
     await seed(a)
     flows = Flows()
-    runners = [
-        SchedulerRunner(svc, flows=flows.table(*HANDLERS), name=n, **FAST) for svc, n in ((a, "a"), (b, "b"))
-    ]
+    runners = [SchedulerRunner(svc, flows.table(*JOBS), name=n, **FAST) for svc, n in ((a, "a"), (b, "b"))]
     stops = [asyncio.Event(), asyncio.Event()]
     tasks = [asyncio.create_task(r.run(s)) for r, s in zip(runners, stops, strict=True)]
     try:
@@ -135,7 +134,7 @@ async def test_killing_the_active_process_lets_the_other_take_over(pg_url: str) 
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     flows = Flows()
-    runner = SchedulerRunner(b, flows=flows.table(*HANDLERS), name="b", **FAST)
+    runner = SchedulerRunner(b, flows.table(*JOBS), name="b", **FAST)
     stop = asyncio.Event()
     task: asyncio.Task[None] | None = None
     try:
@@ -167,9 +166,7 @@ async def test_killing_the_active_process_lets_the_other_take_over(pg_url: str) 
 async def _replica(url: str, at: str) -> None:
     """The other replica: schedules with the same fast intervals until it is killed."""
     service = make_service(url, FixedClock(datetime.fromisoformat(at)))
-    await SchedulerRunner(service, flows=Flows().table(*HANDLERS), name="process", **FAST).run(
-        asyncio.Event()
-    )
+    await SchedulerRunner(service, Flows().table(*JOBS), name="process", **FAST).run(asyncio.Event())
 
 
 if __name__ == "__main__":

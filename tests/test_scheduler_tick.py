@@ -1,8 +1,8 @@
 """The tick against real SQLite and PostgreSQL: idempotent hand-off, leave, snooze, skip, catch-up, horizon.
 
-Flows are test doubles registered through the scheduler's own plug-in table (``FlowTable``); they behave like
-the contract says (create the record, write a card to the outbox) so the whole path down to the recording
-adapter is real.
+Flows are test doubles handed to the scheduler as typed schedule entries in a partial ``JobTable`` (only the
+jobs a test registers run; the others' items wait); they behave like the contract says (create the record,
+write a card to the outbox) so the whole path down to the recording adapter is real.
 """
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ from bot.app.service import Service
 from bot.core.clock import FixedClock
 from bot.core.context import Context
 from bot.core.events import CardAction, TextMessage
+from bot.core.schedule import CheckinArgs, DayArgs, Entry, Job, PeriodArgs
 from cards.actions import pack
 from cards.catalogue import Translator
 from cards.model import Actions, Card, Header, Markdown
 from cards.snooze import Snooze, snooze_button
 from scheduler.engine import Scheduler
-from scheduler.flows import FlowTable
 from scheduler.plan import format_plan, next_due
+from scheduler.table import JobTable
 from storage.models import CheckIn, Person, Review321, ScheduledSend
 from tests.factories import Org
 from tests.fakes.recording import RecordingAdapter
@@ -87,8 +88,28 @@ class Flows:
         ctx.outbox.send(ctx.person, self.card(f"digest {day}"))
         return True
 
-    def table(self, *names: str) -> FlowTable:
-        return FlowTable({n: getattr(self, n) for n in names})
+    def entries(self) -> dict[Job, Entry[Any]]:
+        return {
+            Job.OPEN_CHECKIN: Entry(
+                Job.OPEN_CHECKIN,
+                PeriodArgs,
+                lambda ctx, a: self.open_checkin(ctx, period=a.period, due_at=a.due_at),
+            ),
+            Job.REMIND_CHECKIN: Entry(
+                Job.REMIND_CHECKIN, CheckinArgs, lambda ctx, a: self.remind_checkin(ctx, a.checkin_id)
+            ),
+            Job.CLOSE_MISSED_CHECKIN: Entry(
+                Job.CLOSE_MISSED_CHECKIN,
+                CheckinArgs,
+                lambda ctx, a: self.close_missed_checkin(ctx, a.checkin_id),
+            ),
+            Job.SEND_DIGEST: Entry(Job.SEND_DIGEST, DayArgs, lambda ctx, a: self.send_digest(ctx, day=a.day)),
+        }
+
+    def table(self, *jobs: Job) -> JobTable:
+        """Only these jobs run: the items of every other job wait, unrecorded."""
+        entries = self.entries()
+        return JobTable([entries[job] for job in jobs], partial=True)
 
     def of(self, name: str) -> list[tuple[int, Any]]:
         return [(pid, arg) for n, pid, arg in self.calls if n == name]
@@ -122,7 +143,7 @@ async def test_checkin_is_handed_over_once_at_local_time(
     service: Service, org: Org, clock: FixedClock, recorder: RecordingAdapter
 ) -> None:
     flows = Flows()
-    sched = Scheduler(service, flows=flows.table("open_checkin"))
+    sched = Scheduler(service, flows.table(Job.OPEN_CHECKIN))
     clock.set(CHECKIN_DUE - timedelta(minutes=1))
     report = await sched.tick()
     assert flows.calls == []
@@ -149,7 +170,7 @@ async def test_timezones_on_both_sides_of_midnight_utc(service: Service, org: Or
     await set_person(service, org.emp1, timezone="Pacific/Auckland")  # 16:00 Friday = 03:00 UTC Friday
     await set_person(service, org.emp2, timezone="America/Los_Angeles")  # 16:00 Friday = 00:00 UTC Saturday
     flows = Flows()
-    sched = Scheduler(service, flows=flows.table("open_checkin"))
+    sched = Scheduler(service, flows.table(Job.OPEN_CHECKIN))
     sent: dict[datetime, set[int]] = {}
     for at in (
         utc(2026, 12, 4, 2, 59),
@@ -176,8 +197,8 @@ async def test_concurrent_ticks_send_each_item_once(
 ) -> None:
     flows = Flows()
     clock.set(CHECKIN_DUE + timedelta(minutes=5))
-    a = Scheduler(service, flows=flows.table("open_checkin", "send_digest"))
-    b = Scheduler(service, flows=flows.table("open_checkin", "send_digest"))
+    a = Scheduler(service, flows.table(Job.OPEN_CHECKIN, Job.SEND_DIGEST))
+    b = Scheduler(service, flows.table(Job.OPEN_CHECKIN, Job.SEND_DIGEST))
     reports = await asyncio.gather(a.tick(), b.tick(), a.tick())
     assert sorted(pid for pid, _ in flows.of("open_checkin")) == sorted(checkin_people(org))
     assert flows.of("send_digest") == [(org.leader.id, date(2026, 12, 4))]
@@ -190,7 +211,7 @@ async def test_a_failing_flow_leaves_no_key_and_is_retried(
     service: Service, org: Org, clock: FixedClock
 ) -> None:
     flows = Flows(fail_next=1)
-    sched = Scheduler(service, flows=flows.table("open_checkin"))
+    sched = Scheduler(service, flows.table(Job.OPEN_CHECKIN))
     clock.set(CHECKIN_DUE)
     first = await sched.tick()
     assert len(first.failed) == 1 and len(first.sent) == 4
@@ -222,7 +243,7 @@ async def test_leave_from_the_command_suppresses_sends(
             date(2026, 12, 10),
         )
     flows = Flows()
-    sched = Scheduler(service, flows=flows.table("open_checkin", "send_digest"))
+    sched = Scheduler(service, flows.table(Job.OPEN_CHECKIN, Job.SEND_DIGEST))
     clock.set(CHECKIN_DUE)
     await sched.tick()
     assert org.emp1.id not in {pid for pid, _ in flows.of("open_checkin")}
@@ -247,7 +268,7 @@ async def test_snooze_one_day_moves_the_reminder(
     service: Service, org: Org, clock: FixedClock, recorder: RecordingAdapter
 ) -> None:
     flows = Flows()
-    sched = Scheduler(service, flows=flows.table("open_checkin", "remind_checkin", "close_missed_checkin"))
+    sched = Scheduler(service, flows.table(Job.OPEN_CHECKIN, Job.REMIND_CHECKIN, Job.CLOSE_MISSED_CHECKIN))
     clock.set(CHECKIN_DUE)
     await sched.tick()
     await service.outbox.drain()
@@ -311,7 +332,7 @@ async def test_catch_up_after_three_days_down_sends_once(
     service: Service, org: Org, clock: FixedClock, recorder: RecordingAdapter
 ) -> None:
     flows = Flows()
-    sched = Scheduler(service, flows=flows.table("open_checkin", "send_digest"))
+    sched = Scheduler(service, flows.table(Job.OPEN_CHECKIN, Job.SEND_DIGEST))
     clock.set(utc(2026, 12, 1, 4))  # Tuesday noon in Shanghai: last tick before the outage
     await sched.tick()
     await service.outbox.drain()
@@ -333,7 +354,7 @@ async def test_items_older_than_the_horizon_are_recorded_missed(
     service: Service, org: Org, clock: FixedClock, recorder: RecordingAdapter
 ) -> None:
     flows = Flows()
-    sched = Scheduler(service, flows=flows.table("open_checkin", "send_digest"))
+    sched = Scheduler(service, flows.table(Job.OPEN_CHECKIN, Job.SEND_DIGEST))
     # Back on Monday 7 December 10:00 local: Friday's 16:00 check-in is 66 h old (horizon 48 h).
     clock.set(utc(2026, 12, 7, 2))
     report = await sched.tick()
@@ -350,7 +371,7 @@ async def test_items_older_than_the_horizon_are_recorded_missed(
     service.settings.schedule.catchup_horizon_hours = 96
     async with service.factory() as s, s.begin():
         await s.execute(update(ScheduledSend).where(ScheduledSend.flow == "checkin").values(flow="old"))
-    await Scheduler(service, flows=flows.table("open_checkin")).tick()
+    await Scheduler(service, flows.table(Job.OPEN_CHECKIN)).tick()
     assert len(flows.of("open_checkin")) == 5
 
 
@@ -364,7 +385,7 @@ async def test_manager_skips_the_teams_next_checkin_once(
     assert await say(service, "mgr", "/skip") == "Your team's next check-in is already skipped."
     assert await say(service, "emp2", "/skip") == "You have no team whose check-in could be skipped."
     flows = Flows()
-    sched = Scheduler(service, flows=flows.table("open_checkin"))
+    sched = Scheduler(service, flows.table(Job.OPEN_CHECKIN))
     clock.set(CHECKIN_DUE)
     await sched.tick()
     assert {pid for pid, _ in flows.of("open_checkin")} == {
@@ -412,7 +433,7 @@ async def test_a_year_of_ticks_sends_every_biweekly_checkin_once(
     up the Friday before), so every occurrence is handed over once, with its own due time."""
     service.settings.schedule.catchup_horizon_hours = 240
     flows = Flows()
-    sched = Scheduler(service, flows=flows.table("open_checkin"))
+    sched = Scheduler(service, flows.table(Job.OPEN_CHECKIN))
     day = utc(2026, 1, 5, 2)
     while day.year == 2026:
         clock.set(day)
@@ -453,9 +474,7 @@ async def test_runner_on_sqlite_is_always_the_leader(
         await seed_org(s)
     clock.set(CHECKIN_DUE)
     flows = Flows()
-    runner = SchedulerRunner(
-        svc, flows=flows.table("open_checkin"), tick_seconds=0.05, lock_retry_seconds=0.1
-    )
+    runner = SchedulerRunner(svc, flows.table(Job.OPEN_CHECKIN), tick_seconds=0.05, lock_retry_seconds=0.1)
     stop = asyncio.Event()
     task = asyncio.create_task(runner.run(stop))
     try:
@@ -481,11 +500,19 @@ async def test_show_plan_reads_the_configured_database(service: Service, org: Or
 async def test_the_real_flows_through_the_contract(
     service: Service, org: Org, clock: FixedClock, recorder: RecordingAdapter
 ) -> None:
-    """The default plug-in table against the flows' own check-in and 3-2-1 functions, snooze included."""
-    from scheduler.flows import DEFAULT_HANDLERS
+    """The registry's own entries for the check-in and 3-2-1 jobs, snooze included."""
+    from bot.app.flows import SCHEDULE
 
-    names = ("open_checkin", "remind_checkin", "close_missed_checkin", "open_review", "remind_review")
-    sched = Scheduler(service, flows=FlowTable({n: DEFAULT_HANDLERS[n] for n in names}))
+    jobs = (
+        Job.OPEN_CHECKIN,
+        Job.REMIND_CHECKIN,
+        Job.CLOSE_MISSED_CHECKIN,
+        Job.OPEN_REVIEW,
+        Job.REMIND_REVIEW,
+    )
+    entries = [e for e in SCHEDULE if isinstance(e, Entry) and e.job in jobs]
+    assert len(entries) == len(jobs)
+    sched = Scheduler(service, JobTable(entries, partial=True))
     clock.set(CHECKIN_DUE)
     report = await sched.tick()
     assert sorted(d.person_id for d in report.sent if d.flow == "checkin") == sorted(checkin_people(org))

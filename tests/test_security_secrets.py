@@ -204,12 +204,12 @@ async def test_token_calls_timing_out_do_not_quote_the_secret(blackhole: str) ->
     # A connect timeout is what makes aiohttp quote the full URL (``Connection timeout to host …?…``).
     connect_timeout = aiohttp.ClientTimeout(total=5, sock_connect=0.3)
     wecom = WeComClient(api_base=blackhole, corp_id=CORP_ID, secret=secret)
-    wecom._timeout = connect_timeout
+    wecom._http.timeout = connect_timeout
     cfg = DingTalkConfig(
         app_key="k", app_secret=SECRETS["PERFLOOP_DINGTALK__APP_SECRET"], oapi_base=blackhole
     )
     dingtalk = DingTalkClient(cfg)
-    dingtalk._timeout = connect_timeout
+    dingtalk._http.timeout = connect_timeout
     try:
         for call in (wecom.token(), dingtalk.oapi_token()):
             with pytest.raises(DeliveryError) as caught:

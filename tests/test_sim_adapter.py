@@ -50,6 +50,7 @@ from cards.model import (
     TextInput,
 )
 from handlers.help.help import router as help_router
+from storage.media import MediaStore
 from storage.models import InboundEvent, Person, Workspace
 
 
@@ -481,6 +482,17 @@ async def test_list_org_reads_back_the_seeded_workspace(harness: Harness) -> Non
             for p in await session.scalars(select(Person))
         }
     assert after == before
+
+
+async def test_stored_media_is_served_by_sha256(harness: Harness) -> None:
+    """Evidence photos and charts live in the app's media store; the page loads them by their sha256."""
+    png = _png()
+    store = MediaStore(harness.service.settings.media.dir, max_bytes=10**6)
+    stored = await store.store_image(png)
+    resp = await harness.client.get(f"/sim/media/{stored.info.sha256}")
+    assert resp.status == 200 and await resp.read() == png
+    assert (await harness.client.get(f"/sim/media/{'0' * 64}")).status == 404
+    assert (await harness.client.get("/sim/media/simimg-unknown")).status == 404
 
 
 async def test_disabled_simulator_exposes_nothing(db_url: str, tmp_path: Path) -> None:

@@ -79,7 +79,7 @@ def test_run_demo_starts_fresh_and_prints_the_url(tmp_path: Path) -> None:
     db = tmp_path / "demo.db"
     db.write_bytes(b"an old demo database that must be replaced")
     port = _free_port()
-    code = f"from bot.demo import run_demo; run_demo({str(db)!r}, '127.0.0.1', {port})"
+    code = f"from bot.app.demo import run_demo; run_demo({str(db)!r}, '127.0.0.1', {port})"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env

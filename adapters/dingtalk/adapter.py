@@ -21,16 +21,16 @@ import hashlib
 import hmac
 import json
 import logging
-import time
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from aiohttp import web
 
 from adapters.base import (
     Adapter,
+    AppLinks,
     CallbackAnswer,
     CallbackRejected,
+    MediaReader,
     Org,
     OrgDepartment,
     OrgMember,
@@ -44,14 +44,12 @@ from adapters.dingtalk.client import BATCH_SEND_LIMIT, DingTalkClient, chunks
 from adapters.dingtalk.crypto import MAX_CLOCK_SKEW_MS, EventCrypto, SignatureError, check_robot_signature
 from adapters.dingtalk.render import card_param_map, render_card, work_notice
 from adapters.hosted_images import HostedImages
+from adapters.http import read_callback_body
+from bot.core.clock import Clock
 from bot.core.config import DingTalkConfig, Settings
 from bot.core.events import Event, MemberChanged, UrlVerification
 from cards.catalogue import Translator
 from cards.model import Card, Image
-from storage.media import MediaStore
-
-if TYPE_CHECKING:
-    from bot.app.service import Service
 
 log = logging.getLogger("perfloop.dingtalk")
 
@@ -79,8 +77,8 @@ class DingTalkAdapter(Adapter):
         public_url: str,
         max_body_bytes: int,
         default_locale: str,
-        media_dir: Path | None = None,
-        max_image_bytes: int = 10 * 1024 * 1024,
+        media: MediaReader | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.cfg = cfg
         self.workspace = cfg.app_key
@@ -93,14 +91,15 @@ class DingTalkAdapter(Adapter):
         self.card_token = hmac.new(
             cfg.app_secret.encode(), self.route_key.encode(), hashlib.sha256
         ).hexdigest()
-        self._service: Service | None = None
+        self.clock = clock or Clock()
+        """Signature timestamps are checked against it; the app's clock once attached."""
         self._route_registered = False
         self._route_lock = asyncio.Lock()
         self._stream: Any = None
         self._stream_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self.images = HostedImages(
-            MediaStore(Path(media_dir), max_bytes=max_image_bytes) if media_dir else None,
+            media,
             lambda data, name, mime: self.upload_media(data, filename=name, mime=mime),
             ttl_seconds=MEDIA_ID_TTL,
         )
@@ -112,12 +111,13 @@ class DingTalkAdapter(Adapter):
             public_url=settings.server.public_url,
             max_body_bytes=settings.server.max_body_bytes,
             default_locale=settings.i18n.default_locale,
-            media_dir=settings.media.dir,
-            max_image_bytes=settings.media.max_image_bytes,
         )
 
-    def bind_service(self, service: Service) -> None:
-        self._service = service
+    def attach(self, links: AppLinks) -> None:
+        """The event sink for the stream (and extra events of one callback), the clock, the media."""
+        super().attach(links)
+        self.clock = links.clock
+        self.images.use_store(links.media)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -149,16 +149,10 @@ class DingTalkAdapter(Adapter):
         await self.client.close()
 
     def _now_ms(self) -> int:
-        if self._service is not None:
-            return int(self._service.clock.now().timestamp() * 1000)
-        return int(time.time() * 1000)
+        return int(self.clock.now().timestamp() * 1000)
 
     async def _dispatch(self, event: Event) -> CallbackAnswer:
-        if self._service is None:
-            raise RuntimeError("DingTalkAdapter used before bind_service()")
-        answer = await self._service.dispatcher.dispatch(event)
-        self._service.outbox.notify()
-        return answer
+        return await self.attached().sink(event)
 
     # ------------------------------------------------------------------ Stream mode
     async def _on_stream_robot(self, data: dict[str, Any], delivery_id: str) -> dict[str, Any]:
@@ -194,11 +188,7 @@ class DingTalkAdapter(Adapter):
     async def parse_callback(self, request: web.Request) -> ParseResult:
         if request.method != "POST":
             raise CallbackRejected(405, "POST only")
-        if request.content_length is not None and request.content_length > self.max_body_bytes:
-            raise CallbackRejected(413, "body too large")
-        body = await request.read()
-        if len(body) > self.max_body_bytes:
-            raise CallbackRejected(413, "body too large")
+        body = await read_callback_body(request, self.max_body_bytes)
         query = request.query
         if "msg_signature" in query or "signature" in query:
             return await self._parse_event(query, body)

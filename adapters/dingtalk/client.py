@@ -14,17 +14,14 @@ Error mapping (what the outbox understands):
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 
 from adapters.base import PermanentError, RateLimited, TransientError, transport_error
+from adapters.http import LazySession, TokenCache, read_answer
 from adapters.ratelimit import TokenBucket
 from bot.core.config import DingTalkConfig
 
@@ -40,12 +37,6 @@ BATCH_SEND_LIMIT = 20
 DOWNLOAD_HOST_SUFFIXES = (".dingtalk.com",)
 
 
-@dataclass
-class _Token:
-    value: str
-    expires: float
-
-
 def _token_from(data: dict[str, Any], token_key: str, ttl_key: str, what: str) -> tuple[str, float]:
     token = data.get(token_key)
     if not isinstance(token, str) or not token:
@@ -58,62 +49,50 @@ class DingTalkClient:
         self.cfg = cfg
         self.api_base = cfg.api_base.rstrip("/")
         self.oapi_base = cfg.oapi_base.rstrip("/")
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: aiohttp.ClientSession | None = None
-        self._tokens: dict[str, _Token] = {}
-        self._token_locks = {"api": asyncio.Lock(), "oapi": asyncio.Lock()}
-        self.token_fetches = {"api": 0, "oapi": 0}
+        self._http = LazySession(timeout=timeout)
+        self._tokens = {
+            "api": TokenCache(self._fetch_api_token, margin=TOKEN_EARLY_SECONDS, min_ttl=60),
+            "oapi": TokenCache(self._fetch_oapi_token, margin=TOKEN_EARLY_SECONDS, min_ttl=60),
+        }
+        """The new API (api.dingtalk.com) and the old oapi have a token each."""
         self.bucket = TokenBucket(cfg.rate_limit.per_second, cfg.rate_limit.burst)
         """Per API call, not per outbox row: one row may fan out into 20 card deliveries."""
 
     @property
     def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        return self._session
+        return self._http.get()
+
+    @property
+    def token_fetches(self) -> dict[str, int]:
+        return {kind: cache.fetches for kind, cache in self._tokens.items()}
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.close()
 
     # ------------------------------------------------------------------ tokens
     async def api_token(self, *, refresh: bool = False) -> str:
-        async def fetch() -> tuple[str, float]:
-            data = await self._raw_api(
-                "POST",
-                "/v1.0/oauth2/accessToken",
-                token=None,
-                json={"appKey": self.cfg.app_key, "appSecret": self.cfg.app_secret},
-            )
-            return _token_from(data, "accessToken", "expireIn", "DingTalk accessToken answer")
-
-        return await self._cached_token("api", fetch, refresh=refresh)
+        return await self._tokens["api"].get(refresh=refresh)
 
     async def oapi_token(self, *, refresh: bool = False) -> str:
-        async def fetch() -> tuple[str, float]:
-            data = await self._raw_oapi(
-                "GET",
-                "/gettoken",
-                token=None,
-                params={"appkey": self.cfg.app_key, "appsecret": self.cfg.app_secret},
-            )
-            return _token_from(data, "access_token", "expires_in", "DingTalk gettoken answer")
+        return await self._tokens["oapi"].get(refresh=refresh)
 
-        return await self._cached_token("oapi", fetch, refresh=refresh)
+    async def _fetch_api_token(self) -> tuple[str, float]:
+        data = await self._raw_api(
+            "POST",
+            "/v1.0/oauth2/accessToken",
+            token=None,
+            json={"appKey": self.cfg.app_key, "appSecret": self.cfg.app_secret},
+        )
+        return _token_from(data, "accessToken", "expireIn", "DingTalk accessToken answer")
 
-    async def _cached_token(
-        self, kind: str, fetch: Callable[[], Awaitable[tuple[str, float]]], *, refresh: bool
-    ) -> str:
-        """One cache for both token kinds: concurrent callers share one fetch, refreshed early."""
-        async with self._token_locks[kind]:
-            cached = self._tokens.get(kind)
-            if not refresh and cached and cached.expires > time.monotonic():
-                return cached.value
-            token, ttl = await fetch()
-            self._tokens[kind] = _Token(token, time.monotonic() + max(60.0, ttl - TOKEN_EARLY_SECONDS))
-            self.token_fetches[kind] += 1
-            return token
+    async def _fetch_oapi_token(self) -> tuple[str, float]:
+        data = await self._raw_oapi(
+            "GET",
+            "/gettoken",
+            token=None,
+            params={"appkey": self.cfg.app_key, "appsecret": self.cfg.app_secret},
+        )
+        return _token_from(data, "access_token", "expires_in", "DingTalk gettoken answer")
 
     # ------------------------------------------------------------------ new API
     async def api(self, method: str, path: str, json: dict[str, Any]) -> dict[str, Any]:
@@ -282,18 +261,9 @@ class DingTalkClient:
                     raise TransientError(f"media download: HTTP {resp.status}")
                 if resp.status != 200:
                     raise PermanentError(f"media download: HTTP {resp.status}")
-                if resp.content_length is not None and resp.content_length > max_bytes:
-                    raise PermanentError(f"media too large: {resp.content_length} > {max_bytes} bytes")
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in resp.content.iter_chunked(64 * 1024):
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise PermanentError(f"media too large: over {max_bytes} bytes")
-                    chunks.append(chunk)
+                return await read_answer(resp, max_bytes)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise TransientError(f"media download: {transport_error(exc)}") from None
-        return b"".join(chunks)
 
     async def upload_media(self, data: bytes, *, filename: str, mime: str) -> str:
         def form() -> aiohttp.FormData:  # a FormData is single-use, so the token retry builds a new one

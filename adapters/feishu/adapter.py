@@ -21,8 +21,10 @@ from aiohttp import web
 
 from adapters.base import (
     Adapter,
+    AppLinks,
     CallbackAnswer,
     CallbackRejected,
+    MediaReader,
     Org,
     OrgDepartment,
     OrgMember,
@@ -40,13 +42,12 @@ from adapters.feishu.inbound import (
 )
 from adapters.feishu.render import render_card
 from adapters.hosted_images import HostedImages
+from adapters.http import read_callback_body
 from bot.core.events import CardAction, Event, UrlVerification
 from cards.model import Card, Image
-from storage.media import MediaStore
 
 if TYPE_CHECKING:
     from adapters.feishu.websocket import LongConnection
-    from bot.app.service import Service
     from bot.core.config import Settings
 
 log = logging.getLogger("perfloop.feishu")
@@ -73,7 +74,7 @@ class FeishuAdapter(Adapter):
         api_base: str = "https://open.feishu.cn",
         mode: str = "webhook",
         max_body_bytes: int = MAX_CALLBACK_BYTES,
-        media: MediaStore | None = None,
+        media: MediaReader | None = None,
     ) -> None:
         self.workspace = app_id
         self.app_id = app_id
@@ -86,7 +87,6 @@ class FeishuAdapter(Adapter):
         self.images = HostedImages(
             media, lambda data, name, mime: self.client.upload_image(data, filename=name, mime=mime)
         )
-        self._service: Service | None = None
         self.long_connection: LongConnection | None = None
 
     @classmethod
@@ -100,17 +100,17 @@ class FeishuAdapter(Adapter):
             api_base=cfg.api_base,
             mode=cfg.mode,
             max_body_bytes=settings.server.max_body_bytes,
-            media=MediaStore(settings.media.dir, max_bytes=settings.media.max_image_bytes),
         )
 
-    def bind_service(self, service: Service) -> None:
-        self._service = service
+    def attach(self, links: AppLinks) -> None:
+        """The event sink for the long connection; the app's media for card images."""
+        super().attach(links)
+        self.images.use_store(links.media)
 
     async def start(self) -> None:
         if self.mode != "websocket":
             return
-        if self._service is None:
-            raise RuntimeError("websocket mode needs bind_service(service) before start()")
+        self.attached()  # websocket mode hands events to the app's sink: fail now, not at the first event
         # Only now: the long-connection client is lark-oapi's, and importing the SDK costs ~140 MB.
         from adapters.feishu.websocket import LongConnection
 
@@ -134,9 +134,7 @@ class FeishuAdapter(Adapter):
             raise CallbackRejected(404, "webhook callbacks are disabled (no verification token configured)")
         if request.method != "POST":
             raise CallbackRejected(405, "POST only")
-        if request.content_length is not None and request.content_length > self.max_body_bytes:
-            raise CallbackRejected(413, "body too large")
-        body = await _read_capped(request, self.max_body_bytes)
+        body = await read_callback_body(request, self.max_body_bytes)
         outer = crypto.load_json(body)
         data = self._open(outer, body, request)
         crypto.check_token(self.verification_token, envelope_token(data))
@@ -197,9 +195,7 @@ class FeishuAdapter(Adapter):
     # ------------------------------------------------------------------ inbound (long connection)
     async def handle_payload(self, payload: dict[str, Any]) -> dict[str, Any] | None:
         """One envelope from the long connection (already authenticated by the connection itself)."""
-        service = self._service
-        if service is None:
-            raise RuntimeError("no service bound")
+        sink = self.attached().sink
         try:
             parsed = parse_payload(payload, platform=self.platform, workspace=self.workspace)
         except CallbackRejected as exc:
@@ -207,8 +203,7 @@ class FeishuAdapter(Adapter):
             return None
         if parsed is None or isinstance(parsed, UrlVerification):
             return None
-        answer = await service.dispatcher.dispatch(parsed)
-        service.outbox.notify()
+        answer = await sink(parsed)
         return self.card_answer(answer) if isinstance(parsed, CardAction) else None
 
     # ------------------------------------------------------------------ outbound
@@ -285,16 +280,3 @@ class FeishuAdapter(Adapter):
     async def check_credentials(self) -> str:
         await self.client.token(force=True)
         return f"tenant_access_token OK for app {self.app_id} at {self.api_base}"
-
-
-async def _read_capped(request: web.Request, limit: int) -> bytes:
-    """The whole body, refusing (413) as soon as it grows past ``limit``: a missing or lying
-    Content-Length cannot make us buffer more."""
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await request.content.readany():
-        size += len(chunk)
-        if size > limit:
-            raise CallbackRejected(413, "body too large")
-        chunks.append(chunk)
-    return b"".join(chunks)

@@ -18,11 +18,9 @@ Error mapping (what the outbox sees):
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +29,7 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 
 from adapters.base import PermanentError, RateLimited, TransientError, transport_error
+from adapters.http import LazySession, TokenCache, read_answer
 
 log = logging.getLogger("perfloop.feishu")
 
@@ -89,46 +88,34 @@ class FeishuClient:
         self.api_base = checked_api_base(api_base)
         self.app_id = app_id
         self.app_secret = app_secret
-        self.timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: aiohttp.ClientSession | None = None
-        self._token: str | None = None
-        self._token_expires = 0.0
-        self._token_lock = asyncio.Lock()
-        self.token_fetches = 0
+        self._http = LazySession(timeout=timeout)
+        self._token = TokenCache(self._fetch_token, margin=TOKEN_MARGIN_SECONDS, min_ttl=60)
+
+    @property
+    def token_fetches(self) -> int:
+        return self._token.fetches
 
     async def close(self) -> None:
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
-        self._session = None
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self.timeout, raise_for_status=False)
-        return self._session
+        await self._http.close()
 
     # ------------------------------------------------------------------ token
     async def token(self, *, force: bool = False) -> str:
-        async with self._token_lock:
-            if not force and self._token and time.monotonic() < self._token_expires:
-                return self._token
-            answer = await self._send(
-                "POST", TOKEN_PATH, json_body={"app_id": self.app_id, "app_secret": self.app_secret}
-            )
-            _raise_for(answer)
-            token = answer.body.get("tenant_access_token")
-            expire = answer.body.get("expire")
-            if not isinstance(token, str) or not token or not isinstance(expire, int):
-                raise TransientError("token answer without tenant_access_token/expire")
-            self._token = token
-            self._token_expires = time.monotonic() + max(60, expire - TOKEN_MARGIN_SECONDS)
-            self.token_fetches += 1
-            log.info("tenant access token fetched", extra={"app_id": self.app_id, "expire": expire})
-            return token
+        return await self._token.get(refresh=force)
+
+    async def _fetch_token(self) -> tuple[str, float]:
+        answer = await self._send(
+            "POST", TOKEN_PATH, json_body={"app_id": self.app_id, "app_secret": self.app_secret}
+        )
+        _raise_for(answer)
+        token = answer.body.get("tenant_access_token")
+        expire = answer.body.get("expire")
+        if not isinstance(token, str) or not token or not isinstance(expire, int):
+            raise TransientError("token answer without tenant_access_token/expire")
+        log.info("tenant access token fetched", extra={"app_id": self.app_id, "expire": expire})
+        return token, float(expire)
 
     def invalidate_token(self, stale: str | None) -> None:
-        if stale is None or self._token == stale:
-            self._token = None
-            self._token_expires = 0.0
+        self._token.invalidate(stale)
 
     # ------------------------------------------------------------------ transport
     async def _send(
@@ -153,16 +140,16 @@ class FeishuClient:
             )
         )
         try:
-            async with self._http().request(
+            async with self._http.get().request(
                 method, self.api_base + path, params=params, data=data, headers=headers
             ) as resp:
                 hdrs = {k.lower(): v for k, v in resp.headers.items()}
                 is_json = resp.content_type == "application/json"
                 if max_bytes is not None and resp.status == 200 and not is_json:
-                    return _Answer(resp.status, hdrs, {"code": 0}, await _read_capped(resp, max_bytes))
+                    return _Answer(resp.status, hdrs, {"code": 0}, await read_answer(resp, max_bytes))
                 # The whole answer: one content.read(n) returns only what has arrived so far, which cuts a
                 # large contact page short.
-                raw = await _read_capped(resp, MAX_ANSWER_BYTES)
+                raw = await read_answer(resp, MAX_ANSWER_BYTES)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise TransientError(f"{method} {path}: {transport_error(exc)}") from None
         try:
@@ -283,21 +270,6 @@ class FeishuClient:
 
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
 """A JSON answer larger than this is not Feishu's."""
-
-
-async def _read_capped(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes:
-    """Stream a binary body, giving up as soon as it exceeds ``max_bytes`` (a lying Content-Length too)."""
-    declared = resp.content_length
-    if declared is not None and declared > max_bytes:
-        raise PermanentError(f"media too large: {declared} bytes > {max_bytes}")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in resp.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size > max_bytes:
-            raise PermanentError(f"media too large: more than {max_bytes} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _raise_for(answer: _Answer) -> None:

@@ -13,30 +13,27 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from aiohttp import web
-from sqlalchemy import select
 
 from adapters.base import (
     Adapter,
+    AppLinks,
     CallbackAnswer,
     Org,
-    OrgDepartment,
-    OrgMember,
     ParseResult,
     PermanentError,
     SendResult,
 )
 from adapters.sim.inbound import ActionIn, ImageUpload, TextIn, read_inbound
+from adapters.sim.pages import SimPages
 from adapters.sim.render import media_url, render_card
 from adapters.sim.store import Conversations, MediaStore, SimMessage
+from bot.core.clock import Clock
 from bot.core.events import CardAction, Event, ImageMessage, TextMessage
 from cards.model import Card
-from storage.models import Department, Person, Workspace
-from storage.types import utcnow
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from bot.app.service import Service
     from bot.core.config import Settings
 
 PLATFORM = "sim"
@@ -64,7 +61,8 @@ class SimAdapter(Adapter):
         self.default_locale = default_locale
         self.conversations = Conversations()
         self.media = MediaStore()
-        self.service: Service | None = None
+        self.clock = Clock()
+        """The service clock once attached: the demo's fast-forward moves it, and "now" in chats follows."""
         self._sent_keys: OrderedDict[str, SendResult] = OrderedDict()
         self._seen_events: OrderedDict[str, None] = OrderedDict()
         self._media_by_event: OrderedDict[str, str] = OrderedDict()
@@ -77,12 +75,13 @@ class SimAdapter(Adapter):
             default_locale=settings.i18n.default_locale,
         )
 
-    def bind_service(self, service: Service) -> None:
-        """The page needs the org (people picker) and the clock (fast-forward); both live in the service."""
-        self.service = service
+    def attach(self, links: AppLinks) -> None:
+        """The page needs the people (picker), the clock (fast-forward) and the stored media (photos)."""
+        super().attach(links)
+        self.clock = links.clock
 
     def now(self) -> datetime:
-        return self.service.clock.now() if self.service is not None else utcnow()
+        return self.clock.now()
 
     async def on_shutdown(self) -> None:
         """End open event streams first, so stopping the server does not wait for idle browser tabs."""
@@ -93,7 +92,9 @@ class SimAdapter(Adapter):
 
     # ------------------------------------------------------------------ inbound
     async def parse_callback(self, request: web.Request) -> ParseResult:
-        inbound = await read_inbound(request, max_image_bytes=self.max_image_bytes)
+        inbound = await read_inbound(
+            request, max_image_bytes=self.max_image_bytes, max_body_bytes=self.max_body_bytes
+        )
         if isinstance(inbound, TextIn):
             event: Event = TextMessage(
                 platform=PLATFORM,
@@ -232,52 +233,10 @@ class SimAdapter(Adapter):
 
     async def list_org(self) -> Org:
         """The simulator's org *is* the database's sim workspace: an org sync reads back what is there."""
-        if self.service is None:
+        if self.links is None:
             return Org()
-        async with self.service.factory() as session:
-            ws = await session.scalar(
-                select(Workspace).where(Workspace.platform == PLATFORM, Workspace.app_id == WORKSPACE)
-            )
-            if ws is None:
-                return Org()
-            depts = list(
-                await session.scalars(
-                    select(Department).where(Department.workspace_id == ws.id, Department.active.is_(True))
-                )
-            )
-            people = list(
-                await session.scalars(
-                    select(Person).where(Person.workspace_id == ws.id, Person.active.is_(True))
-                )
-            )
-        uid = {p.id: p.platform_user_id for p in people}
-        dept_code = {d.id: d.platform_dept_id for d in depts}
-        departments = [
-            OrgDepartment(
-                id=d.platform_dept_id,
-                name=d.name,
-                parent_id=dept_code.get(d.parent_id) if d.parent_id else None,
-                leader_ids=[uid[d.head_id]] if d.head_id in uid else [],
-            )
-            for d in depts
-        ]
-        members = []
-        for p in people:
-            data: dict[str, Any] = {
-                "user_id": p.platform_user_id,
-                "name": p.name,
-                "department_ids": [dept_code[p.department_id]] if p.department_id in dept_code else [],
-                "manager_id": uid.get(p.manager_id) if p.manager_id else None,
-                "locale": p.locale,
-                "timezone": p.timezone,
-            }
-            if "hrbp_id" in OrgMember.model_fields:
-                data["hrbp_id"] = uid.get(p.hrbp_id) if p.hrbp_id else None
-            members.append(OrgMember.model_validate(data))
-        return Org(departments=departments, members=members)
+        return await self.links.directory.org(PLATFORM, WORKSPACE)
 
     # ------------------------------------------------------------------ the page
     def web_routes(self) -> list[web.AbstractRouteDef]:
-        from adapters.sim.pages import SimPages
-
         return SimPages(self).routes()

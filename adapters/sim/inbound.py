@@ -18,6 +18,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from adapters.base import CallbackRejected
+from adapters.http import read_callback_body
 
 ImageMime = Literal["image/png", "image/jpeg", "image/gif", "image/webp"]
 
@@ -79,13 +80,15 @@ class ImageUpload(BaseModel):
     filename: str
 
 
-async def read_inbound(request: web.Request, *, max_image_bytes: int) -> TextIn | ActionIn | ImageUpload:
+async def read_inbound(
+    request: web.Request, *, max_image_bytes: int, max_body_bytes: int
+) -> TextIn | ActionIn | ImageUpload:
     if request.method != "POST":
         raise CallbackRejected(405, "the simulator posts its events")
-    if request.content_type.startswith("multipart/"):
+    if request.content_type.startswith("multipart/"):  # aiohttp's client_max_size caps the whole form
         return await _read_multipart(request, max_image_bytes=max_image_bytes)
     try:
-        raw = json.loads(await request.read())
+        raw = json.loads(await read_callback_body(request, max_body_bytes))
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise CallbackRejected(400, "body is not JSON") from None
     try:

@@ -2,6 +2,8 @@
 
 Mounted only when the simulator is enabled (the app asks the adapter for ``web_routes``, and the registry
 creates the adapter only when ``sim_enabled``), so none of these paths exist beside a real platform.
+The page sees the adapter only through ``Simulator`` below: the adapter imports this module to mount it,
+so this module must not import the adapter.
 """
 
 from __future__ import annotations
@@ -9,22 +11,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import mimetypes
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from sqlalchemy import select
 
-from adapters.sim.store import SimMessage
+from adapters.base import AppLinks
+from adapters.sim.store import Conversations, MediaStore, SimMessage
+from bot.core.clock import Clock
 from cards.catalogue import messages, normalise_locale
-from storage.models import Department, Person, Workspace
-
-if TYPE_CHECKING:
-    from adapters.sim.adapter import SimAdapter
 
 log = logging.getLogger("perfloop.sim")
 
@@ -48,8 +46,36 @@ class ClockIn(BaseModel):
         return self
 
 
+class Simulator(Protocol):
+    """What the page uses of the simulator adapter."""
+
+    @property
+    def platform(self) -> str: ...
+    @property
+    def workspace(self) -> str: ...
+    @property
+    def default_locale(self) -> str: ...
+    @property
+    def max_body_bytes(self) -> int: ...
+    @property
+    def conversations(self) -> Conversations: ...
+    @property
+    def media(self) -> MediaStore:
+        """What people uploaded in the page and the bot uploaded (the platform's media)."""
+        ...
+
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def links(self) -> AppLinks | None:
+        """None until the app attaches the adapter: no people, no fast-forward, no stored media."""
+        ...
+
+    def now(self) -> datetime: ...
+
+
 class SimPages:
-    def __init__(self, adapter: SimAdapter) -> None:
+    def __init__(self, adapter: Simulator) -> None:
         self.adapter = adapter
 
     def routes(self) -> list[web.AbstractRouteDef]:
@@ -84,36 +110,19 @@ class SimPages:
 
     # ------------------------------------------------------------------ api
     async def people(self, request: web.Request) -> web.Response:
-        service = self.adapter.service
-        if service is None:
+        links = self.adapter.links
+        if links is None:
             return web.json_response({"people": []})
-        async with service.factory() as session:
-            ws = await session.scalar(
-                select(Workspace).where(
-                    Workspace.platform == self.adapter.platform, Workspace.app_id == self.adapter.workspace
-                )
-            )
-            rows = (
-                []
-                if ws is None
-                else (
-                    await session.execute(
-                        select(Person, Department.name)
-                        .outerjoin(Department, Department.id == Person.department_id)
-                        .where(Person.workspace_id == ws.id, Person.active.is_(True))
-                        .order_by(Department.id, Person.id)
-                    )
-                ).all()
-            )
+        entries = await links.directory.people(self.adapter.platform, self.adapter.workspace)
         people = []
-        for person, department in rows:
-            roles = sorted(person.role_set, key=lambda r: (_ROLE_ORDER.get(r, 9), r))
-            history = self.adapter.conversations.messages(person.platform_user_id)
+        for person in entries:
+            roles = sorted(person.roles, key=lambda r: (_ROLE_ORDER.get(r, 9), r))
+            history = self.adapter.conversations.messages(person.user_id)
             people.append(
                 {
-                    "user_id": person.platform_user_id,
+                    "user_id": person.user_id,
                     "name": person.name,
-                    "department": department or "",
+                    "department": person.department,
                     "roles": roles,
                     "locale": person.locale,
                     "messages": len(history),
@@ -161,8 +170,8 @@ class SimPages:
 
     async def advance_clock(self, request: web.Request) -> web.Response:
         """The demo's fast-forward: move the service clock (never the OS clock) by whole days or hours."""
-        service = self.adapter.service
-        if service is None:
+        links = self.adapter.links
+        if links is None:
             raise web.HTTPServiceUnavailable(text="simulator not bound to a service")
         try:
             body = ClockIn.model_validate_json(await request.read())
@@ -171,14 +180,13 @@ class SimPages:
             return web.json_response(
                 {"error": f"{'.'.join(map(str, err['loc'])) or 'body'}: {err['msg']}"}, status=400
             )
-        service.clock.advance(timedelta(days=body.days, hours=body.hours))
+        self.adapter.clock.advance(timedelta(days=body.days, hours=body.hours))
         log.info("simulator clock advanced", extra={"days": body.days, "hours": body.hours})
-        service.outbox.notify()
+        links.sink.wake()  # reminders that just fell due go out now
         return web.json_response(self._clock_state())
 
     def _clock_state(self) -> dict[str, Any]:
-        service = self.adapter.service
-        offset = service.clock.offset if service is not None else timedelta(0)
+        offset = self.adapter.clock.offset
         return {"now": self.adapter.now().isoformat(), "offset_seconds": offset.total_seconds()}
 
     async def media(self, request: web.Request) -> web.StreamResponse:
@@ -187,25 +195,21 @@ class SimPages:
             raise web.HTTPNotFound()
         found = self.adapter.media.get(ref)
         if found is None:
-            found = await asyncio.to_thread(self._disk_media, ref)
+            found = await self._stored_media(ref)
         if found is None:
             raise web.HTTPNotFound()
         data, mime = found
         return web.Response(body=data, content_type=mime, headers={"Cache-Control": "private, max-age=3600"})
 
-    def _disk_media(self, ref: str) -> tuple[bytes, str] | None:
-        """Evidence photos are stored content-addressed under ``[media] dir``; cards cite them by sha256."""
-        service = self.adapter.service
-        if service is None or not _SHA256.match(ref):
+    async def _stored_media(self, ref: str) -> tuple[bytes, str] | None:
+        """Evidence photos and charts live in the app's media store; cards cite them by sha256."""
+        links = self.adapter.links
+        if links is None or not _SHA256.match(ref):
             return None
-        root = Path(service.settings.media.dir)
-        if not root.is_dir():
+        try:
+            return await links.media.read(ref)
+        except (OSError, ValueError):
             return None
-        for path in root.rglob(f"{ref}*"):
-            if path.is_file():
-                mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-                return path.read_bytes(), mime
-        return None
 
 
 def page_strings(locale: str) -> dict[str, str]:

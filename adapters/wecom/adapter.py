@@ -25,8 +25,10 @@ from pydantic import ValidationError
 
 from adapters.base import (
     Adapter,
+    AppLinks,
     CallbackAnswer,
     CallbackRejected,
+    MediaReader,
     Org,
     OrgDepartment,
     OrgMember,
@@ -34,6 +36,7 @@ from adapters.base import (
     SendResult,
 )
 from adapters.hosted_images import HostedImages
+from adapters.http import read_callback_body
 from adapters.wecom.client import ALL_INVALID_RECIPIENTS, WeComAPIError, WeComClient
 from adapters.wecom.crypto import CallbackCrypto, CryptoError
 from adapters.wecom.inbound import (
@@ -49,7 +52,6 @@ from bot.core.clock import Clock
 from bot.core.config import Settings
 from bot.core.events import CardAction, Event, UrlVerification
 from cards.model import Card, Image
-from storage.media import MediaStore
 
 log = logging.getLogger("perfloop.wecom")
 
@@ -85,7 +87,7 @@ class WeComAdapter(Adapter):
         encoding_aes_key: str,
         api_base: str,
         link_url: str,
-        media: MediaStore,
+        media: MediaReader | None = None,
         clock: Clock | None = None,
         max_body_bytes: int = MAX_CALLBACK_BYTES,
     ) -> None:
@@ -116,13 +118,14 @@ class WeComAdapter(Adapter):
             encoding_aes_key=cfg.encoding_aes_key,
             api_base=cfg.api_base,
             link_url=settings.server.public_url,
-            media=MediaStore(settings.media.dir, max_bytes=settings.media.max_image_bytes),
             max_body_bytes=settings.server.max_body_bytes,
         )
 
-    def bind_service(self, service: Any) -> None:
-        """Use the service's clock for the replay window (tests and the demo move it)."""
-        self.clock = service.clock
+    def attach(self, links: AppLinks) -> None:
+        """The service clock for the replay window (tests and the demo move it); its media for card images."""
+        super().attach(links)
+        self.clock = links.clock
+        self.images.use_store(links.media)
 
     async def close(self) -> None:
         if self._tasks:
@@ -145,9 +148,7 @@ class WeComAdapter(Adapter):
             except CryptoError as exc:
                 raise CallbackRejected(403, str(exc)) from None
             return UrlVerification(platform=self.platform, answer=plain)
-        if request.content_length is not None and request.content_length > self.max_body_bytes:
-            raise CallbackRejected(413, "body too large")
-        body = await _read_capped(request, self.max_body_bytes)
+        body = await read_callback_body(request, self.max_body_bytes)
         try:
             envelope = parse_envelope(body)
             plaintext = self.crypto.decrypt(sig, timestamp, nonce, envelope.encrypt)
@@ -359,19 +360,6 @@ def _member(u: dict[str, Any]) -> OrgMember:
         manager_id=leaders[0] if leaders else None,
         active=int(u.get("status", 1)) in (1, 4),
     )
-
-
-async def _read_capped(request: web.Request, limit: int) -> bytes:
-    """The whole body, refusing (413) as soon as it passes ``limit``. One ``content.read(n)`` is not enough:
-    it returns what has arrived so far, so a body split over TCP segments (or chunked) would be cut short."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            raise CallbackRejected(413, "body too large")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _split(value: Any) -> set[str]:

@@ -13,16 +13,15 @@ wechatpy is not used here: it is synchronous and hard-codes the API host for tok
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 
 from adapters.base import PermanentError, RateLimited, TransientError, transport_error
+from adapters.http import LazySession, TokenCache, read_answer
 
 log = logging.getLogger("perfloop.wecom")
 
@@ -59,25 +58,18 @@ class WeComClient:
         self.api_base = api_base.rstrip("/")
         self.corp_id = corp_id
         self._secret = secret
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
         self.rate_limit_pause = rate_limit_pause
         """WeCom blocks a minute-level overrun for 60 s: tell the outbox to wait that long."""
-        self._session: aiohttp.ClientSession | None = None
-        self._token: str | None = None
-        self._expires_at = 0.0
-        self._lock = asyncio.Lock()
-        self.token_fetches = 0
+        self._http = LazySession(timeout=timeout)
+        self._token = TokenCache(self._fetch_token, margin=REFRESH_MARGIN)
+
+    @property
+    def token_fetches(self) -> int:
+        return self._token.fetches
 
     # ------------------------------------------------------------------ plumbing
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        return self._session
-
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._http.close()
 
     def _url(self, path: str) -> str:
         return f"{self.api_base}/cgi-bin/{path}"
@@ -106,7 +98,7 @@ class WeComClient:
         """One HTTP exchange. JSON answers come back as dicts; with ``binary_cap`` a file body comes back as
         bytes, read in chunks and abandoned as soon as it passes the cap."""
         try:
-            async with self._http().request(
+            async with self._http.get().request(
                 method, self._url(path), params=params, json=json_body, data=form
             ) as resp:
                 if resp.status >= 500:
@@ -115,10 +107,10 @@ class WeComClient:
                     raise PermanentError(f"wecom {path}: HTTP {resp.status}")
                 ctype = resp.headers.get("Content-Type", "")
                 if binary_cap is not None and "json" not in ctype and not ctype.startswith("text/"):
-                    return await _read_capped(resp, binary_cap)
+                    return await read_answer(resp, binary_cap, too_large=MediaTooLarge)
                 # The whole answer: one content.read(n) returns only what has arrived so far, which cut
                 # user/list answers of a few thousand people short ("answer is not JSON").
-                raw = await _read_capped(resp, MAX_ANSWER_BYTES)
+                raw = await read_answer(resp, MAX_ANSWER_BYTES, too_large=MediaTooLarge)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise TransientError(f"wecom {path}: {transport_error(exc)}") from None
         try:
@@ -131,31 +123,13 @@ class WeComClient:
 
     # ------------------------------------------------------------------ token
     async def token(self, *, force: bool = False) -> str:
-        if not force and self._token and time.monotonic() < self._expires_at:
-            return self._token
-        stale = self._token
-        async with self._lock:
-            # Another caller may have refreshed while we waited: use theirs.
-            if self._token and self._token != stale and time.monotonic() < self._expires_at:
-                return self._token
-            if not force and self._token and time.monotonic() < self._expires_at:
-                return self._token
-            result = await self._request(
-                "GET", "gettoken", {"corpid": self.corp_id, "corpsecret": self._secret}
-            )
-            self.token_fetches += 1
-            assert isinstance(result, dict)
-            self._raise_for("gettoken", result)
-            token = str(result["access_token"])
-            expires_in = float(result.get("expires_in", 7200))
-            self._token = token
-            self._expires_at = time.monotonic() + max(0.0, expires_in - REFRESH_MARGIN)
-            return token
+        return await self._token.get(refresh=force)
 
-    def _invalidate(self, token: str) -> None:
-        if self._token == token:
-            self._token = None
-            self._expires_at = 0.0
+    async def _fetch_token(self) -> tuple[str, float]:
+        result = await self._request("GET", "gettoken", {"corpid": self.corp_id, "corpsecret": self._secret})
+        assert isinstance(result, dict)
+        self._raise_for("gettoken", result)
+        return str(result["access_token"]), float(result.get("expires_in", 7200))
 
     async def _authed(
         self,
@@ -181,7 +155,7 @@ class WeComClient:
                 return result
             if int(result.get("errcode", 0) or 0) in TOKEN_ERRORS and attempt == 0:
                 log.info("wecom token rejected; refreshing once", extra={"path": path})
-                self._invalidate(token)
+                self._token.invalidate(token)
                 continue
             self._raise_for(path, result)
             return result
@@ -225,17 +199,3 @@ class WeComClient:
 
     async def user_get(self, user_id: str) -> dict[str, Any]:
         return await self.call("GET", "user/get", params={"userid": user_id})
-
-
-async def _read_capped(resp: aiohttp.ClientResponse, cap: int) -> bytes:
-    length = resp.content_length
-    if length is not None and length > cap:
-        raise MediaTooLarge(f"media is {length} bytes; the cap is {cap}")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in resp.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size > cap:
-            raise MediaTooLarge(f"media passed the {cap}-byte cap while downloading")
-        chunks.append(chunk)
-    return b"".join(chunks)

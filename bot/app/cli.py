@@ -153,12 +153,15 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _add_background(service: Any) -> None:
-    """Jobs beyond the outbox that every ``run`` process starts (scheduler leadership is decided inside)."""
+    """Jobs beyond the outbox that every ``run`` process starts (scheduler leadership is decided inside):
+    the scheduler with every flow's schedule entries plus the daily org sync, and the prompt org sync after
+    a member change on whichever replica hears it."""
     from bot.app.orgsync_job import OrgSyncJob
-    from scheduler.jobs import run_scheduler
+    from bot.app.service import scheduler_job
 
-    service.background.append(OrgSyncJob(service).run)
-    service.background.append(run_scheduler)
+    orgsync = OrgSyncJob(service)
+    service.background.append(orgsync.run)
+    service.background.append(scheduler_job(orgsync.entry()))
 
 
 async def _peer_round(service: Any, stop: asyncio.Event) -> None:
@@ -260,7 +263,7 @@ def _workspace_id(settings: Settings, platform: str) -> str:
 
 async def cmd_org_sync(args: argparse.Namespace, settings: Settings) -> int:
     from adapters.registry import AdapterRegistry
-    from bot.app.orgsync import apply_org, workspace_for
+    from bot.app.orgsync import sync_platform
     from storage.db import create_engine, ensure_migrated, session_factory
 
     if args.platform not in settings.enabled_platforms:
@@ -272,16 +275,7 @@ async def cmd_org_sync(args: argparse.Namespace, settings: Settings) -> int:
     engine = create_engine(settings.database.url)
     try:
         await ensure_migrated(engine)
-        org = await adapter.list_org()
-        async with session_factory(engine)() as session, session.begin():
-            ws = await workspace_for(session, adapter.platform, adapter.workspace)
-            report = await apply_org(
-                session,
-                ws,
-                org,
-                default_timezone=settings.schedule.default_timezone,
-                default_locale=settings.i18n.default_locale,
-            )
+        report = await sync_platform(adapter, session_factory(engine), settings)
     finally:
         for a in registry:
             await a.close()
@@ -388,7 +382,7 @@ async def cmd_person_export(args: argparse.Namespace, settings: Settings) -> int
     """Peer feedback appears only as the anonymous aggregate, exactly as the person sees it in chat."""
     from sqlalchemy import select
 
-    from handlers.history.history import person_export
+    from handlers.history.api import person_export
     from storage.db import create_engine, ensure_migrated, session_factory
     from storage.models import Person, Workspace
 

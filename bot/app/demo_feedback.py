@@ -18,13 +18,14 @@ from bot.app.service import Service
 from bot.core.context import Context
 from bot.core.events import CardAction, TextMessage
 from bot.core.people import line_manager
+from bot.core.status import CycleStatus, GoalsStatus, PeerFeedbackStatus, SelfAssessmentStatus
 from cards.actions import pack
 from cards.peer_feedback import PeerAnswer, PeerApprove
 from cards.self_assessment import SelfAssessSubmit, dim_name, example_name, score_name
-from handlers.feedback.self_assessment import open_self_assessment
+from handlers.feedback.api import open_self_assessment
+from storage.feedback_scales import DIMENSIONS
 from storage.models import Cycle, CycleParticipant, Goal, PeerFeedback, Person, SelfAssessment, Workspace
 from storage.queries import cycles as cq
-from storage.queries.feedback import DIMENSIONS
 
 DEMO_CYCLE = "DEMO-360"
 SELF_SCORES = (5, 4, 5, 5)
@@ -56,14 +57,14 @@ async def _ensure_cycle(service: Service, subject: Person) -> Cycle:
             cycle = Cycle(
                 workspace_id=subject.workspace_id,
                 code=DEMO_CYCLE,
-                status="active",
+                status=CycleStatus.ACTIVE,
                 starts_on=(now - timedelta(days=76)).date(),
                 ends_on=(now + timedelta(days=14)).date(),
                 started_at=now - timedelta(days=76),
             )
             s.add(cycle)
             await s.flush()
-        s.add(CycleParticipant(cycle_id=cycle.id, person_id=subject.id, goals_status="confirmed"))
+        s.add(CycleParticipant(cycle_id=cycle.id, person_id=subject.id, goals_status=GoalsStatus.CONFIRMED))
         s.add(
             Goal(cycle_id=cycle.id, person_id=subject.id, position=0, objective="支付链路稳定性", weight=60)
         )
@@ -133,7 +134,7 @@ async def run_peer_round(
             )
         )
 
-    if sa.status == "open":
+    if sa.status == SelfAssessmentStatus.OPEN:
         await click(subject, pack(SelfAssessSubmit(assessment_id=sa.id)), form)
     mentions = " ".join(f"@{people[p].platform_user_id}" for p in peers)
     await service.dispatcher.dispatch(
@@ -153,7 +154,7 @@ async def run_peer_round(
                 select(PeerFeedback).where(
                     PeerFeedback.cycle_id == cycle.id,
                     PeerFeedback.subject_id == person.id,
-                    PeerFeedback.status == "requested",
+                    PeerFeedback.status == PeerFeedbackStatus.REQUESTED,
                 )
             )
         }

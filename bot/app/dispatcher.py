@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -26,17 +25,18 @@ from sqlalchemy.orm import make_transient_to_detached
 from adapters.base import CallbackAnswer
 from adapters.registry import AdapterRegistry
 from bot.app import chatforms
+from bot.core import notify
 from bot.core.clock import Clock
 from bot.core.config import Settings
 from bot.core.context import Context, Outbox, Refused, Reply
 from bot.core.events import CardAction, Event, ImageMessage, MemberChanged, TextMessage
 from bot.core.router import Router
+from bot.core.schedule_port import SchedulePort
 from cards.actions import InvalidAction, unpack
 from cards.catalogue import Translator
 from cards.model import Card
 from cards.notice import notice_card
 from storage.models import ConversationState, InboundEvent, Person, Workspace
-from storage.queries.engagement import quiet_until
 
 log = logging.getLogger("perfloop.dispatcher")
 
@@ -53,6 +53,7 @@ class Dispatcher:
         router: Router,
         registry: AdapterRegistry,
         clock: Clock,
+        schedule: SchedulePort | None = None,
     ) -> None:
         self.factory = factory
         self.settings = settings
@@ -60,6 +61,8 @@ class Dispatcher:
         self.registry = registry
         self.clock = clock
         self.member_hook: MemberHook | None = None
+        self.schedule = schedule
+        """The scheduler's answers for the flows (``ctx.schedule``)."""
         self._workspaces: dict[tuple[str, str], Workspace] = {}
 
     # ---------------------------------------------------------------- events
@@ -193,8 +196,7 @@ class Dispatcher:
         answers: dict[str, Any] = dict(data["answers"])
         total = int(data.get("total") or len(pending) + len(answers))
         question = pending[0]
-        today = ctx.now.astimezone(_zone(ctx.person.timezone)).date()
-        value, error = chatforms.parse_answer(question, text, today)
+        value, error = chatforms.parse_answer(question, text, ctx.today())
         index = total - len(pending) + 1
         if error is not None:
             return Reply(
@@ -320,30 +322,9 @@ class Dispatcher:
             assert workspace is not None
             ctx = self._context(session, workspace, person, None)
             await fn(ctx)
-            await self._hold_for_quiet_hours(ctx)
-
-    async def _hold_for_quiet_hours(self, ctx: Context) -> None:
-        """Scheduled messages (prompts, reminders, escalations) wait for the end of each recipient's quiet
-        hours; answers to something a person just did are never held, so this runs only for jobs."""
-        rows = [r for r in ctx.outbox.written if r.op == "send" and len(r.recipients) == 1]
-        if not rows:
-            return
-        uids = {r.recipients[0] for r in rows}
-        people = {
-            p.platform_user_id: p
-            for p in await ctx.session.scalars(
-                select(Person).where(
-                    Person.workspace_id == ctx.workspace.id, Person.platform_user_id.in_(uids)
-                )
-            )
-        }
-        for row in rows:
-            person = people.get(row.recipients[0])
-            if person is None:
-                continue
-            until = await quiet_until(ctx.session, person, ctx.now)
-            if until is not None and until > row.next_attempt_at:
-                row.next_attempt_at = until
+            # Scheduled messages (prompts, reminders, escalations) wait for the end of each recipient's
+            # quiet hours; answers to something a person just did are never held, so this runs only for jobs.
+            await notify.hold_written(ctx)
 
     def context_for(self, session: AsyncSession, workspace: Workspace, person: Person) -> Context:
         return self._context(session, workspace, person, None)
@@ -369,6 +350,7 @@ class Dispatcher:
             outbox=self._outbox(session, workspace),
             event=event,
             fetch_media=fetch,
+            schedule=self.schedule,
         )
 
     def _outbox(self, session: AsyncSession, workspace: Workspace) -> Outbox:
@@ -406,13 +388,6 @@ class Dispatcher:
                 Person.active.is_(True),
             )
         )
-
-
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("Asia/Shanghai")
 
 
 class _Duplicate(Exception):

@@ -1,14 +1,18 @@
-"""The one registry of flows: every router the dispatcher routes to, listed by hand.
+"""The one registry of flows: every router the dispatcher routes to and every schedule entry the scheduler
+runs, listed by hand.
 
 No module scanning and no names in strings: a flow that is not listed here does not exist, and a typo is an
-import error at start-up, not a silent "not installed".
+import error at start-up, not a silent "not installed". The scheduler checks ``SCHEDULE`` when it is built:
+a job without an entry stops the start-up.
 """
 
 from __future__ import annotations
 
 from bot.core.router import Router
+from bot.core.schedule import ScheduleEntry
 from handlers.action_items import action_items, escalation
 from handlers.checkin import checkin
+from handlers.digest import digest
 from handlers.engagement import engagement, leave, skip, snooze
 from handlers.evidence import evidence
 from handlers.feedback import deliverable_ratings, peer_feedback, self_assessment
@@ -40,6 +44,19 @@ ROUTERS: tuple[Router, ...] = (
     skip.router,
     snooze.router,
 )
+
+SCHEDULE: tuple[ScheduleEntry, ...] = (
+    *checkin.SCHEDULE,
+    *review321.SCHEDULE,
+    *snooze.SCHEDULE,
+    *action_items.SCHEDULE,
+    *escalation.SCHEDULE,
+    *digest.SCHEDULE,
+    *evidence.SCHEDULE,
+    *deliverable_ratings.SCHEDULE,
+    *self_assessment.SCHEDULE,
+)
+"""Per-person jobs (the tick hands each due item to its entry) and sweeps (run whole, every tick)."""
 
 
 def collect_routers() -> Router:

@@ -10,11 +10,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from adapters.base import CallbackAnswer, CallbackRejected
 from bot.app.logs import request_id
 from bot.app.metrics import CONTENT_TYPE
 from bot.app.service import Service, ensure_workspaces
-from bot.core.events import UrlVerification
 from storage.db import ensure_migrated, ping
 
 log = logging.getLogger("perfloop.http")
@@ -69,33 +67,7 @@ async def callback(request: web.Request) -> web.StreamResponse:
     platform = request.match_info["platform"]
     if platform not in service.registry:
         raise web.HTTPNotFound(text="platform not enabled")
-    adapter = service.registry.get(platform)
-    counted = service.metrics.callbacks
-    with service.metrics.callback_seconds.labels(platform).time():
-        try:
-            parsed = await adapter.parse_callback(request)
-        except CallbackRejected as exc:
-            counted.labels(platform, "rejected").inc()
-            log.warning(
-                "callback rejected", extra={"platform": platform, "status": exc.status, "reason": exc.reason}
-            )
-            return web.json_response({"error": exc.reason}, status=exc.status)
-        except web.HTTPRequestEntityTooLarge:
-            counted.labels(platform, "rejected").inc()
-            log.warning(
-                "callback rejected", extra={"platform": platform, "status": 413, "reason": "body too large"}
-            )
-            return web.json_response({"error": "body too large"}, status=413)
-        if isinstance(parsed, UrlVerification):
-            counted.labels(platform, "verification").inc()
-            return adapter.answer_verification(parsed)
-        if parsed is None:
-            counted.labels(platform, "ignored").inc()
-            return adapter.answer_callback(None, CallbackAnswer())
-        answer = await service.dispatcher.dispatch(parsed)
-        counted.labels(platform, "refused" if answer.toast_kind == "error" else "processed").inc()
-        service.outbox.notify()
-        return adapter.answer_callback(parsed, answer)
+    return await service.ingress.callback(service.registry.get(platform), request)
 
 
 async def metrics_endpoint(request: web.Request) -> web.Response:
@@ -112,12 +84,9 @@ def create_app(service: Service) -> web.Application:
     app.router.add_route("GET", "/callbacks/{platform}", callback)
     app.router.add_route("POST", "/callbacks/{platform}", callback)
     for adapter in service.registry:
-        routes = getattr(adapter, "web_routes", None)
-        if routes is not None:
-            app.router.add_routes(routes())
-        hangup = getattr(adapter, "on_shutdown", None)
-        if hangup is not None:  # the simulator ends its open event streams before the server waits on them
-            app.on_shutdown.append(_shutdown_hook(hangup))
+        app.router.add_routes(adapter.web_routes())
+        # The simulator ends its open event streams before the server waits on them.
+        app.on_shutdown.append(_shutdown_hook(adapter.on_shutdown))
     app.cleanup_ctx.append(_lifecycle)
     return app
 

@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from bot.core.context import Outbox
+from bot.core.localtime import local_today, person_date
 from bot.core.people import is_hr_admin
+from bot.core.status import CycleStatus
 from cards.catalogue import Translator
-from cards.flow_common import local_date
-from handlers.kickoff.kickoff import KickoffError, launch_cycle, prepare_cycle
+from handlers.kickoff.api import KickoffError, launch_cycle, prepare_cycle
 from storage.models import AuditLog, Person, Workspace
 from storage.queries.status import transition
 
@@ -70,14 +71,22 @@ async def kickoff_from_cli(
             session,
             type(plan.cycle),
             plan.cycle.id,
-            allowed=["draft"],
-            values={"status": "active", "started_at": now, "started_by_id": starter.id if starter else None},
+            allowed=[CycleStatus.DRAFT],
+            values={
+                "status": CycleStatus.ACTIVE,
+                "started_at": now,
+                "started_by_id": starter.id if starter else None,
+            },
         )
         if cycle is None:
-            raise KickoffFailed(t("kickoff.duplicate", code=code, status="active"))
+            raise KickoffFailed(t("kickoff.duplicate", code=code, status=CycleStatus.ACTIVE))
         if cycle.starts_on is None:
-            tz = starter.timezone if starter else service.settings.schedule.default_timezone
-            cycle.starts_on = local_date(now, tz)
+            settings = service.settings
+            cycle.starts_on = (
+                person_date(starter, now, settings)
+                if starter
+                else local_today(now, settings.schedule.default_timezone)
+            )
         per_call = service.registry.recipients_per_call().get(workspace.platform, 1)
         outbox = Outbox(session=session, workspace=workspace, recipients_per_call=per_call, now=now)
         participants, rows = await launch_cycle(session, outbox, service.settings, cycle)

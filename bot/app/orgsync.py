@@ -11,9 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from adapters.base import Org
+from adapters.base import Adapter, Org
+from bot.core.config import Settings
 from storage.models import Department, Person, Workspace
 
 DERIVED_ROLES = {"manager"}
@@ -156,3 +157,20 @@ async def workspace_for(session: AsyncSession, platform: str, app_id: str) -> Wo
         session.add(ws)
         await session.flush()
     return ws
+
+
+async def sync_platform(
+    adapter: Adapter, factory: async_sessionmaker[AsyncSession], settings: Settings
+) -> SyncReport:
+    """One full sync of a platform's contact list: ``perfloop org sync`` and the scheduled daily sync both
+    come here, so they cannot drift apart. The contact API is read before the transaction opens."""
+    org = await adapter.list_org()
+    async with factory() as session, session.begin():
+        ws = await workspace_for(session, adapter.platform, adapter.workspace)
+        return await apply_org(
+            session,
+            ws,
+            org,
+            default_timezone=settings.schedule.default_timezone,
+            default_locale=settings.i18n.default_locale,
+        )

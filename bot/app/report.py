@@ -14,10 +14,11 @@ import io
 import json
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from bot.core.localtime import zone
+from bot.core.status import CycleStatus
 from storage.models import Cycle, Department, Person, Workspace
 from storage.queries import metrics as m
 
@@ -39,7 +40,7 @@ async def _pick_cycle(service: Service, code: str | None) -> Cycle:
             rows = list(
                 await session.scalars(
                     select(Cycle)
-                    .where(Cycle.status == "active")
+                    .where(Cycle.status == CycleStatus.ACTIVE)
                     .order_by(Cycle.starts_on.desc(), Cycle.id.desc())
                 )
             )
@@ -60,7 +61,7 @@ async def report_data(service: Service, *, cycle: str | None) -> dict[str, Any]:
     chosen = await _pick_cycle(service, cycle)
     if chosen.starts_on is None or chosen.ends_on is None:
         raise ReportError(f"cycle {chosen.code!r} has no start/end dates")
-    tz = ZoneInfo(service.settings.schedule.default_timezone)
+    tz = zone(service.settings.schedule.default_timezone)
     window = m.Window(chosen.starts_on, chosen.ends_on + timedelta(days=1), tz)
     scope = m.Scope(chosen.workspace_id)
     async with service.factory() as session:

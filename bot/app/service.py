@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from adapters.base import AppLinks
 from adapters.registry import AdapterRegistry
+from bot.app.directory import DatabaseDirectory
 from bot.app.dispatcher import Dispatcher
-from bot.app.flows import collect_routers
+from bot.app.flows import SCHEDULE, collect_routers
+from bot.app.ingress import Ingress
 from bot.app.metrics import Metrics
 from bot.app.outbox import OutboxDelivery
 from bot.core.clock import Clock
 from bot.core.config import Settings
+from bot.core.context import Context
+from bot.core.schedule import ScheduleEntry
+from scheduler.jobs import SchedulerRunner
+from scheduler.port import SchedulerPort
+from scheduler.table import JobTable
 from storage.db import create_engine, session_factory
+from storage.media import MediaStore
 from storage.models import Workspace
 
 BackgroundTask = Callable[["Service", asyncio.Event], Coroutine[Any, Any, None]]
@@ -35,6 +44,15 @@ class Service:
     metrics: Metrics = field(default_factory=Metrics)
     background: list[BackgroundTask] = field(default_factory=list)
     run_outbox: bool = True
+    ingress: Ingress = field(init=False)
+    """The one way events enter (adapters hold it as their event sink): dispatch, wake the outbox, count."""
+
+    def __post_init__(self) -> None:
+        self.ingress = Ingress(dispatcher=self.dispatcher, outbox=self.outbox, metrics=self.metrics)
+
+    async def run_for_person(self, person_id: int, fn: Callable[[Context], Awaitable[None]]) -> None:
+        """Scheduled work for one person, in its own transaction (what a schedule entry's ``Host`` offers)."""
+        await self.dispatcher.run_for_person(person_id, fn)
 
     async def close(self) -> None:
         for adapter in self.registry:
@@ -56,7 +74,12 @@ def build_service(
     factory = session_factory(engine)
     registry = registry if registry is not None else AdapterRegistry.from_settings(settings)
     dispatcher = Dispatcher(
-        factory=factory, settings=settings, router=collect_routers(), registry=registry, clock=clock
+        factory=factory,
+        settings=settings,
+        router=collect_routers(),
+        registry=registry,
+        clock=clock,
+        schedule=SchedulerPort(settings),
     )
     metrics = Metrics()
     outbox = OutboxDelivery(
@@ -73,10 +96,14 @@ def build_service(
         outbox=outbox,
         metrics=metrics,
     )
-    for adapter in registry:
-        bind = getattr(adapter, "bind_service", None)
-        if bind is not None:
-            bind(service)
+    registry.attach(
+        AppLinks(
+            sink=service.ingress,
+            clock=clock,
+            media=MediaStore(settings.media.dir, max_bytes=settings.media.max_image_bytes),
+            directory=DatabaseDirectory(factory),
+        )
+    )
     return service
 
 
@@ -96,3 +123,16 @@ async def ensure_workspaces(service: Service) -> None:
                         name=f"{adapter.platform}:{adapter.workspace}",
                     )
                 )
+
+
+def scheduler_job(*extra: ScheduleEntry) -> BackgroundTask:
+    """The scheduler as a background job of every ``perfloop run`` replica (the advisory lock makes one of
+    them tick): every flow's schedule entries from the registry plus the app's own (``extra``: org sync).
+
+    The table is checked here, before the server starts: a job without an entry stops the start-up."""
+    jobs = JobTable([*SCHEDULE, *extra])
+
+    async def run_scheduler(service: Service, stop: asyncio.Event) -> None:
+        await SchedulerRunner(service, jobs).run(stop)
+
+    return run_scheduler

@@ -7,19 +7,25 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Protocol
+from datetime import date, datetime
+from typing import Any, Protocol, TypeVar
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.config import Settings
 from bot.core.events import Event
+from bot.core.localtime import person_date, person_text, person_zone
+from bot.core.schedule_port import SchedulePort
 from cards.catalogue import Translator
 from cards.model import Card
-from storage.models import AuditLog, OutboxMessage, Person, Workspace
+from storage.models import AuditLog, Base, OutboxMessage, Person, Workspace
+from storage.queries.status import transition
 
 BULK_ROWS = 1000
+
+M = TypeVar("M", bound=Base)
 
 
 class Recipient(Protocol):
@@ -167,6 +173,8 @@ class Context:
     outbox: Outbox
     event: Event | None = None
     fetch_media: MediaFetcher | None = None
+    schedule: SchedulePort | None = None
+    """The scheduler's answers a flow may ask for (next occurrence, skip); put here by the app."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -191,6 +199,43 @@ class Context:
     def refuse(self, key: str, **params: Any) -> Refused:
         """``raise ctx.refuse("common.not_allowed")`` — the message comes from the catalogue."""
         return Refused(self.t(key, **params))
+
+    async def transition_or_refuse(
+        self,
+        model: type[M],
+        row_id: int,
+        *,
+        column: str = "status",
+        allowed: Iterable[str | None],
+        values: dict[str, Any],
+        extra: Iterable[Any] = (),
+    ) -> M:
+        """Compare-and-set (``storage.queries.status.transition``) for a click: when the row is no longer in
+        an ``allowed`` state, someone got there first (a second manager, a platform retry), so the click is
+        refused with "already done" and nothing changes."""
+        updated = await transition(
+            self.session, model, row_id, column=column, allowed=allowed, values=values, extra=extra
+        )
+        if updated is None:
+            raise self.refuse("common.already_done")
+        return updated
+
+    # Local time, always through ``bot.core.localtime`` (one fallback rule for an unknown zone name).
+    def zone(self, person: Person | None = None) -> ZoneInfo:
+        """The time zone of ``person`` (default: the sender)."""
+        return person_zone(self.person if person is None else person, self.settings)
+
+    def today(self, person: Person | None = None) -> date:
+        """The calendar day it is now where ``person`` (default: the sender) lives."""
+        return self.day_of(self.now, person)
+
+    def day_of(self, at: datetime, person: Person | None = None) -> date:
+        """The calendar day ``at`` falls on where ``person`` (default: the sender) lives."""
+        return person_date(self.person if person is None else person, at, self.settings)
+
+    def local_text(self, at: datetime, person: Person | None = None) -> str:
+        """``at`` as ``2026-11-24 10:00`` where ``person`` (default: the sender) lives."""
+        return person_text(self.person if person is None else person, at, self.settings)
 
     async def download(self, media_ref: str) -> bytes:
         if self.fetch_media is None:

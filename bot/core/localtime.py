@@ -2,7 +2,9 @@
 
 Deadlines, check-in days, quiet hours and digest days are calendar facts where the person lives, not in UTC.
 One fallback rule for a zone name the system does not know (a typo in an org sync, an empty field): the
-configured ``[schedule] default_timezone``, logged once per call site, never a crash.
+configured ``[schedule] default_timezone``, logged, never a crash. Flows usually reach this through the
+Context (``ctx.zone()``, ``ctx.today()``, ``ctx.local_text(at)``); scheduled code without a Context calls
+these functions with the settings.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.core.config import Settings
+from cards.flow_common import local_time
 from storage.models import Person
 
 log = logging.getLogger("perfloop.localtime")
@@ -24,11 +27,12 @@ def _zone(name: str) -> ZoneInfo:
 
 
 def zone(name: str) -> ZoneInfo:
+    """The zone for an IANA name already checked by ``person_tz`` (or the configured default)."""
     return _zone(name)
 
 
 def person_tz(person: Person, settings: Settings) -> str:
-    """The person's IANA zone; an unknown name falls back to the configured default instead of crashing."""
+    """The person's IANA zone name; an unknown or empty name falls back to the configured default."""
     name = person.timezone or settings.schedule.default_timezone
     try:
         zone(name)
@@ -36,6 +40,21 @@ def person_tz(person: Person, settings: Settings) -> str:
         log.warning("unknown timezone; using the default", extra={"person_id": person.id, "timezone": name})
         name = settings.schedule.default_timezone
     return name
+
+
+def person_zone(person: Person, settings: Settings) -> ZoneInfo:
+    """The person's zone, with the same fallback as ``person_tz``."""
+    return zone(person_tz(person, settings))
+
+
+def person_date(person: Person, at: datetime, settings: Settings) -> date:
+    """The calendar day it is at ``at`` where the person lives (deadlines are checked against this)."""
+    return at.astimezone(person_zone(person, settings)).date()
+
+
+def person_text(person: Person, at: datetime, settings: Settings) -> str:
+    """``2026-11-24 10:00`` where the person lives: how a card shows them a moment."""
+    return local_time(at, person_zone(person, settings))
 
 
 def local_at(day: date, at: time, tz: str) -> datetime:

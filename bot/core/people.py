@@ -1,4 +1,4 @@
-"""Who may act on what — the one place every flow asks.
+"""Who may act on what, and who sits above whom — the one place every flow asks.
 
 A refused click raises ``ctx.refuse(...)``: the dispatcher rolls the transaction back, so nothing changes,
 and the clicker is told why. Rules (DESIGN.md, "Who may do what"):
@@ -7,13 +7,16 @@ and the clicker is told why. Rules (DESIGN.md, "Who may do what"):
 - only the employee edits their own goals, check-in or review;
 - only the employee's *approvers* confirm, acknowledge or return: their manager (or, without one, the head
   of their department), the manager's configured delegate, and the HRBP (the person's own or their
-  department's). Nobody approves their own record.
+  department's). Nobody approves their own record;
+- the evidence, action-item, escalation and digest flows also ask who may *oversee* a person (approvers,
+  the director two levels up, leaders and HR admins) and resolve ``@name`` mentions.
 """
 
 from __future__ import annotations
 
 from datetime import date
 
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.context import Context
@@ -89,3 +92,69 @@ async def approver_to_notify(session: AsyncSession, employee: Person, today: dat
                 return delegate
         return manager
     return await hrbp_of(session, employee)
+
+
+# ---------------------------------------------------------------- who sits above whom
+
+
+async def is_manager_of(session: AsyncSession, actor: Person, person: Person) -> bool:
+    """The line manager (see ``line_manager``), or the person the manager named as delegate."""
+    manager = await line_manager(session, person)
+    if manager is None:
+        return False
+    return actor.id in (manager.id, manager.delegate_id)
+
+
+async def manager_of(session: AsyncSession, person: Person) -> Person | None:
+    return await line_manager(session, person)
+
+
+async def director_of(session: AsyncSession, person: Person) -> Person | None:
+    """The manager's manager; failing that, the head of the person's department (if not the person)."""
+    manager = await manager_of(session, person)
+    if manager is not None:
+        above = await manager_of(session, manager)
+        if above is not None and above.id != person.id:
+            return above
+    if person.department_id is not None:
+        dept = await session.get(Department, person.department_id)
+        if dept is not None and dept.head_id not in (None, person.id, person.manager_id):
+            head = await session.get(Person, dept.head_id)
+            if head is not None and head.active:
+                return head
+    return None
+
+
+async def may_oversee(session: AsyncSession, actor: Person, person: Person) -> bool:
+    """Manager (or delegate), the manager's manager, the HRBP, or a leader / HR admin of the workspace."""
+    if actor.workspace_id != person.workspace_id:
+        return False
+    if actor.has_role("leader") or actor.has_role("hr_admin"):
+        return True
+    if await is_manager_of(session, actor, person):
+        return True
+    hrbp = await hrbp_of(session, person)
+    if hrbp is not None and hrbp.id == actor.id:
+        return True
+    director = await director_of(session, person)
+    return director is not None and director.id == actor.id
+
+
+async def find_by_mention(session: AsyncSession, workspace_id: int, token: str) -> list[Person]:
+    """``@张三`` → the active people of the workspace with that name (or platform user id).
+
+    Returns every match, so the caller can say "two people are called 张三" instead of guessing.
+    """
+    name = token.strip().lstrip("@＠").strip()
+    if not name:
+        return []
+    rows = await session.scalars(
+        select(Person)
+        .where(
+            Person.workspace_id == workspace_id,
+            Person.active.is_(True),
+            or_(Person.name == name, Person.platform_user_id == name),
+        )
+        .order_by(Person.id)
+    )
+    return list(rows)

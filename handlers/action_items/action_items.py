@@ -1,8 +1,9 @@
 """Action items: a deliverable with an owner, a deadline and an acceptor, reminded before and on the day.
 
-Items come from three places: a confirmed 3-2-1 review (handlers/review321.py), a check-in the manager
-marked "needs follow-up" (handlers/checkin.py), and the ``/action`` command. All of them go through
-``open_action_item`` so every item gets the same owner card. The owner marks it done (optionally after
+Items come from four places: a confirmed 3-2-1 review (handlers/review321/), a check-in the manager
+marked "needs follow-up" (handlers/checkin/), a photo rated "needs support" (handlers/evidence/), and the
+``/action`` command. All of them go through ``open_action_item`` (other flows call it through ``api.py``)
+so every item gets the same owner card, audit row and clock. The owner marks it done (optionally after
 sending a photo), the acceptor accepts or returns it. Status changes are compare-and-set, so a late or
 double click changes nothing.
 
@@ -13,14 +14,15 @@ item, owner and deadline — a deadline extension or a reassignment arms the rem
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
 
 from sqlalchemy import func, select
 
-from bot.core.authority import find_by_mention, is_manager_of, local_today, manager_of, may_oversee
 from bot.core.context import Context, Reply
-from bot.core.events import CardAction
+from bot.core.forms import form_of, text
+from bot.core.people import find_by_mention, is_manager_of, manager_of, may_oversee
 from bot.core.router import Router
+from bot.core.schedule import Entry, Job, ReminderArgs, ScheduleEntry
+from bot.core.status import OPEN_ACTION_ITEM, ActionItemStatus
 from cards.action_items import (
     ActionAccept,
     ActionAck,
@@ -28,79 +30,21 @@ from cards.action_items import (
     ActionNudge,
     ActionReturn,
     acceptor_card,
-    owner_card,
     resolved_card,
     return_form,
 )
-from cards.catalogue import Translator
-from cards.model import Card, Colour, Form
+from cards.model import Form
 from cards.notice import notice_card
+from handlers.action_items.item import build_owner_card, describe, load_item, owner_card_key
+from handlers.feedback.api import open_deliverable_ratings
 from storage.models import ActionItem, Evidence, Person
 from storage.queries.once import done_before
 from storage.queries.status import transition
 
 router = Router()
 
-OPEN = ("open", "returned")
 REMINDER_KINDS = ("before", "due")
 EVIDENCE_FLAGS = ("+photo", "+照片", "+证据")
-
-
-def owner_card_key(item_id: int) -> str:
-    return f"action-item:{item_id}"
-
-
-def form_values(ctx: Context) -> dict[str, str | list[str]]:
-    return ctx.event.form if isinstance(ctx.event, CardAction) else {}
-
-
-def form_text(ctx: Context, name: str) -> str:
-    value = form_values(ctx).get(name, "")
-    if isinstance(value, list):
-        value = value[0] if value else ""
-    return value.strip()
-
-
-async def load_item(ctx: Context, item_id: int) -> tuple[ActionItem, Person]:
-    """The item and its owner, in the clicker's workspace; anything else is a stale or forged button."""
-    item = await ctx.session.get(ActionItem, item_id)
-    owner = await ctx.session.get(Person, item.owner_id) if item is not None else None
-    if item is None or owner is None or owner.workspace_id != ctx.workspace.id:
-        raise ctx.refuse("common.invalid_action")
-    return item, owner
-
-
-async def describe(ctx: Context, item: ActionItem) -> dict[str, Any]:
-    """The keyword arguments every action-item card takes (names resolved once)."""
-    owner = await ctx.session.get(Person, item.owner_id)
-    acceptor = await ctx.session.get(Person, item.acceptor_id) if item.acceptor_id else None
-    return {
-        "item_id": item.id,
-        "deliverable": item.deliverable,
-        "deadline": item.deadline,
-        "owner": owner.name if owner else "?",
-        "acceptor": acceptor.name if acceptor else None,
-        "status": item.status,
-    }
-
-
-async def build_owner_card(
-    ctx: Context,
-    item: ActionItem,
-    t: Translator,
-    *,
-    title_key: str = "action_items.new_title",
-    intro: str | None = None,
-    colour: Colour = "blue",
-) -> Card:
-    return owner_card(
-        t,
-        **await describe(ctx, item),
-        evidence_required=item.evidence_required,
-        title_key=title_key,
-        intro=intro,
-        colour=colour,
-    )
 
 
 async def open_action_item(
@@ -128,7 +72,7 @@ async def open_action_item(
         source_id=source_id,
         deliverable=deliverable.strip()[:2000],
         deadline=deadline,
-        status="open",
+        status=ActionItemStatus.OPEN,
         evidence_required=evidence_required,
         action_type=action_type,
         created_at=ctx.now,
@@ -158,12 +102,12 @@ async def remind_action_item(ctx: Context, item_id: int, *, kind: str) -> bool:
     if kind not in REMINDER_KINDS:
         raise ValueError(f"unknown reminder kind {kind!r}")
     item = await ctx.session.get(ActionItem, item_id)
-    if item is None or item.status not in OPEN:
+    if item is None or item.status not in OPEN_ACTION_ITEM:
         return False
     owner = await ctx.session.get(Person, item.owner_id)
     if owner is None or not owner.active:
         return False
-    today = local_today(owner, ctx.now)
+    today = ctx.today(owner)
     if today > item.deadline:
         return False
     key = f"remind:{kind}:{item.deadline.isoformat()}:{owner.id}"
@@ -244,7 +188,7 @@ async def action_command(ctx: Context, args: str) -> Reply:
     if len(matches) > 1:
         raise ctx.refuse("action_items.ambiguous_person", name=mention, count=len(matches))
     owner = matches[0]
-    if deadline < local_today(ctx.person, ctx.now):
+    if deadline < ctx.today():
         raise ctx.refuse("action_items.deadline_past")
     if owner.id == ctx.person.id:
         acceptor = await manager_of(ctx.session, owner)
@@ -274,7 +218,7 @@ async def ack(ctx: Context, payload: ActionAck) -> Reply:
     item, owner = await load_item(ctx, payload.item_id)
     if owner.id != ctx.person.id:
         raise ctx.refuse("common.not_allowed")
-    if item.status not in OPEN:
+    if item.status not in OPEN_ACTION_ITEM:
         raise ctx.refuse("common.already_done")
     await record_first_response(ctx, item, ctx.now)
     ctx.audit("action_item.acknowledged", "action_item", item.id)
@@ -286,23 +230,17 @@ async def done(ctx: Context, payload: ActionDone) -> Reply:
     item, owner = await load_item(ctx, payload.item_id)
     if owner.id != ctx.person.id:
         raise ctx.refuse("common.not_allowed")
-    updated = await transition(
-        ctx.session,
+    updated = await ctx.transition_or_refuse(
         ActionItem,
         item.id,
-        allowed=OPEN,
+        allowed=OPEN_ACTION_ITEM,
         values={
-            "status": "done",
+            "status": ActionItemStatus.DONE,
             "done_at": ctx.now,
             "first_response_at": func.coalesce(ActionItem.first_response_at, ctx.now),
         },
     )
-    if updated is None:
-        raise ctx.refuse("common.already_done")
     ctx.audit("action_item.done", "action_item", item.id)
-    # Imported here: deliverable ratings sit above check-ins, which sit above action items.
-    from handlers.feedback.deliverable_ratings import open_deliverable_ratings
-
     await open_deliverable_ratings(ctx, item.id)
     photos = (
         await ctx.session.scalar(
@@ -339,11 +277,9 @@ async def _check_acceptor(ctx: Context, item: ActionItem, owner: Person) -> None
 async def accept(ctx: Context, payload: ActionAccept) -> Reply:
     item, owner = await load_item(ctx, payload.item_id)
     await _check_acceptor(ctx, item, owner)
-    updated = await transition(
-        ctx.session, ActionItem, item.id, allowed=["done"], values={"status": "accepted"}
+    updated = await ctx.transition_or_refuse(
+        ActionItem, item.id, allowed=[ActionItemStatus.DONE], values={"status": ActionItemStatus.ACCEPTED}
     )
-    if updated is None:
-        raise ctx.refuse("common.already_done")
     ctx.audit("action_item.accepted", "action_item", item.id)
     t = ctx.translator(owner)
     ctx.outbox.send(
@@ -369,14 +305,15 @@ async def _return_form(ctx: Context, payload: ActionReturn) -> Form:
 async def give_back(ctx: Context, payload: ActionReturn) -> Reply:
     item, owner = await load_item(ctx, payload.item_id)
     await _check_acceptor(ctx, item, owner)
-    reason = form_text(ctx, "comment")
+    reason = text(form_of(ctx), "comment")
     if not reason:
         raise ctx.refuse("action_items.reason_required")
-    updated = await transition(
-        ctx.session, ActionItem, item.id, allowed=["done"], values={"status": "returned", "done_at": None}
+    updated = await ctx.transition_or_refuse(
+        ActionItem,
+        item.id,
+        allowed=[ActionItemStatus.DONE],
+        values={"status": ActionItemStatus.RETURNED, "done_at": None},
     )
-    if updated is None:
-        raise ctx.refuse("common.already_done")
     ctx.audit("action_item.returned", "action_item", item.id, reason=reason[:500])
     t = ctx.translator(owner)
     intro = t("action_items.returned_body", name=ctx.person.name, reason=reason[:500])
@@ -402,9 +339,9 @@ async def nudge(ctx: Context, payload: ActionNudge) -> Reply:
     item, owner = await load_item(ctx, payload.item_id)
     if not await may_oversee(ctx.session, ctx.person, owner):
         raise ctx.refuse("common.not_allowed")
-    if item.status not in OPEN:
+    if item.status not in OPEN_ACTION_ITEM:
         raise ctx.refuse("common.already_done")
-    today = local_today(owner, ctx.now)
+    today = ctx.today(owner)
     key = f"nudge:{today.isoformat()}"
     if await done_before(
         ctx.session, action="action_item.nudged", entity="action_item", entity_id=item.id, key=key
@@ -423,3 +360,11 @@ async def nudge(ctx: Context, payload: ActionNudge) -> Reply:
     )
     ctx.audit("action_item.nudged", "action_item", item.id, key=key)
     return Reply(toast=ctx.t("action_items.nudged", name=owner.name))
+
+
+# ------------------------------------------------------------------ schedule entries
+SCHEDULE: tuple[ScheduleEntry, ...] = (
+    Entry(
+        Job.REMIND_ACTION_ITEM, ReminderArgs, lambda ctx, a: remind_action_item(ctx, a.item_id, kind=a.kind)
+    ),
+)

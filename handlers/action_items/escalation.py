@@ -15,10 +15,13 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from bot.core.authority import hrbp_of, local_today, manager_of, may_oversee
 from bot.core.config import EscalationConfig
 from bot.core.context import Context, Reply
+from bot.core.forms import form_of, text
+from bot.core.people import hrbp_of, manager_of, may_oversee
 from bot.core.router import Router
+from bot.core.schedule import Entry, EscalationArgs, Job, ScheduleEntry
+from bot.core.status import ANSWERED_CHECKIN, OPEN_ACTION_ITEM, ActionItemStatus, CycleStatus
 from cards.action_items import (
     ActionClose,
     ActionExtend,
@@ -30,18 +33,10 @@ from cards.action_items import (
     resolved_card,
 )
 from cards.model import Form
-from handlers.action_items.action_items import (
-    OPEN,
-    build_owner_card,
-    describe,
-    form_text,
-    load_item,
-    owner_card_key,
-)
+from handlers.action_items.item import build_owner_card, describe, load_item, owner_card_key
 from storage.models import ActionItem, CheckIn, Cycle, Goal, Person
-from storage.queries.metrics import DONE_CHECKIN, PROGRESS_GAP_ACTION
+from storage.queries.metrics import PROGRESS_GAP_ACTION
 from storage.queries.once import done_before
-from storage.queries.status import transition
 
 router = Router()
 
@@ -81,12 +76,12 @@ async def escalate_action_item(ctx: Context, item_id: int, *, level: int) -> boo
     if level not in LEVELS:
         raise ValueError(f"unknown escalation level {level}")
     item = await ctx.session.get(ActionItem, item_id)
-    if item is None or item.status not in OPEN:
+    if item is None or item.status not in OPEN_ACTION_ITEM:
         return False
     owner = await ctx.session.get(Person, item.owner_id)
     if owner is None:
         return False
-    today = local_today(owner, ctx.now)
+    today = ctx.today(owner)
     late = (today - item.deadline).days
     if late < days_needed(level, ctx.settings.escalation):
         return False
@@ -144,33 +139,30 @@ async def _overseer(ctx: Context, item_id: int) -> tuple[ActionItem, Person]:
     item, owner = await load_item(ctx, item_id)
     if ctx.person.id == owner.id or not await may_oversee(ctx.session, ctx.person, owner):
         raise ctx.refuse("common.not_allowed")
-    if item.status not in OPEN:
+    if item.status not in OPEN_ACTION_ITEM:
         raise ctx.refuse("common.already_done")
     return item, owner
 
 
 async def _extend_form(ctx: Context, payload: ActionExtend) -> Form:
-    return extend_form(ctx.t, payload.item_id, local_today(ctx.person, ctx.now) + timedelta(days=7))
+    return extend_form(ctx.t, payload.item_id, ctx.today() + timedelta(days=7))
 
 
 @router.action(ActionExtend, form=_extend_form)
 async def extend(ctx: Context, payload: ActionExtend) -> Reply:
     item, owner = await _overseer(ctx, payload.item_id)
     try:
-        new_deadline = date.fromisoformat(form_text(ctx, "deadline"))
+        new_deadline = date.fromisoformat(text(form_of(ctx), "deadline"))
     except ValueError:
         raise ctx.refuse("action_items.bad_date") from None
-    if new_deadline < local_today(owner, ctx.now):
+    if new_deadline < ctx.today(owner):
         raise ctx.refuse("action_items.deadline_past")
-    updated = await transition(
-        ctx.session,
+    updated = await ctx.transition_or_refuse(
         ActionItem,
         item.id,
-        allowed=OPEN,
+        allowed=OPEN_ACTION_ITEM,
         values={"deadline": new_deadline, "escalation_level": 0},
     )
-    if updated is None:
-        raise ctx.refuse("common.already_done")
     ctx.audit(
         "action_item.extended",
         "action_item",
@@ -203,7 +195,7 @@ async def _reassign_form(ctx: Context, payload: ActionReassign) -> Form:
 async def reassign(ctx: Context, payload: ActionReassign) -> Reply:
     item, owner = await _overseer(ctx, payload.item_id)
     try:
-        new_owner_id = int(form_text(ctx, "owner"))
+        new_owner_id = int(text(form_of(ctx), "owner"))
     except ValueError:
         raise ctx.refuse("action_items.pick_owner") from None
     new_owner = await ctx.session.get(Person, new_owner_id)
@@ -211,15 +203,12 @@ async def reassign(ctx: Context, payload: ActionReassign) -> Reply:
         raise ctx.refuse("action_items.pick_owner")
     if new_owner.id == owner.id:
         raise ctx.refuse("action_items.same_owner")
-    updated = await transition(
-        ctx.session,
+    updated = await ctx.transition_or_refuse(
         ActionItem,
         item.id,
-        allowed=OPEN,
+        allowed=OPEN_ACTION_ITEM,
         values={"owner_id": new_owner.id, "escalation_level": 0, "first_response_at": None},
     )
-    if updated is None:
-        raise ctx.refuse("common.already_done")
     ctx.audit("action_item.reassigned", "action_item", item.id, old_owner=owner.id, new_owner=new_owner.id)
     t = ctx.translator(new_owner)
     intro = t("action_items.reassigned_body", name=ctx.person.name, previous=owner.name)
@@ -246,11 +235,12 @@ async def reassign(ctx: Context, payload: ActionReassign) -> Reply:
 @router.action(ActionClose)
 async def close(ctx: Context, payload: ActionClose) -> Reply:
     item, owner = await _overseer(ctx, payload.item_id)
-    updated = await transition(
-        ctx.session, ActionItem, item.id, allowed=OPEN, values={"status": "closed", "closed_at": ctx.now}
+    updated = await ctx.transition_or_refuse(
+        ActionItem,
+        item.id,
+        allowed=OPEN_ACTION_ITEM,
+        values={"status": ActionItemStatus.CLOSED, "closed_at": ctx.now},
     )
-    if updated is None:
-        raise ctx.refuse("common.already_done")
     ctx.audit("action_item.closed", "action_item", item.id)
     t = ctx.translator(owner)
     ctx.outbox.send(
@@ -283,7 +273,7 @@ async def _cycle_for(ctx: Context, checkin: CheckIn, person: Person, day: date) 
         select(Cycle)
         .where(
             Cycle.workspace_id == person.workspace_id,
-            Cycle.status == "active",
+            Cycle.status == CycleStatus.ACTIVE,
             Cycle.starts_on <= day,
             Cycle.ends_on >= day,
         )
@@ -298,7 +288,7 @@ async def progress_vs_plan(ctx: Context, checkin: CheckIn, person: Person) -> tu
     None when there is nothing to compare: no progress reported, or no cycle with dates.
     """
     when = checkin.submitted_at or checkin.due_at
-    day = local_today(person, when)
+    day = ctx.day_of(when, person)
     cycle = await _cycle_for(ctx, checkin, person, day)
     if cycle is None or cycle.starts_on is None or cycle.ends_on is None or cycle.ends_on <= cycle.starts_on:
         return None
@@ -325,7 +315,7 @@ async def check_progress_gap(ctx: Context, checkin_id: int) -> bool:
     """Called after a check-in is submitted: warn owner and manager when this check-in and the one before
     are both ``[escalation] progress_gap_percent`` or more below plan. Once per check-in; True if warned."""
     checkin = await ctx.session.get(CheckIn, checkin_id)
-    if checkin is None or checkin.status not in DONE_CHECKIN:
+    if checkin is None or checkin.status not in ANSWERED_CHECKIN:
         return False
     person = await ctx.session.get(Person, checkin.person_id)
     if person is None:
@@ -340,7 +330,7 @@ async def check_progress_gap(ctx: Context, checkin_id: int) -> bool:
             CheckIn.person_id == person.id,
             CheckIn.due_at < checkin.due_at,
             CheckIn.id != checkin.id,
-            CheckIn.status.in_(DONE_CHECKIN),
+            CheckIn.status.in_(ANSWERED_CHECKIN),
         )
         .order_by(CheckIn.due_at.desc())
         .limit(1)
@@ -373,3 +363,13 @@ async def check_progress_gap(ctx: Context, checkin_id: int) -> bool:
         PROGRESS_GAP_ACTION, "person", person.id, key=key, checkin_id=checkin.id, plan=plan, actual=actual
     )
     return True
+
+
+# ------------------------------------------------------------------ schedule entries
+SCHEDULE: tuple[ScheduleEntry, ...] = (
+    Entry(
+        Job.ESCALATE_ACTION_ITEM,
+        EscalationArgs,
+        lambda ctx, a: escalate_action_item(ctx, a.item_id, level=a.level),
+    ),
+)

@@ -19,15 +19,16 @@ from bot.core.context import Context, Reply
 from bot.core.forms import FormData, form_of, text
 from bot.core.people import approver_to_notify, require_approver, require_self
 from bot.core.router import Router
+from bot.core.schedule import CheckinArgs, Entry, Job, PeriodArgs, ScheduleEntry
+from bot.core.status import ANSWERABLE_CHECKIN, CheckInStatus
 from bot.core.vague import must_bounce
 from cards import checkin as cc
 from cards.catalogue import Translator
 from cards.engagement import social_proof_line, streak_line
 from cards.flow_actions import CheckinAck, CheckinAnswer, CheckinEdit, CheckinFollowup, CheckinSubmit
-from cards.flow_common import done_by, local_date, with_outcome
+from cards.flow_common import done_by, with_outcome
 from cards.model import Card, Form
-from handlers.action_items.action_items import open_action_item
-from handlers.action_items.escalation import check_progress_gap
+from handlers.action_items.api import check_progress_gap, open_action_item
 from storage.models import CheckIn, Person
 from storage.queries import checkins as chq
 from storage.queries import cycles as cq
@@ -36,7 +37,7 @@ from storage.queries.status import transition
 
 router = Router()
 
-DECISIONS = ("acknowledged", "followup")
+DECISIONS = (CheckInStatus.ACKNOWLEDGED, CheckInStatus.FOLLOWUP)
 
 
 FOLLOWUP_DAYS = 3
@@ -99,7 +100,7 @@ async def open_checkin(ctx: Context, *, period: str, due_at: datetime) -> CheckI
         person_id=ctx.person.id,
         cycle_id=found[0].id if found else None,
         period=period,
-        status="open",
+        status=CheckInStatus.OPEN,
         due_at=due_at,
         progress={},
     )
@@ -129,7 +130,7 @@ async def remind_checkin(ctx: Context, checkin_id: int) -> bool:
         ctx.session,
         CheckIn,
         checkin_id,
-        allowed=["open"],
+        allowed=[CheckInStatus.OPEN],
         values={"reminded_at": ctx.now},
         extra=[CheckIn.reminded_at.is_(None)],
     )
@@ -153,7 +154,11 @@ async def close_missed_checkin(ctx: Context, checkin_id: int) -> bool:
     if checkin is None or checkin.person_id != ctx.person.id:
         return False
     updated = await transition(
-        ctx.session, CheckIn, checkin_id, allowed=["open"], values={"status": "missed"}
+        ctx.session,
+        CheckIn,
+        checkin_id,
+        allowed=[CheckInStatus.OPEN],
+        values={"status": CheckInStatus.MISSED},
     )
     if updated is None:
         return False
@@ -174,7 +179,7 @@ async def _own_answerable(ctx: Context, checkin_id: int) -> CheckIn:
     require_self(ctx, checkin.person_id)
     if checkin.answered_at is not None or checkin.status in DECISIONS:
         raise ctx.refuse("checkin.already_answered")
-    if checkin.status not in chq.ANSWERABLE:
+    if checkin.status not in ANSWERABLE_CHECKIN:
         raise ctx.refuse("checkin.closed", period=checkin.period)
     return checkin
 
@@ -203,7 +208,7 @@ def parse_progress(
 
 async def _after_submit(ctx: Context, checkin: CheckIn, lines: list[cc.GoalLine], *, first: bool) -> Card:
     """Send (first time) or update (edit) the approver's summary; return the employee's submitted card."""
-    approver = await approver_to_notify(ctx.session, ctx.person, local_date(ctx.now, ctx.person.timezone))
+    approver = await approver_to_notify(ctx.session, ctx.person, ctx.today())
     if approver is not None:
         card = _manager_card(ctx.translator(approver), checkin, ctx.person, lines, edited=not first)
         if first:
@@ -214,7 +219,7 @@ async def _after_submit(ctx: Context, checkin: CheckIn, lines: list[cc.GoalLine]
     note = ctx.t(
         "checkin.submitted_note",
         time=done_by(
-            ctx.t, name=ctx.person.name, what=ctx.t("checkin.did_submit"), at=ctx.now, tz=ctx.person.timezone
+            ctx.t, name=ctx.person.name, what=ctx.t("checkin.did_submit"), at=ctx.now, tz=ctx.zone()
         ),
     )
     if first:
@@ -276,15 +281,15 @@ async def submit_checkin(ctx: Context, payload: CheckinSubmit) -> Reply:
                 ctx, checkin, lines, error=error, progress=progress, obstacles=obstacles, support=support
             ),
         )
-    first = checkin.status == "open"
+    first = checkin.status == CheckInStatus.OPEN
     updated = await transition(
         ctx.session,
         CheckIn,
         checkin.id,
-        allowed=chq.ANSWERABLE,
+        allowed=ANSWERABLE_CHECKIN,
         extra=[CheckIn.answered_at.is_(None)],
         values={
-            "status": "submitted",
+            "status": CheckInStatus.SUBMITTED,
             "progress": progress,
             "obstacles": obstacles,
             "support": support,
@@ -307,18 +312,18 @@ async def edit_checkin(ctx: Context, payload: CheckinEdit) -> Reply:
 @router.text()
 async def checkin_text_reply(ctx: Context, message: str) -> Reply | None:
     """A chat reply attaches to the newest answerable check-in; with none open, other handlers may try."""
-    checkin = await chq.latest_answerable(ctx.session, ctx.person.id)
+    checkin = await chq.latest_answerable(ctx.session, ctx.person.id, ANSWERABLE_CHECKIN)
     if checkin is None or not message.strip():
         return None
     combined = f"{checkin.obstacles}\n{message.strip()}" if checkin.obstacles else message.strip()
-    first = checkin.status == "open"
+    first = checkin.status == CheckInStatus.OPEN
     updated = await transition(
         ctx.session,
         CheckIn,
         checkin.id,
-        allowed=chq.ANSWERABLE,
+        allowed=ANSWERABLE_CHECKIN,
         extra=[CheckIn.answered_at.is_(None)],
-        values={"status": "submitted", "obstacles": combined[-2000:], "submitted_at": ctx.now},
+        values={"status": CheckInStatus.SUBMITTED, "obstacles": combined[-2000:], "submitted_at": ctx.now},
     )
     if updated is None:
         return None
@@ -338,9 +343,9 @@ async def _answer(ctx: Context, checkin_id: int, decision: str, comment: str | N
     employee = await ctx.session.get(Person, checkin.person_id)
     assert employee is not None
     await require_approver(ctx, employee)
-    if checkin.status == "open":
+    if checkin.status == CheckInStatus.OPEN:
         raise ctx.refuse("checkin.not_submitted", name=employee.name)
-    if checkin.status != "submitted" or checkin.answered_at is not None:
+    if checkin.status != CheckInStatus.SUBMITTED or checkin.answered_at is not None:
         raise ctx.refuse("common.already_done")
     if decision not in DECISIONS:
         raise ctx.refuse("common.invalid_action")
@@ -352,11 +357,10 @@ async def _answer(ctx: Context, checkin_id: int, decision: str, comment: str | N
             toast_kind="warning",
             card=_manager_card(ctx.t, checkin, employee, lines, comment=comment, warning=warning),
         )
-    updated = await transition(
-        ctx.session,
+    updated = await ctx.transition_or_refuse(
         CheckIn,
         checkin.id,
-        allowed=["submitted"],
+        allowed=[CheckInStatus.SUBMITTED],
         extra=[CheckIn.answered_at.is_(None)],
         values={
             "status": decision,
@@ -365,14 +369,12 @@ async def _answer(ctx: Context, checkin_id: int, decision: str, comment: str | N
             "answered_at": ctx.now,
         },
     )
-    if updated is None:
-        raise ctx.refuse("common.already_done")
     ctx.audit(f"checkin.{decision}", "checkin", checkin.id, comment=comment)
-    if decision == "followup":
+    if decision == CheckInStatus.FOLLOWUP:
         await _open_followup_item(ctx, updated, employee, comment)
     et = ctx.translator(employee)
     when = done_by(
-        et, name=ctx.person.name, what=et(f"checkin.did_{decision}"), at=ctx.now, tz=employee.timezone
+        et, name=ctx.person.name, what=et(f"checkin.did_{decision}"), at=ctx.now, tz=ctx.zone(employee)
     )
     ctx.outbox.send(
         employee,
@@ -401,7 +403,7 @@ async def _answer(ctx: Context, checkin_id: int, decision: str, comment: str | N
         card_key=employee_key(updated.id),
     )
     note = done_by(
-        ctx.t, name=ctx.person.name, what=ctx.t(f"checkin.did_{decision}"), at=ctx.now, tz=ctx.person.timezone
+        ctx.t, name=ctx.person.name, what=ctx.t(f"checkin.did_{decision}"), at=ctx.now, tz=ctx.zone()
     )
     if comment:
         note = f"{note}: {comment}"
@@ -419,7 +421,7 @@ async def _open_followup_item(ctx: Context, checkin: CheckIn, employee: Person, 
         ctx,
         owner=ctx.person,
         deliverable=what,
-        deadline=local_date(ctx.now, ctx.person.timezone) + timedelta(days=FOLLOWUP_DAYS),
+        deadline=ctx.today() + timedelta(days=FOLLOWUP_DAYS),
         acceptor=employee,
         source="checkin",
         source_id=checkin.id,
@@ -428,12 +430,16 @@ async def _open_followup_item(ctx: Context, checkin: CheckIn, employee: Person, 
 
 @router.action(CheckinAck)
 async def acknowledge(ctx: Context, payload: CheckinAck) -> Reply:
-    return await _answer(ctx, payload.checkin_id, "acknowledged", text(form_of(ctx), "comment", 1000) or None)
+    return await _answer(
+        ctx, payload.checkin_id, CheckInStatus.ACKNOWLEDGED, text(form_of(ctx), "comment", 1000) or None
+    )
 
 
 @router.action(CheckinFollowup)
 async def follow_up(ctx: Context, payload: CheckinFollowup) -> Reply:
-    return await _answer(ctx, payload.checkin_id, "followup", text(form_of(ctx), "comment", 1000) or None)
+    return await _answer(
+        ctx, payload.checkin_id, CheckInStatus.FOLLOWUP, text(form_of(ctx), "comment", 1000) or None
+    )
 
 
 async def build_answer_form(ctx: Context, payload: CheckinAnswer) -> Form:
@@ -450,5 +456,16 @@ async def build_answer_form(ctx: Context, payload: CheckinAnswer) -> Form:
 async def answer_with_comment(ctx: Context, payload: CheckinAnswer) -> Reply:
     form = form_of(ctx)
     return await _answer(
-        ctx, payload.checkin_id, text(form, "decision") or "acknowledged", text(form, "comment", 1000) or None
+        ctx,
+        payload.checkin_id,
+        text(form, "decision") or CheckInStatus.ACKNOWLEDGED,
+        text(form, "comment", 1000) or None,
     )
+
+
+# ------------------------------------------------------------------ schedule entries
+SCHEDULE: tuple[ScheduleEntry, ...] = (
+    Entry(Job.OPEN_CHECKIN, PeriodArgs, lambda ctx, a: open_checkin(ctx, period=a.period, due_at=a.due_at)),
+    Entry(Job.REMIND_CHECKIN, CheckinArgs, lambda ctx, a: remind_checkin(ctx, a.checkin_id)),
+    Entry(Job.CLOSE_MISSED_CHECKIN, CheckinArgs, lambda ctx, a: close_missed_checkin(ctx, a.checkin_id)),
+)

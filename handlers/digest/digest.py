@@ -15,8 +15,9 @@ from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.authority import zone
 from bot.core.context import Context
+from bot.core.schedule import DayArgs, Entry, Job, ScheduleEntry
+from bot.core.status import OPEN_ACTION_ITEM
 from cards.charts import Series, trend_chart_png
 from cards.digest import DigestView, Figure, Named, Overdue, digest_card
 from storage.media import MediaStore
@@ -61,7 +62,7 @@ async def compute_figures(
     now = await m.metrics(session, scope, period)
     before = await m.metrics(session, scope, period.previous())
     company = now if scope == scope.company() else await m.metrics(session, scope.company(), period)
-    total, top = await m.overdue(session, scope, day)
+    total, top = await m.overdue(session, scope, day, open_statuses=OPEN_ACTION_ITEM)
     return DigestFigures(
         now=now,
         before=before,
@@ -81,7 +82,7 @@ async def build_digest(ctx: Context, person: Person, scope: m.Scope, day: date) 
         ctx.session,
         scope,
         day=day,
-        tz=zone(person),
+        tz=ctx.zone(person),
         period_days=period_days,
         trend_days=ctx.settings.digest.trend_days,
     )
@@ -147,3 +148,9 @@ async def send_digest(ctx: Context, *, day: date) -> bool:
     )
     ctx.audit(SENT, "person", person.id, key=key, overdue=view.overdue_total)
     return True
+
+
+# ------------------------------------------------------------------ schedule entries
+SCHEDULE: tuple[ScheduleEntry, ...] = (
+    Entry(Job.SEND_DIGEST, DayArgs, lambda ctx, a: send_digest(ctx, day=a.day)),
+)

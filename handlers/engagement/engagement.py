@@ -18,12 +18,11 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 
 from bot.core.context import Context, Reply
-from bot.core.localtime import person_tz
 from bot.core.router import Router
+from bot.core.schedule import takes_checkins
+from bot.core.status import ANSWERABLE_CHECKIN, CheckInStatus
 from cards.engagement import social_proof_line, streak_line, team_card
-from handlers.checkin.checkin import open_checkin
-from scheduler.cadence import periodic_flows, takes_checkins, upcoming
-from scheduler.calendar import calendar_from_settings
+from handlers.checkin.api import open_checkin
 from storage.models import QuietHours, TeamSetting
 from storage.queries import checkins as chq
 from storage.queries import engagement as eq
@@ -115,16 +114,12 @@ async def early_checkin(ctx: Context, args: str) -> Reply:
     person = ctx.person
     if not takes_checkins(person):
         raise ctx.refuse("engagement.no_checkins")
-    current = await chq.latest_answerable(ctx.session, person.id)
-    if current is not None and current.status == "open":
+    current = await chq.latest_answerable(ctx.session, person.id, ANSWERABLE_CHECKIN)
+    if current is not None and current.status == CheckInStatus.OPEN:
         raise ctx.refuse("engagement.checkin_already_open", period=current.period)
-    tz = person_tz(person, ctx.settings)
-    flows = [
-        f
-        for f in periodic_flows(person, ctx.settings, calendar_from_settings(ctx.settings))
-        if f.flow == "checkin"
-    ]
-    occurrence = next(upcoming(flows[0].series, ctx.now, tz), None) if flows else None
+    if ctx.schedule is None:
+        raise RuntimeError("no scheduler port in this context")
+    occurrence = await ctx.schedule.next_checkin(ctx.session, person, ctx.now)
     if occurrence is None:
         raise ctx.refuse("engagement.no_checkins")
     opened = await open_checkin(ctx, period=occurrence.period, due_at=occurrence.at)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import date
 
 from bot.core.context import Context, Reply
-from bot.core.localtime import local_today, person_tz
 from bot.core.router import Router
 
 router = Router()
@@ -46,7 +45,7 @@ async def leave(ctx: Context, args: str) -> Reply:
         raise ctx.refuse("schedule.leave_bad_date") from None
     if start > end:
         raise ctx.refuse("schedule.leave_order")
-    if end < local_today(ctx.now, person_tz(person, ctx.settings)):
+    if end < ctx.today(person):
         raise ctx.refuse("schedule.leave_past")
     if (end - start).days >= MAX_LEAVE_DAYS:
         raise ctx.refuse("schedule.leave_too_long", days=MAX_LEAVE_DAYS)

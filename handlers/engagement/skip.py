@@ -1,8 +1,9 @@
 """``/skip``: a manager skips the team's next check-in, once.
 
-For each direct report the next check-in occurrence is written to the ledger as ``skipped`` before it is
-due, so the tick finds the key taken and sends nothing; the one after that goes out as usual. Asking twice
-skips nothing more (the keys are already there) and says so.
+For each direct report the scheduler (``ctx.schedule``) records the next check-in occurrence as ``skipped``
+before it is due, so the tick finds the key taken and sends nothing; the one after that goes out as usual.
+Asking twice skips nothing more (the keys are already there) and says so. The flow decides who and says
+what happened; the ledger row is the scheduler's to write.
 """
 
 from __future__ import annotations
@@ -10,12 +11,9 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.core.context import Context, Reply
-from bot.core.localtime import person_tz
 from bot.core.router import Router
-from scheduler.cadence import Due, periodic_flows, upcoming
-from scheduler.calendar import calendar_from_settings
-from scheduler.ledger import Taken, claim
-from storage.models import Person, TeamSetting
+from bot.core.schedule_port import Slot
+from storage.models import Person
 
 router = Router()
 
@@ -36,41 +34,30 @@ async def skip(ctx: Context, args: str) -> Reply:
     )
     if not reports:
         raise ctx.refuse("schedule.skip_no_team")
-    cal = calendar_from_settings(ctx.settings)
-    team = await ctx.session.scalar(select(TeamSetting).where(TeamSetting.manager_id == ctx.person.id))
-    skipped: list[Due] = []
+    if ctx.schedule is None:
+        raise RuntimeError("no scheduler port in this context")
+    skipped: list[tuple[Person, Slot]] = []
     already = 0
     for person in reports:
-        tz = person_tz(person, ctx.settings)
-        for pf in periodic_flows(person, ctx.settings, cal, team):
-            if pf.flow != "checkin":
-                continue
-            occ = next(upcoming(pf.series, ctx.now, tz), None)
-            if occ is None:
-                continue
-            due = pf.due(person.id, tz, occ)
-            try:
-                await claim(
-                    ctx.session,
-                    due,
-                    now=ctx.now,
-                    status="skipped",
-                    reason=f"skipped by manager {ctx.person.name}"[:200],
-                )
-            except Taken:
-                already += 1
-            else:
-                skipped.append(due)
+        outcome = await ctx.schedule.skip_next_checkin(
+            ctx.session, person, ctx.now, reason=f"skipped by manager {ctx.person.name}"[:200]
+        )
+        if outcome is None:
+            continue
+        if outcome.new:
+            skipped.append((person, outcome.slot))
+        else:
+            already += 1
     if not skipped:
         if already:
             return Reply(toast=ctx.t("schedule.skip_already"), toast_kind="warning")
         raise ctx.refuse("schedule.skip_no_team")
-    days = sorted({d.local().date().isoformat() for d in skipped})
+    days = sorted({slot.local.date().isoformat() for _, slot in skipped})
     ctx.audit(
         "schedule.skip",
         "person",
         ctx.person.id,
-        people=[d.person_id for d in skipped],
-        periods=sorted({d.period for d in skipped}),
+        people=[person.id for person, _ in skipped],
+        periods=sorted({slot.period for _, slot in skipped}),
     )
     return Reply(toast=ctx.t("schedule.skip_done", count=len(skipped), days=", ".join(days)))

@@ -16,8 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from bot.core.context import Context, Reply
-from bot.core.localtime import person_tz, zone
 from bot.core.router import Router
+from bot.core.schedule import Entry, Job, ReviewArgs, ScheduleEntry
+from bot.core.status import CheckInStatus, ReviewStatus, SendStatus
 from cards.review321 import ReviewAnswers, review_card
 from cards.snooze import Snooze
 from storage.models import CheckIn, Review321, ScheduledSend
@@ -40,7 +41,7 @@ async def snooze(ctx: Context, payload: Snooze) -> Reply:
         record = await ctx.session.get(Review321, payload.ref_id)
     if record is None or record.person_id != ctx.person.id:
         raise ctx.refuse("common.not_allowed")
-    if record.status != "open":
+    if record.status != (CheckInStatus.OPEN if isinstance(record, CheckIn) else ReviewStatus.OPEN):
         raise ctx.refuse("common.already_done")
     if isinstance(record, CheckIn) and record.reminded_at is not None:
         raise ctx.refuse("snooze.already_reminded")
@@ -49,7 +50,7 @@ async def snooze(ctx: Context, payload: Snooze) -> Reply:
         flow=f"snooze.{kind}",
         person_id=ctx.person.id,
         period=str(record.id),
-        status="snoozed",
+        status=SendStatus.SNOOZED,
         due_at=until,
         reason="snoozed by the person",
         created_at=ctx.now,
@@ -75,7 +76,7 @@ async def snooze(ctx: Context, payload: Snooze) -> Reply:
 async def resend_review_prompt(ctx: Context, review_id: int) -> bool:
     """The wake-up of a snoozed 3-2-1 when the flow has no reminder of its own: the same prompt again."""
     review = await ctx.session.get(Review321, review_id)
-    if review is None or review.person_id != ctx.person.id or review.status != "open":
+    if review is None or review.person_id != ctx.person.id or review.status != ReviewStatus.OPEN:
         return False
     card = review_card(ctx.t, review_id=review.id, period=review.period, answers=ReviewAnswers())
     ctx.outbox.send(ctx.person, card, dedupe_key=f"review-snooze:{review.id}")
@@ -83,4 +84,12 @@ async def resend_review_prompt(ctx: Context, review_id: int) -> bool:
 
 
 def _local(ctx: Context, at: datetime) -> str:
-    return at.astimezone(zone(person_tz(ctx.person, ctx.settings))).strftime("%m-%d %H:%M")
+    return at.astimezone(ctx.zone()).strftime("%m-%d %H:%M")
+
+
+# ------------------------------------------------------------------ schedule entries
+SCHEDULE: tuple[ScheduleEntry, ...] = (
+    # The 3-2-1 flow has no reminder: a snoozed review wakes up as its prompt again. (The check-in wake-up is
+    # the check-in flow's own ``remind_checkin``.)
+    Entry(Job.REMIND_REVIEW, ReviewArgs, lambda ctx, a: resend_review_prompt(ctx, a.review_id)),
+)

@@ -19,18 +19,13 @@ from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import exists, select
 
-from bot.core.authority import (
-    director_of,
-    find_by_mention,
-    is_manager_of,
-    local_text,
-    local_today,
-    manager_of,
-    zone,
-)
 from bot.core.context import Context, Reply
 from bot.core.errors import DeliveryError
+from bot.core.forms import form_of, text
+from bot.core.people import director_of, find_by_mention, is_manager_of, manager_of
 from bot.core.router import Router
+from bot.core.schedule import Entry, Job, ScheduleEntry, WeekArgs
+from bot.core.status import ATTACHABLE_EVIDENCE_REQUEST, OPEN_ACTION_ITEM, EvidenceRequestStatus
 from cards.action_items import ActionPhoto
 from cards.catalogue import DEFAULT_LOCALE, Translator, messages
 from cards.evidence import (
@@ -47,23 +42,15 @@ from cards.evidence import (
 )
 from cards.model import Card, Form
 from cards.notice import notice_card
-from handlers.action_items.action_items import (
-    OPEN,
-    form_text,
-    load_item,
-    open_action_item,
-    record_first_response,
-)
+from handlers.action_items.api import load_item, open_action_item, record_first_response
 from storage.media import MediaRejected, MediaStore
 from storage.models import ActionItem, Evidence, EvidenceRequest, Person
 from storage.queries.once import done_before
-from storage.queries.status import transition
 
 router = Router()
 
 SUPPORT_FOLLOWUP_DAYS = 7
 """Deadline of the manager's follow-up item opened by a "needs support" rating."""
-ATTACHABLE = ("open", "fulfilled")
 WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 
 
@@ -83,7 +70,7 @@ async def request_evidence(
         person_id=person.id,
         action_item_id=item.id if item else None,
         requested_by_id=requested_by.id,
-        status="open",
+        status=EvidenceRequestStatus.OPEN,
         requested_at=ctx.now,
         expires_at=expires,
     )
@@ -96,7 +83,7 @@ async def request_evidence(
             t,
             requester=requested_by.name,
             deliverable=item.deliverable if item else None,
-            expires=local_text(person, expires),
+            expires=ctx.local_text(expires, person),
         ),
         card_key=f"evidence-request:{req.id}",
     )
@@ -128,7 +115,7 @@ async def evidence_command(ctx: Context, args: str) -> Reply:
     if len(tokens) == 2:
         raw = tokens[1].lstrip("#")
         found = await ctx.session.get(ActionItem, int(raw)) if raw.isdigit() else None
-        if found is None or found.owner_id != person.id or found.status not in OPEN:
+        if found is None or found.owner_id != person.id or found.status not in OPEN_ACTION_ITEM:
             raise ctx.refuse("evidence.no_such_item", ref=tokens[1], name=person.name)
         item = found
     await request_evidence(ctx, person=person, item=item, requested_by=ctx.person)
@@ -141,7 +128,7 @@ async def photo_for_item(ctx: Context, payload: ActionPhoto) -> Reply:
     item, owner = await load_item(ctx, payload.item_id)
     if owner.id != ctx.person.id:
         raise ctx.refuse("common.not_allowed")
-    if item.status not in OPEN:
+    if item.status not in OPEN_ACTION_ITEM:
         raise ctx.refuse("common.already_done")
     await request_evidence(ctx, person=owner, item=item, requested_by=owner)
     return Reply(toast=ctx.t("evidence.send_now", minutes=ctx.settings.evidence.attach_window_minutes))
@@ -155,7 +142,7 @@ async def _open_request(ctx: Context) -> EvidenceRequest | None:
         select(EvidenceRequest)
         .where(
             EvidenceRequest.person_id == ctx.person.id,
-            EvidenceRequest.status.in_(ATTACHABLE),
+            EvidenceRequest.status.in_(ATTACHABLE_EVIDENCE_REQUEST),
             EvidenceRequest.expires_at > ctx.now,
         )
         .order_by(EvidenceRequest.requested_at.desc(), EvidenceRequest.id.desc())
@@ -166,7 +153,7 @@ async def _open_request(ctx: Context) -> EvidenceRequest | None:
 async def _open_items(ctx: Context) -> list[tuple[int, str]]:
     rows = await ctx.session.execute(
         select(ActionItem.id, ActionItem.deliverable)
-        .where(ActionItem.owner_id == ctx.person.id, ActionItem.status.in_(OPEN))
+        .where(ActionItem.owner_id == ctx.person.id, ActionItem.status.in_(OPEN_ACTION_ITEM))
         .order_by(ActionItem.deadline, ActionItem.id)
         .limit(5)
     )
@@ -201,7 +188,7 @@ async def on_image(ctx: Context, media_ref: str) -> Reply | None:
         sha256=info.sha256,
         size=info.size,
         mime=info.mime,
-        captured_at=info.captured_at(zone(ctx.person)),
+        captured_at=info.captured_at(ctx.zone()),
         received_at=ctx.now,
         platform_media_ref=media_ref[:500],
     )
@@ -212,8 +199,8 @@ async def on_image(ctx: Context, media_ref: str) -> Reply | None:
     )
     if request is None:
         return Reply(card=assign_card(ctx.t, evidence_id=evidence.id, items=items))
-    if request.status == "open":
-        request.status = "fulfilled"
+    if request.status == EvidenceRequestStatus.OPEN:
+        request.status = EvidenceRequestStatus.FULFILLED
     item = await ctx.session.get(ActionItem, request.action_item_id) if request.action_item_id else None
     if item is not None and item.owner_id == ctx.person.id:
         await record_first_response(ctx, item, ctx.now)
@@ -235,7 +222,7 @@ async def _rater(
 
 
 def _rating_card_for(
-    t: Translator,
+    ctx: Context,
     ev: Evidence,
     person: Person,
     viewer: Person,
@@ -243,13 +230,13 @@ def _rating_card_for(
     rated_by: str | None = None,
 ) -> Card:
     return rating_card(
-        t,
+        ctx.translator(viewer),
         evidence_id=ev.id,
         sha256=ev.sha256,
         person=person.name,
         deliverable=item.deliverable if item else None,
-        received=local_text(viewer, ev.received_at),
-        captured=local_text(viewer, ev.captured_at) if ev.captured_at else None,
+        received=ctx.local_text(ev.received_at, viewer),
+        captured=ctx.local_text(ev.captured_at, viewer) if ev.captured_at else None,
         rated=ev.rating if ev.rating in RATINGS else None,
         rated_by=rated_by,
         comment=ev.comment,
@@ -263,9 +250,7 @@ async def _send_for_rating(
     rater = await _rater(ctx, person, item, request)
     if rater is None:
         return
-    ctx.outbox.send(
-        rater, _rating_card_for(ctx.translator(rater), ev, person, rater, item), card_key=f"evidence:{ev.id}"
-    )
+    ctx.outbox.send(rater, _rating_card_for(ctx, ev, person, rater, item), card_key=f"evidence:{ev.id}")
 
 
 @router.action(EvidenceAssign)
@@ -274,18 +259,15 @@ async def assign(ctx: Context, payload: EvidenceAssign) -> Reply:
     if ev is None or ev.person_id != ctx.person.id:
         raise ctx.refuse("common.not_allowed")
     item, owner = await load_item(ctx, payload.item_id)
-    if owner.id != ctx.person.id or item.status not in OPEN:
+    if owner.id != ctx.person.id or item.status not in OPEN_ACTION_ITEM:
         raise ctx.refuse("common.not_allowed")
-    updated = await transition(
-        ctx.session,
+    updated = await ctx.transition_or_refuse(
         Evidence,
         ev.id,
         column="action_item_id",
         allowed=[None],
         values={"action_item_id": item.id},
     )
-    if updated is None:
-        raise ctx.refuse("common.already_done")
     await record_first_response(ctx, item, ctx.now)
     ctx.audit("evidence.assigned", "evidence", ev.id, action_item_id=item.id)
     await _send_for_rating(ctx, updated, item, None)
@@ -334,20 +316,17 @@ async def rate(ctx: Context, payload: EvidenceRate) -> Reply:
     )
     if not allowed:
         raise ctx.refuse("common.not_allowed")
-    rating = payload.rating or form_text(ctx, "rating")
+    rating = payload.rating or text(form_of(ctx), "rating")
     if rating not in RATINGS:
         raise ctx.refuse("evidence.rating_missing")
-    comment = form_text(ctx, "comment")[:2000] or None
-    updated = await transition(
-        ctx.session,
+    comment = text(form_of(ctx), "comment") or None
+    updated = await ctx.transition_or_refuse(
         Evidence,
         ev.id,
         column="rating",
         allowed=[None],
         values={"rating": rating, "rated_by_id": ctx.person.id, "rated_at": ctx.now, "comment": comment},
     )
-    if updated is None:
-        raise ctx.refuse("common.already_done")
     ctx.audit("evidence.rated", "evidence", ev.id, rating=rating)
     t = ctx.translator(person)
     body = t(
@@ -370,11 +349,11 @@ async def rate(ctx: Context, payload: EvidenceRate) -> Reply:
             deliverable=ctx.t(
                 "evidence.support_deliverable", name=person.name, what=what[:200], comment=comment or "-"
             ),
-            deadline=local_today(ctx.person, ctx.now) + timedelta(days=SUPPORT_FOLLOWUP_DAYS),
+            deadline=ctx.today() + timedelta(days=SUPPORT_FOLLOWUP_DAYS),
         )
     elif rating == "improve":
         await _coaching_rule(ctx, updated, person, item)
-    card = _rating_card_for(ctx.t, updated, person, ctx.person, item, rated_by=ctx.person.name)
+    card = _rating_card_for(ctx, updated, person, ctx.person, item, rated_by=ctx.person.name)
     return Reply(toast=ctx.t("evidence.rated_toast"), card=card)
 
 
@@ -448,7 +427,7 @@ async def check_evidence_rules(ctx: Context, *, week: str) -> int:
     person = ctx.person
     weeks = ctx.settings.evidence.missing_weeks_to_director
     first, end = week_bounds(week, weeks)
-    tz = zone(person)
+    tz = ctx.zone(person)
     start_at = datetime.combine(first, time(0), tzinfo=tz)
     end_at = datetime.combine(end, time(0), tzinfo=tz)
     photo = exists().where(
@@ -462,7 +441,7 @@ async def check_evidence_rules(ctx: Context, *, week: str) -> int:
             .where(
                 ActionItem.owner_id == person.id,
                 ActionItem.evidence_required.is_(True),
-                ActionItem.status.in_(OPEN),
+                ActionItem.status.in_(OPEN_ACTION_ITEM),
                 ActionItem.created_at < start_at,
                 ~photo,
             )
@@ -490,3 +469,9 @@ async def check_evidence_rules(ctx: Context, *, week: str) -> int:
     for item_id, _ in fresh:
         ctx.audit("evidence.missing_alert", "action_item", item_id, key=key, director_id=director.id)
     return 1
+
+
+# ------------------------------------------------------------------ schedule entries
+SCHEDULE: tuple[ScheduleEntry, ...] = (
+    Entry(Job.CHECK_EVIDENCE_RULES, WeekArgs, lambda ctx, a: check_evidence_rules(ctx, week=a.week)),
+)

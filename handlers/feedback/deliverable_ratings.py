@@ -9,16 +9,14 @@ Entry points for the other flows and the scheduler (they take a Context whose pe
 - ``open_goal_ratings(ctx, goal_id, collaborator_ids=...)``;
 - ``remind_deliverable_rating(ctx, rating_id)`` / ``expire_deliverable_rating(ctx, rating_id)`` —
   ctx.person = the rater;
-- ``sweep_deliverable_ratings(service)`` runs both for everything due, ``ratings_job`` loops it.
+- ``sweep_deliverable_ratings(host)`` runs both for everything due; it is this flow's schedule entry
+  (``SCHEDULE``), run by the scheduler's leader every tick.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -28,18 +26,15 @@ from bot.core.forms import form_of, text
 from bot.core.notify import send_polite
 from bot.core.people import line_manager
 from bot.core.router import Router
+from bot.core.schedule import Host, ScheduleEntry, Sweep
+from bot.core.status import RatingStatus
 from cards import deliverable_ratings as rc
-from cards.flow_common import local_time, with_outcome
+from cards.flow_common import with_outcome
 from cards.model import Form
+from storage.feedback_scales import RATING_ASPECTS
 from storage.models import ActionItem, DeliverableRating, Goal, Person
 from storage.queries import feedback as fq
-from storage.queries.feedback import RATING_ASPECTS
 from storage.queries.status import transition
-
-if TYPE_CHECKING:
-    from bot.app.service import Service
-
-log = logging.getLogger("perfloop.ratings")
 
 router = Router()
 
@@ -96,7 +91,7 @@ async def _open(ctx: Context, kind: str, ref_id: int, collaborator_ids: Iterable
             owner_id=owner.id,
             rater_id=rater.id,
             role=role,
-            status="open",
+            status=RatingStatus.OPEN,
             requested_at=ctx.now,
             due_at=ctx.now + window,
         )
@@ -112,7 +107,7 @@ async def _open(ctx: Context, kind: str, ref_id: int, collaborator_ids: Iterable
             rating_id=row.id,
             owner_name=owner.name,
             deliverable=deliverable,
-            due_text=local_time(row.due_at, rater.timezone),
+            due_text=ctx.local_text(row.due_at, rater),
         )
         await send_polite(ctx, rater, card, card_key=rating_key(row.id), dedupe_key=f"rating:{row.id}:open")
         opened += 1
@@ -142,7 +137,7 @@ async def remind_deliverable_rating(ctx: Context, rating_id: int) -> bool:
         ctx.session,
         DeliverableRating,
         rating_id,
-        allowed=["open"],
+        allowed=[RatingStatus.OPEN],
         values={"reminded_at": ctx.now},
         extra=[DeliverableRating.reminded_at.is_(None)],
     )
@@ -157,7 +152,7 @@ async def remind_deliverable_rating(ctx: Context, rating_id: int) -> bool:
         rating_id=updated.id,
         owner_name=owner.name,
         deliverable=deliverable,
-        due_text=local_time(updated.due_at, ctx.person.timezone),
+        due_text=ctx.local_text(updated.due_at),
         reminder=True,
     )
     await send_polite(
@@ -172,7 +167,11 @@ async def expire_deliverable_rating(ctx: Context, rating_id: int) -> bool:
     if row is None or row.rater_id != ctx.person.id or row.due_at > ctx.now:
         return False
     updated = await transition(
-        ctx.session, DeliverableRating, rating_id, allowed=["open"], values={"status": "expired"}
+        ctx.session,
+        DeliverableRating,
+        rating_id,
+        allowed=[RatingStatus.OPEN],
+        values={"status": RatingStatus.EXPIRED},
     )
     if updated is None:
         return False
@@ -181,23 +180,23 @@ async def expire_deliverable_rating(ctx: Context, rating_id: int) -> bool:
 
 
 async def _run(
-    service: Service, person_id: int, fn: Callable[[Context, int], Awaitable[bool]], rating_id: int
+    host: Host, person_id: int, fn: Callable[[Context, int], Awaitable[bool]], rating_id: int
 ) -> bool:
     box: list[bool] = []
 
     async def job(ctx: Context) -> None:
         box.append(await fn(ctx, rating_id))
 
-    await service.dispatcher.run_for_person(person_id, job)
+    await host.run_for_person(person_id, job)
     return bool(box and box[0])
 
 
-async def sweep_deliverable_ratings(service: Service) -> tuple[int, int]:
+async def sweep_deliverable_ratings(host: Host) -> tuple[int, int]:
     """Remind (once, at half-time) and expire (at the end of the window) every open request that is due.
     Each runs in the rater's own transaction through the dispatcher; returns (reminded, expired)."""
-    now = service.clock.now()
-    half = timedelta(hours=service.settings.feedback.rating_window_hours / 2)
-    async with service.factory() as session:
+    now = host.clock.now()
+    half = timedelta(hours=host.settings.feedback.rating_window_hours / 2)
+    async with host.factory() as session:
         rows = list(
             (
                 await session.execute(
@@ -208,7 +207,7 @@ async def sweep_deliverable_ratings(service: Service) -> tuple[int, int]:
                         DeliverableRating.requested_at,
                         DeliverableRating.reminded_at,
                     )
-                    .where(DeliverableRating.status == "open")
+                    .where(DeliverableRating.status == RatingStatus.OPEN)
                     .order_by(DeliverableRating.id)
                 )
             ).all()
@@ -222,7 +221,7 @@ async def sweep_deliverable_ratings(service: Service) -> tuple[int, int]:
             step = remind_deliverable_rating
         if step is None:
             continue
-        if await _run(service, rater_id, step, rating_id):
+        if await _run(host, rater_id, step, rating_id):
             if step is expire_deliverable_rating:
                 expired += 1
             else:
@@ -230,17 +229,7 @@ async def sweep_deliverable_ratings(service: Service) -> tuple[int, int]:
     return reminded, expired
 
 
-async def ratings_job(service: Service, stop: asyncio.Event) -> None:
-    """Background loop for ``Service.background``: sweep every ``schedule.tick_seconds``."""
-    while not stop.is_set():
-        try:
-            await sweep_deliverable_ratings(service)
-        except Exception:
-            log.exception("deliverable rating sweep failed")
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=service.settings.schedule.tick_seconds)
-        except TimeoutError:
-            pass
+SCHEDULE: tuple[ScheduleEntry, ...] = (Sweep("sweep_deliverable_ratings", sweep_deliverable_ratings),)
 
 
 # ------------------------------------------------------------------ the rater answers
@@ -250,9 +239,9 @@ async def _own_open(ctx: Context, rating_id: int) -> DeliverableRating:
     row = await ctx.session.get(DeliverableRating, rating_id)
     if row is None or row.rater_id != ctx.person.id:
         raise ctx.refuse("common.invalid_action")
-    if row.status == "submitted":
+    if row.status == RatingStatus.SUBMITTED:
         raise ctx.refuse("ratings.already")
-    if row.status != "open" or row.due_at <= ctx.now:
+    if row.status != RatingStatus.OPEN or row.due_at <= ctx.now:
         raise ctx.refuse("ratings.closed")
     return row
 
@@ -268,7 +257,7 @@ async def build_form(ctx: Context, payload: rc.RatingSubmit) -> Form:
         rating_id=row.id,
         owner_name=owner.name,
         deliverable=deliverable,
-        due_text=local_time(row.due_at, ctx.person.timezone),
+        due_text=ctx.local_text(row.due_at),
     ).forms()[0]
 
 
@@ -290,18 +279,22 @@ async def submit(ctx: Context, payload: rc.RatingSubmit) -> Reply:
                 rating_id=row.id,
                 owner_name=owner.name,
                 deliverable=deliverable,
-                due_text=local_time(row.due_at, ctx.person.timezone),
+                due_text=ctx.local_text(row.due_at),
                 error=error,
             )
             return Reply(toast=error, toast_kind="error", card=card)
         values[aspect] = int(raw)
-    values.update(status="submitted", submitted_at=ctx.now, comment=text(form, "comment", 1000) or None)
-    updated = await transition(ctx.session, DeliverableRating, row.id, allowed=["open"], values=values)
+    values.update(
+        status=RatingStatus.SUBMITTED, submitted_at=ctx.now, comment=text(form, "comment", 1000) or None
+    )
+    updated = await transition(
+        ctx.session, DeliverableRating, row.id, allowed=[RatingStatus.OPEN], values=values
+    )
     if updated is None:
         raise ctx.refuse("ratings.already")
     ctx.audit("ratings.submitted", "deliverable_rating", row.id, kind=row.kind, ref_id=row.ref_id)
     rows = await fq.ratings_for(ctx.session, row.kind, row.ref_id)
-    done = sum(1 for r in rows if r.status == "submitted")
+    done = sum(1 for r in rows if r.status == RatingStatus.SUBMITTED)
     summary = rc.summary_card(
         ctx.translator(owner),
         deliverable=deliverable,
@@ -318,6 +311,6 @@ async def submit(ctx: Context, payload: rc.RatingSubmit) -> Reply:
         rating_id=row.id,
         owner_name=owner.name,
         deliverable=deliverable,
-        due_text=local_time(row.due_at, ctx.person.timezone),
+        due_text=ctx.local_text(row.due_at),
     )
     return Reply(toast=ctx.t("ratings.thanks"), card=with_outcome(card, ctx.t("ratings.thanks")))

@@ -14,25 +14,29 @@ below the threshold and no rater identity at all; the examples are shown sorted,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
-from bot.core.authority import find_by_mention, is_manager_of
 from bot.core.context import Context, Reply
 from bot.core.forms import FormData, form_of, text
 from bot.core.notify import send_polite
-from bot.core.people import line_manager
+from bot.core.people import find_by_mention, is_manager_of, line_manager
 from bot.core.router import Router
+from bot.core.status import OPEN_PEER_FEEDBACK, CycleStatus, PeerFeedbackStatus
 from bot.core.vague import must_bounce
 from cards import peer_feedback as pc
 from cards.flow_common import with_outcome
 from cards.model import Card, Form
-from cards.radar import store_radar
+from cards.radar import radar_png
 from cards.self_assessment import PeerStart
+from storage.feedback_scales import DIMENSIONS, MAX_PEERS, MIN_PEERS
+from storage.media import MediaStore
 from storage.models import Cycle, PeerFeedback, Person
 from storage.queries import cycles as cq
 from storage.queries import feedback as fq
-from storage.queries.feedback import DIMENSIONS, MAX_PEERS, MIN_PEERS
 from storage.queries.people import people_by_ids
 from storage.queries.status import transition
 
@@ -71,14 +75,14 @@ async def _subject_and_cycle(ctx: Context, cycle_id: int, subject_id: int) -> tu
     is_manager = await is_manager_of(ctx.session, ctx.person, subject)
     if ctx.person.id != subject.id and not is_manager:
         raise ctx.refuse("peers.not_allowed", name=subject.name)
-    if cycle.status != "active" or await cq.participant(ctx.session, cycle.id, subject.id) is None:
+    if cycle.status != CycleStatus.ACTIVE or await cq.participant(ctx.session, cycle.id, subject.id) is None:
         raise ctx.refuse("peers.no_cycle")
     return subject, cycle, is_manager
 
 
 async def _nomination_card(ctx: Context, subject: Person, cycle: Cycle, *, by_manager: bool) -> Card:
     rows = await fq.peer_rows(ctx.session, cycle.id, subject.id)
-    selected = [r.rater_id for r in rows if r.status != "dropped"]
+    selected = [r.rater_id for r in rows if r.status != PeerFeedbackStatus.DROPPED]
     return pc.nomination_card(
         ctx.t,
         cycle_id=cycle.id,
@@ -169,9 +173,9 @@ async def _apply_list(ctx: Context, subject: Person, cycle: Cycle, peers: list[P
     wanted = {p.id for p in peers}
     rows = {r.rater_id: r for r in await fq.peer_rows(ctx.session, cycle.id, subject.id)}
     for rater_id, row in rows.items():
-        if rater_id not in wanted and row.status in fq.OPEN_PEER_STATUSES:
-            was_asked = row.status == "requested"
-            row.status = "dropped"
+        if rater_id not in wanted and row.status in OPEN_PEER_FEEDBACK:
+            was_asked = row.status == PeerFeedbackStatus.REQUESTED
+            row.status = PeerFeedbackStatus.DROPPED
             rater = await ctx.session.get(Person, rater_id)
             if was_asked and rater is not None:
                 ctx.outbox.update(
@@ -189,15 +193,15 @@ async def _apply_list(ctx: Context, subject: Person, cycle: Cycle, peers: list[P
                 rater_id=peer.id,
                 role="peer",
                 nominated_by_id=ctx.person.id,
-                status="requested",
+                status=PeerFeedbackStatus.REQUESTED,
                 requested_at=ctx.now,
                 created_at=ctx.now,
             )
             ctx.session.add(row)
             await ctx.session.flush()
-        elif found.status in ("proposed", "dropped"):
+        elif found.status in (PeerFeedbackStatus.PROPOSED, PeerFeedbackStatus.DROPPED):
             row = found
-            row.status, row.requested_at = "requested", ctx.now
+            row.status, row.requested_at = PeerFeedbackStatus.REQUESTED, ctx.now
         else:
             continue
         await _request(ctx, row, subject, cycle)
@@ -225,7 +229,7 @@ async def _nominate(ctx: Context, subject: Person, cycle: Cycle, is_manager: boo
             card=with_outcome(card, ctx.t("peers.list_now", peers=names)),
         )
     rows = await fq.peer_rows(ctx.session, cycle.id, subject.id)
-    if any(r.status in ("requested", "answered") for r in rows):
+    if any(r.status in (PeerFeedbackStatus.REQUESTED, PeerFeedbackStatus.ANSWERED) for r in rows):
         raise ctx.refuse("peers.already_approved")
     for row in rows:
         await ctx.session.delete(row)
@@ -238,7 +242,7 @@ async def _nominate(ctx: Context, subject: Person, cycle: Cycle, is_manager: boo
                 rater_id=peer.id,
                 role="peer",
                 nominated_by_id=ctx.person.id,
-                status="proposed",
+                status=PeerFeedbackStatus.PROPOSED,
                 created_at=ctx.now,
             )
         )
@@ -274,11 +278,15 @@ async def approve(ctx: Context, payload: pc.PeerApprove) -> Reply:
     if not is_manager:
         raise ctx.refuse("peers.only_manager", name=subject.name)
     rows = await fq.peer_rows(ctx.session, cycle.id, subject.id)
-    proposed = [r for r in rows if r.status == "proposed"]
+    proposed = [r for r in rows if r.status == PeerFeedbackStatus.PROPOSED]
     if not proposed:
         raise ctx.refuse("common.already_done")
-    people = await people_by_ids(ctx.session, [r.rater_id for r in rows if r.status != "dropped"])
-    peers = [people[r.rater_id] for r in rows if r.status != "dropped" and r.rater_id in people]
+    people = await people_by_ids(
+        ctx.session, [r.rater_id for r in rows if r.status != PeerFeedbackStatus.DROPPED]
+    )
+    peers = [
+        people[r.rater_id] for r in rows if r.status != PeerFeedbackStatus.DROPPED and r.rater_id in people
+    ]
     asked = await _apply_list(ctx, subject, cycle, peers)
     ctx.audit("peers.approved", "person", subject.id, cycle=cycle.code, peers=[p.id for p in peers])
     note = ctx.t("peers.list_now", peers="、".join(p.name for p in peers))
@@ -311,9 +319,9 @@ async def _own_request(ctx: Context, feedback_id: int) -> tuple[PeerFeedback, Pe
     row = await ctx.session.get(PeerFeedback, feedback_id)
     if row is None or row.role != "peer" or row.rater_id != ctx.person.id:
         raise ctx.refuse("common.invalid_action")
-    if row.status == "answered":
+    if row.status == PeerFeedbackStatus.ANSWERED:
         raise ctx.refuse("peers.already_answered")
-    if row.status != "requested":
+    if row.status != PeerFeedbackStatus.REQUESTED:
         raise ctx.refuse("peers.not_needed")
     subject = await ctx.session.get(Person, row.subject_id)
     cycle = await ctx.session.get(Cycle, row.cycle_id)
@@ -362,8 +370,13 @@ async def answer(ctx: Context, payload: pc.PeerAnswer) -> Reply:
         ctx.session,
         PeerFeedback,
         row.id,
-        allowed=["requested"],
-        values={"status": "answered", "scores": scores, "example": example, "answered_at": ctx.now},
+        allowed=[PeerFeedbackStatus.REQUESTED],
+        values={
+            "status": PeerFeedbackStatus.ANSWERED,
+            "scores": scores,
+            "example": example,
+            "answered_at": ctx.now,
+        },
     )
     if updated is None:
         raise ctx.refuse("peers.already_answered")
@@ -371,6 +384,17 @@ async def answer(ctx: Context, payload: pc.PeerAnswer) -> Reply:
     ctx.audit("peers.answered", "peer_feedback", row.id)
     await publish(ctx, cycle, subject)
     return Reply(toast=ctx.t("peers.thanks_title"), card=pc.thanks_card(ctx.t, subject_name=subject.name))
+
+
+async def store_radar(
+    media_dir: Path, max_bytes: int, dimensions: int, series: Sequence[Sequence[float | None] | None]
+) -> str:
+    """Render and store the radar; returns its media id (sha256) for ``cards.model.Image``.
+
+    Here, not in ``cards.radar``: cards render PNG bytes and stay clear of the media store."""
+    data = await radar_png(dimensions, series)
+    stored = await MediaStore(media_dir, max_bytes=max_bytes).store_image(data)
+    return stored.info.sha256
 
 
 async def aggregate_cards(
@@ -452,11 +476,11 @@ async def manager_scores(ctx: Context, payload: pc.PeerManagerScores) -> Reply:
             rater_id=ctx.person.id,
             role="manager",
             nominated_by_id=ctx.person.id,
-            status="answered",
+            status=PeerFeedbackStatus.ANSWERED,
             created_at=ctx.now,
         )
         ctx.session.add(row)
-    row.scores, row.answered_at, row.status = scores, ctx.now, "answered"
+    row.scores, row.answered_at, row.status = scores, ctx.now, PeerFeedbackStatus.ANSWERED
     await ctx.session.flush()
     ctx.audit("peers.manager_scored", "person", subject.id, cycle=cycle.code, scores=scores)
     card = await aggregate_cards(ctx, cycle, subject, ctx.person, for_manager=True)

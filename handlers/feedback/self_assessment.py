@@ -2,18 +2,16 @@
 guard asks once for something checkable), plus self scores on the peer-feedback dimensions so the radar
 can set self against peers. Submitting tells the manager and offers to nominate collaborators.
 
-Opening is idempotent (unique cycle+person): the scheduler may call ``open_self_assessment`` for every
-participant ``feedback.self_assessment_lead_days`` before ``cycles.ends_on`` (``due_self_assessments``
-lists who is due), and HR may open a whole cycle at once with ``/selfassess <cycle code>``.
+Opening is idempotent (unique cycle+person): the flow's schedule entry (``sweep_self_assessments``, run by
+the scheduler's leader every tick) opens one for every participant ``feedback.self_assessment_lead_days``
+before ``cycles.ends_on`` (``due_self_assessments`` lists who is due), and HR may open a whole cycle at once
+with ``/selfassess <cycle code>``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import logging
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -25,20 +23,16 @@ from bot.core.localtime import local_today
 from bot.core.notify import send_polite
 from bot.core.people import approver_to_notify, is_hr_admin, require_self
 from bot.core.router import Router
+from bot.core.schedule import Host, ScheduleEntry, Sweep
+from bot.core.status import CycleStatus, SelfAssessmentStatus
 from bot.core.vague import must_bounce
 from cards import self_assessment as sc
-from cards.flow_common import local_date
 from cards.model import Form
+from storage.feedback_scales import DIMENSIONS
 from storage.models import Cycle, CycleParticipant, Person, SelfAssessment
 from storage.queries import cycles as cq
 from storage.queries import feedback as fq
-from storage.queries.feedback import DIMENSIONS
 from storage.queries.status import transition
-
-if TYPE_CHECKING:
-    from bot.app.service import Service
-
-log = logging.getLogger("perfloop.selfassess")
 
 router = Router()
 
@@ -59,7 +53,11 @@ async def open_for(ctx: Context, person: Person, cycle: Cycle) -> SelfAssessment
     if await fq.self_assessment(ctx.session, cycle.id, person.id) is not None:
         return None
     row = SelfAssessment(
-        cycle_id=cycle.id, person_id=person.id, status="open", answers={}, created_at=ctx.now
+        cycle_id=cycle.id,
+        person_id=person.id,
+        status=SelfAssessmentStatus.OPEN,
+        answers={},
+        created_at=ctx.now,
     )
     try:
         async with ctx.session.begin_nested():
@@ -79,7 +77,7 @@ async def open_for(ctx: Context, person: Person, cycle: Cycle) -> SelfAssessment
 async def open_self_assessment(ctx: Context, *, cycle_id: int) -> SelfAssessment | None:
     """Scheduler entry point: ctx.person = the participant."""
     cycle = await ctx.session.get(Cycle, cycle_id)
-    if cycle is None or cycle.status != "active":
+    if cycle is None or cycle.status != CycleStatus.ACTIVE:
         return None
     return await open_for(ctx, ctx.person, cycle)
 
@@ -99,7 +97,7 @@ async def due_self_assessments(
             (SelfAssessment.cycle_id == Cycle.id) & (SelfAssessment.person_id == CycleParticipant.person_id),
         )
         .where(
-            Cycle.status == "active",
+            Cycle.status == CycleStatus.ACTIVE,
             Cycle.ends_on.is_not(None),
             Cycle.ends_on <= horizon,
             Cycle.ends_on >= today,
@@ -111,15 +109,15 @@ async def due_self_assessments(
     return [(int(p), int(c)) for p, c in rows.all()]
 
 
-async def sweep_self_assessments(service: Service) -> int:
+async def sweep_self_assessments(host: Host) -> int:
     """Open every due self-assessment (each in the person's own transaction); returns how many opened.
 
     "Today" is the configured default time zone's date: the lead time is counted in days, and a few hours
     either way do not matter for a card that stays open until the cycle ends."""
-    today = local_today(service.clock.now(), service.settings.schedule.default_timezone)
-    async with service.factory() as session:
+    today = local_today(host.clock.now(), host.settings.schedule.default_timezone)
+    async with host.factory() as session:
         due = await due_self_assessments(
-            session, today=today, lead_days=service.settings.feedback.self_assessment_lead_days
+            session, today=today, lead_days=host.settings.feedback.self_assessment_lead_days
         )
     opened: list[SelfAssessment] = []
 
@@ -129,21 +127,11 @@ async def sweep_self_assessments(service: Service) -> int:
             opened.append(row)
 
     for person_id, cycle_id in due:
-        await service.dispatcher.run_for_person(person_id, functools.partial(job, cycle_id=cycle_id))
+        await host.run_for_person(person_id, functools.partial(job, cycle_id=cycle_id))
     return len(opened)
 
 
-async def self_assessment_job(service: Service, stop: asyncio.Event) -> None:
-    """Background loop for ``Service.background``: open due self-assessments every tick."""
-    while not stop.is_set():
-        try:
-            await sweep_self_assessments(service)
-        except Exception:
-            log.exception("self-assessment sweep failed")
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=service.settings.schedule.tick_seconds)
-        except TimeoutError:
-            pass
+SCHEDULE: tuple[ScheduleEntry, ...] = (Sweep("sweep_self_assessments", sweep_self_assessments),)
 
 
 @router.command("selfassess", "自评")
@@ -154,7 +142,7 @@ async def selfassess_command(ctx: Context, args: str) -> Reply:
         if not is_hr_admin(ctx.person):
             raise ctx.refuse("selfassess.only_hr")
         cycle = await cq.cycle_by_code(ctx.session, ctx.workspace.id, code)
-        if cycle is None or cycle.status != "active":
+        if cycle is None or cycle.status != CycleStatus.ACTIVE:
             raise ctx.refuse("selfassess.no_cycle", cycle=code)
         opened = 0
         for person_id in sorted(await cq.participant_ids(ctx.session, cycle.id)):
@@ -174,7 +162,7 @@ async def selfassess_command(ctx: Context, args: str) -> Reply:
             raise ctx.refuse("selfassess.not_in_cycle")
         return Reply(toast=ctx.t("selfassess.sent"))
     goals = await goal_lines(ctx.session, cycle.id, ctx.person.id)
-    if row.status == "submitted":
+    if row.status == SelfAssessmentStatus.SUBMITTED:
         return Reply(
             card=sc.submitted_card(
                 ctx.t,
@@ -195,7 +183,7 @@ async def _own_open(ctx: Context, assessment_id: int) -> tuple[SelfAssessment, C
     if row is None:
         raise ctx.refuse("common.invalid_action")
     require_self(ctx, row.person_id)
-    if row.status != "open":
+    if row.status != SelfAssessmentStatus.OPEN:
         raise ctx.refuse("selfassess.already_submitted")
     cycle = await ctx.session.get(Cycle, row.cycle_id)
     assert cycle is not None
@@ -256,13 +244,13 @@ async def submit(ctx: Context, payload: sc.SelfAssessSubmit) -> Reply:
         ctx.session,
         SelfAssessment,
         row.id,
-        allowed=["open"],
-        values={"status": "submitted", "answers": answers, "submitted_at": ctx.now},
+        allowed=[SelfAssessmentStatus.OPEN],
+        values={"status": SelfAssessmentStatus.SUBMITTED, "answers": answers, "submitted_at": ctx.now},
     )
     if updated is None:
         raise ctx.refuse("selfassess.already_submitted")
     ctx.audit("selfassess.submitted", "self_assessment", row.id)
-    approver = await approver_to_notify(ctx.session, ctx.person, local_date(ctx.now, ctx.person.timezone))
+    approver = await approver_to_notify(ctx.session, ctx.person, ctx.today())
     if approver is not None:
         ctx.outbox.send(
             approver,

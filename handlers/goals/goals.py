@@ -15,9 +15,10 @@ from bot.core.forms import FormData, form_of
 from bot.core.forms import text as _text
 from bot.core.people import approver_to_notify, require_approver
 from bot.core.router import Router
+from bot.core.status import CycleStatus, GoalsStatus
 from bot.core.vague import must_bounce
 from cards.flow_actions import GoalsConfirm, GoalsCopy, GoalsEdit, GoalsReturn, GoalsReview, GoalsSubmit
-from cards.flow_common import done_by, local_date, with_outcome
+from cards.flow_common import done_by, with_outcome
 from cards.goals import (
     MAX_GOALS_ON_CARD,
     GoalRow,
@@ -33,7 +34,7 @@ from storage.queries.status import transition
 
 router = Router()
 
-EDITABLE = ("none", "returned", "submitted")
+EDITABLE = (GoalsStatus.NONE, GoalsStatus.RETURNED, GoalsStatus.SUBMITTED)
 
 
 class GoalsInvalid(ValueError):
@@ -88,7 +89,7 @@ async def _my_participation(ctx: Context, cycle_id: int) -> tuple[Cycle, CyclePa
     mine = await cq.participant(ctx.session, cycle.id, ctx.person.id)
     if mine is None:
         raise ctx.refuse("kickoff.not_participant")
-    if cycle.status != "active":
+    if cycle.status != CycleStatus.ACTIVE:
         raise ctx.refuse("kickoff.not_active", code=cycle.code)
     return cycle, mine
 
@@ -109,7 +110,7 @@ async def _form_card(
         slots=slots(ctx),
         defaults=defaults,
         error=error,
-        returned_comment=mine.goals_comment if mine.goals_status == "returned" else None,
+        returned_comment=mine.goals_comment if mine.goals_status == GoalsStatus.RETURNED else None,
     )
 
 
@@ -123,7 +124,7 @@ async def _save(
 ) -> Reply:
     """Store the goals, (re)send the manager's review card, and answer with the employee's summary."""
     was = mine.goals_status
-    if was == "confirmed":
+    if was == GoalsStatus.CONFIRMED:
         raise ctx.refuse("goals.already_confirmed")
     updated = await transition(
         ctx.session,
@@ -131,27 +132,25 @@ async def _save(
         mine.id,
         column="goals_status",
         allowed=EDITABLE,
-        values={"goals_status": "submitted", "goals_comment": None},
+        values={"goals_status": GoalsStatus.SUBMITTED, "goals_comment": None},
     )
     if updated is None:
         raise ctx.refuse("goals.already_confirmed")
     goals = await cq.replace_goals(ctx.session, cycle.id, ctx.person.id, valid)
     ctx.audit("goals.submitted", "cycle_participant", mine.id, weights=[w for _, _, w in valid])
     rows = rows_of(goals)
-    approver = await approver_to_notify(ctx.session, ctx.person, local_date(ctx.now, ctx.person.timezone))
+    approver = await approver_to_notify(ctx.session, ctx.person, ctx.today())
     if approver is not None:
         t = ctx.translator(approver)
         card = goals_review_card(
             t, participant_id=mine.id, employee_name=ctx.person.name, code=cycle.code, rows=rows
         )
         key = f"goals:{mine.id}"
-        if was == "submitted":
+        if was == GoalsStatus.SUBMITTED:
             ctx.outbox.update(approver, card, card_key=key)
         else:
             ctx.outbox.send(approver, card, card_key=key)
-    note = done_by(
-        ctx.t, name=ctx.person.name, what=ctx.t("goals.did_submit"), at=ctx.now, tz=ctx.person.timezone
-    )
+    note = done_by(ctx.t, name=ctx.person.name, what=ctx.t("goals.did_submit"), at=ctx.now, tz=ctx.zone())
     return Reply(
         toast=ctx.t("goals.submitted"),
         card=goals_submitted_card(ctx.t, cycle_id=cycle.id, code=cycle.code, rows=rows, note=note),
@@ -172,7 +171,7 @@ async def goals_command(ctx: Context, args: str) -> Reply:
 @router.action(GoalsEdit)
 async def edit_goals(ctx: Context, payload: GoalsEdit) -> Reply:
     cycle, mine = await _my_participation(ctx, payload.cycle_id)
-    if mine.goals_status == "confirmed":
+    if mine.goals_status == GoalsStatus.CONFIRMED:
         raise ctx.refuse("goals.already_confirmed")
     ctx.outbox.send(ctx.person, await _form_card(ctx, cycle, mine))
     return Reply(toast=ctx.t("goals.form_sent"), toast_kind="info")
@@ -181,7 +180,7 @@ async def edit_goals(ctx: Context, payload: GoalsEdit) -> Reply:
 @router.action(GoalsSubmit, form=build_goals_form)
 async def submit_goals(ctx: Context, payload: GoalsSubmit) -> Reply:
     cycle, mine = await _my_participation(ctx, payload.cycle_id)
-    if mine.goals_status == "confirmed":
+    if mine.goals_status == GoalsStatus.CONFIRMED:
         raise ctx.refuse("goals.already_confirmed")
     form = form_of(ctx)
     try:
@@ -255,7 +254,7 @@ async def build_return_form(ctx: Context, payload: GoalsReturn) -> Form:
 @router.action(GoalsReview)
 async def review_goals(ctx: Context, payload: GoalsReview) -> Reply:
     cycle, mine, employee = await _participant_for_approver(ctx, payload.participant_id)
-    if mine.goals_status != "submitted":
+    if mine.goals_status != GoalsStatus.SUBMITTED:
         raise ctx.refuse("goals.not_waiting", name=employee.name)
     ctx.outbox.send(ctx.person, await _review_card(ctx, cycle, mine, employee), card_key=f"goals:{mine.id}")
     return Reply(toast=ctx.t("goals.review_sent"), toast_kind="info")
@@ -265,18 +264,13 @@ async def review_goals(ctx: Context, payload: GoalsReview) -> Reply:
 async def confirm_goals(ctx: Context, payload: GoalsConfirm) -> Reply:
     cycle, mine, employee = await _participant_for_approver(ctx, payload.participant_id)
     card = await _review_card(ctx, cycle, mine, employee)
-    if (
-        await transition(
-            ctx.session,
-            CycleParticipant,
-            mine.id,
-            column="goals_status",
-            allowed=["submitted"],
-            values={"goals_status": "confirmed"},
-        )
-        is None
-    ):
-        raise ctx.refuse("common.already_done")
+    await ctx.transition_or_refuse(
+        CycleParticipant,
+        mine.id,
+        column="goals_status",
+        allowed=[GoalsStatus.SUBMITTED],
+        values={"goals_status": GoalsStatus.CONFIRMED},
+    )
     ctx.audit("goals.confirmed", "cycle_participant", mine.id)
     et = ctx.translator(employee)
     ctx.outbox.send(
@@ -288,9 +282,7 @@ async def confirm_goals(ctx: Context, payload: GoalsConfirm) -> Reply:
             colour="green",
         ),
     )
-    note = done_by(
-        ctx.t, name=ctx.person.name, what=ctx.t("goals.did_confirm"), at=ctx.now, tz=ctx.person.timezone
-    )
+    note = done_by(ctx.t, name=ctx.person.name, what=ctx.t("goals.did_confirm"), at=ctx.now, tz=ctx.zone())
     return Reply(toast=ctx.t("goals.confirmed"), card=with_outcome(card, note))
 
 
@@ -301,7 +293,7 @@ async def return_goals(ctx: Context, payload: GoalsReturn) -> Reply:
     comment = _text(form, "comment")[:1000]
     if not comment:
         raise ctx.refuse("goals.comment_required")
-    if mine.goals_status != "submitted":
+    if mine.goals_status != GoalsStatus.SUBMITTED:
         raise ctx.refuse("common.already_done")
     if await must_bounce(ctx, comment, entity="goals_comment", entity_id=mine.id):
         warning = ctx.t("vague.bounce", text=comment[:200])
@@ -311,18 +303,13 @@ async def return_goals(ctx: Context, payload: GoalsReturn) -> Reply:
             card=await _review_card(ctx, cycle, mine, employee, comment=comment, warning=warning),
         )
     card = await _review_card(ctx, cycle, mine, employee)
-    if (
-        await transition(
-            ctx.session,
-            CycleParticipant,
-            mine.id,
-            column="goals_status",
-            allowed=["submitted"],
-            values={"goals_status": "returned", "goals_comment": comment},
-        )
-        is None
-    ):
-        raise ctx.refuse("common.already_done")
+    await ctx.transition_or_refuse(
+        CycleParticipant,
+        mine.id,
+        column="goals_status",
+        allowed=[GoalsStatus.SUBMITTED],
+        values={"goals_status": GoalsStatus.RETURNED, "goals_comment": comment},
+    )
     ctx.audit("goals.returned", "cycle_participant", mine.id, comment=comment)
     et = ctx.translator(employee)
     returned = goals_form_card(
@@ -334,7 +321,5 @@ async def return_goals(ctx: Context, payload: GoalsReturn) -> Reply:
         returned_comment=f"{ctx.person.name}: {comment}",
     )
     ctx.outbox.send(employee, returned)
-    note = done_by(
-        ctx.t, name=ctx.person.name, what=ctx.t("goals.did_return"), at=ctx.now, tz=ctx.person.timezone
-    )
+    note = done_by(ctx.t, name=ctx.person.name, what=ctx.t("goals.did_return"), at=ctx.now, tz=ctx.zone())
     return Reply(toast=ctx.t("goals.returned"), card=with_outcome(card, f"{note}: {comment}"))

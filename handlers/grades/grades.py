@@ -17,13 +17,14 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.core.authority import find_by_mention, is_manager_of
 from bot.core.context import Context, Reply
 from bot.core.forms import form_of, text
-from bot.core.people import is_hr_admin
+from bot.core.people import find_by_mention, is_hr_admin, is_manager_of
 from bot.core.router import Router
+from bot.core.status import ANSWERED_CHECKIN, CheckInStatus, GradeStatus, SelfAssessmentStatus
 from cards import grades as gc
 from cards.model import Card, Form
+from storage.grade_scales import Deviation
 from storage.models import CheckIn, Cycle, Department, Evidence, Grade, Person
 from storage.queries import cycles as cq
 from storage.queries import feedback as fq
@@ -48,14 +49,14 @@ async def _facts(ctx: Context, cycle: Cycle, person: Person) -> list[tuple[str, 
         select(CheckIn.status, func.count()).where(CheckIn.person_id == person.id).group_by(CheckIn.status)
     )
     counts = {s: int(n) for s, n in rows.all()}
-    answered = sum(counts.get(s, 0) for s in ("submitted", "acknowledged", "followup"))
+    answered = sum(counts.get(s, 0) for s in ANSWERED_CHECKIN)
     facts.append(
         (
             t("grades.fact_checkins"),
             t(
                 "grades.checkins_value",
                 answered=answered,
-                missed=counts.get("missed", 0),
+                missed=counts.get(CheckInStatus.MISSED, 0),
                 streak=await streak_for(ctx.session, person.id),
             ),
         )
@@ -65,7 +66,7 @@ async def _facts(ctx: Context, cycle: Cycle, person: Person) -> list[tuple[str, 
     )
     facts.append((t("grades.fact_evidence"), str(int(evidence or 0))))
     sa = await fq.self_assessment(ctx.session, cycle.id, person.id)
-    if sa is not None and sa.status == "submitted":
+    if sa is not None and sa.status == SelfAssessmentStatus.SUBMITTED:
         scores = [v.get("score") for v in dict(sa.answers.get("goals") or {}).values() if isinstance(v, dict)]
         nums = [float(s) for s in scores if isinstance(s, int)]
         facts.append((t("grades.fact_self"), f"{sum(nums) / len(nums):.1f} / 5" if nums else "—"))
@@ -153,7 +154,7 @@ async def propose(ctx: Context, payload: gc.GradePropose) -> Reply:
             toast=error, toast_kind="error", card=await _proposal_card(ctx, cycle, person, error=error)
         )
     row = await gq.grade_for(ctx.session, cycle.id, person.id)
-    if row is not None and row.status == "released":
+    if row is not None and row.status == GradeStatus.RELEASED:
         raise ctx.refuse("grades.locked")
     if row is None:
         row = Grade(
@@ -162,7 +163,7 @@ async def propose(ctx: Context, payload: gc.GradePropose) -> Reply:
             department_id=person.department_id,
             grade=grade,
             reason=reason,
-            status="proposed",
+            status=GradeStatus.PROPOSED,
             proposed_by_id=ctx.person.id,
             proposed_at=ctx.now,
         )
@@ -189,7 +190,7 @@ async def propose(ctx: Context, payload: gc.GradePropose) -> Reply:
 
 async def department_check(
     ctx: Context, cycle: Cycle, department_id: int
-) -> tuple[bool, dict[str, int], list[gq.Deviation]]:
+) -> tuple[bool, dict[str, int], list[Deviation]]:
     """(complete, counts, deviations) of one department in one cycle."""
     participants = await cq.participant_ids(ctx.session, cycle.id)
     members = set(
@@ -279,7 +280,7 @@ async def grades_command(ctx: Context, args: str) -> Reply:
         raise ctx.refuse("grades.only_hr")
     cycle = await _cycle_arg(ctx, args)
     grades = await gq.cycle_grades(ctx.session, cycle.id)
-    released = bool(grades) and all(g.status == "released" for g in grades)
+    released = bool(grades) and all(g.status == GradeStatus.RELEASED for g in grades)
     card = gc.distribution_card(
         ctx.t,
         cycle_id=cycle.id,
@@ -311,13 +312,17 @@ async def release(ctx: Context, payload: gc.GradesRelease) -> Reply:
             confirm=True,
         )
         return Reply(toast=ctx.t("grades.confirm_needed"), toast_kind="warning", card=card)
-    pending = [g for g in await gq.cycle_grades(ctx.session, cycle.id) if g.status == "proposed"]
+    pending = [g for g in await gq.cycle_grades(ctx.session, cycle.id) if g.status == GradeStatus.PROPOSED]
     if not pending:
         raise ctx.refuse("grades.nothing_to_release")
     result = await ctx.session.execute(
         update(Grade)
-        .where(Grade.cycle_id == cycle.id, Grade.status == "proposed", Grade.id.in_([g.id for g in pending]))
-        .values(status="released", released_by_id=ctx.person.id, released_at=ctx.now)
+        .where(
+            Grade.cycle_id == cycle.id,
+            Grade.status == GradeStatus.PROPOSED,
+            Grade.id.in_([g.id for g in pending]),
+        )
+        .values(status=GradeStatus.RELEASED, released_by_id=ctx.person.id, released_at=ctx.now)
         .execution_options(synchronize_session=False)
     )
     if getattr(result, "rowcount", 0) != len(pending):

@@ -11,10 +11,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.authority import find_by_mention, may_oversee
 from bot.core.config import Settings
 from bot.core.context import Context, Reply
+from bot.core.people import find_by_mention, may_oversee
 from bot.core.router import Router
+from bot.core.status import GradeStatus
 from cards.history import HistoryView, history_card
 from storage.models import ActionItem, CheckIn, Cycle, Grade, PeerFeedback, Person, Review321, SelfAssessment
 from storage.queries import feedback as fq
@@ -73,7 +74,7 @@ async def build_view(session: AsyncSession, person: Person, settings: Settings) 
         peer_means, peer_hidden = agg.peers, not agg.visible
     grade = await session.scalar(
         select(Grade.grade)
-        .where(Grade.person_id == person.id, Grade.status == "released")
+        .where(Grade.person_id == person.id, Grade.status == GradeStatus.RELEASED)
         .order_by(Grade.cycle_id.desc())
         .limit(1)
     )
@@ -117,7 +118,9 @@ async def person_export(session: AsyncSession, person: Person, settings: Setting
     )
     selfs = await session.scalars(select(SelfAssessment).where(SelfAssessment.person_id == person.id))
     grades = await session.scalars(
-        select(Grade).where(Grade.person_id == person.id, Grade.status == "released").order_by(Grade.cycle_id)
+        select(Grade)
+        .where(Grade.person_id == person.id, Grade.status == GradeStatus.RELEASED)
+        .order_by(Grade.cycle_id)
     )
     peer: list[dict[str, Any]] = []
     for cycle in await _feedback_cycles(session, person.id):

@@ -19,9 +19,10 @@ from bot.core.config import Settings
 from bot.core.context import Context, Outbox, Reply
 from bot.core.people import require_hr_admin
 from bot.core.router import Router
+from bot.core.status import CycleStatus
 from cards.catalogue import Translator
 from cards.flow_actions import KickoffAck, KickoffCancel, KickoffConfirm, KickoffTeamGoals
-from cards.flow_common import done_by, local_date, with_outcome
+from cards.flow_common import done_by, with_outcome
 from cards.goals import team_card
 from cards.kickoff import kickoff_card, preview_card
 from cards.model import Card
@@ -35,7 +36,7 @@ router = Router()
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
 QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
 SEPARATORS = re.compile(r"[,，、;；\s]+")
-FINISHED = ("active", "closed")
+FINISHED = (CycleStatus.ACTIVE, CycleStatus.CLOSED)
 
 
 class KickoffError(ValueError):
@@ -98,11 +99,11 @@ async def prepare_cycle(
         raise KickoffError("kickoff.duplicate", code=code, status=existing.status)
     scope = sorted(d.id for d in departments)
     if existing is None:
-        cycle = Cycle(workspace_id=workspace_id, code=code, status="draft", scope=scope)
+        cycle = Cycle(workspace_id=workspace_id, code=code, status=CycleStatus.DRAFT, scope=scope)
         session.add(cycle)
     else:  # a draft previewed before, or a cancelled cycle being started again
         cycle = existing
-        cycle.status = "draft"
+        cycle.status = CycleStatus.DRAFT
         cycle.scope = scope
     cycle.starts_on, cycle.ends_on = quarter_bounds(code)
     await session.flush()
@@ -207,17 +208,14 @@ async def _cycle_of(ctx: Context, cycle_id: int) -> Cycle:
 async def confirm_kickoff(ctx: Context, payload: KickoffConfirm) -> Reply:
     require_hr_admin(ctx)
     await _cycle_of(ctx, payload.cycle_id)
-    cycle = await transition(
-        ctx.session,
+    cycle = await ctx.transition_or_refuse(
         Cycle,
         payload.cycle_id,
-        allowed=["draft"],
-        values={"status": "active", "started_by_id": ctx.person.id, "started_at": ctx.now},
+        allowed=[CycleStatus.DRAFT],
+        values={"status": CycleStatus.ACTIVE, "started_by_id": ctx.person.id, "started_at": ctx.now},
     )
-    if cycle is None:
-        raise ctx.refuse("common.already_done")
     if cycle.starts_on is None:
-        cycle.starts_on = local_date(ctx.now, ctx.person.timezone)
+        cycle.starts_on = ctx.today()
     headcount, _ = await launch_cycle(ctx.session, ctx.outbox, ctx.settings, cycle)
     ctx.audit("cycle.started", "cycle", cycle.id, code=cycle.code, headcount=headcount)
     people = await scope_people(ctx.session, cycle.workspace_id, list(cycle.scope))
@@ -236,7 +234,7 @@ async def confirm_kickoff(ctx: Context, payload: KickoffConfirm) -> Reply:
         name=ctx.person.name,
         what=ctx.t("kickoff.did_start", n=headcount),
         at=ctx.now,
-        tz=ctx.person.timezone,
+        tz=ctx.zone(),
     )
     return Reply(toast=ctx.t("kickoff.started", code=cycle.code, n=headcount), card=with_outcome(card, note))
 
@@ -246,12 +244,10 @@ async def cancel_preview(ctx: Context, payload: KickoffCancel) -> Reply:
     require_hr_admin(ctx)
     before = await _cycle_of(ctx, payload.cycle_id)
     code = before.code
-    cycle = await transition(
-        ctx.session, Cycle, payload.cycle_id, allowed=["draft"], values={"status": "cancelled"}
+    cycle = await ctx.transition_or_refuse(
+        Cycle, payload.cycle_id, allowed=[CycleStatus.DRAFT], values={"status": CycleStatus.CANCELLED}
     )
-    if cycle is None:
-        raise ctx.refuse("common.already_done")
-    ctx.audit("cycle.cancelled", "cycle", cycle.id, code=code, was="draft")
+    ctx.audit("cycle.cancelled", "cycle", cycle.id, code=code, was=CycleStatus.DRAFT)
     card = preview_card(
         ctx.t,
         cycle_id=cycle.id,
@@ -261,9 +257,7 @@ async def cancel_preview(ctx: Context, payload: KickoffCancel) -> Reply:
         managers=0,
         schedule=ctx.settings.schedule,
     )
-    note = done_by(
-        ctx.t, name=ctx.person.name, what=ctx.t("kickoff.did_cancel"), at=ctx.now, tz=ctx.person.timezone
-    )
+    note = done_by(ctx.t, name=ctx.person.name, what=ctx.t("kickoff.did_cancel"), at=ctx.now, tz=ctx.zone())
     return Reply(toast=ctx.t("kickoff.cancelled", code=code), card=with_outcome(card, note))
 
 
@@ -278,7 +272,11 @@ async def cancel_command(ctx: Context, args: str) -> Reply:
     was = cycle.status
     if (
         await transition(
-            ctx.session, Cycle, cycle.id, allowed=["draft", "active"], values={"status": "cancelled"}
+            ctx.session,
+            Cycle,
+            cycle.id,
+            allowed=[CycleStatus.DRAFT, CycleStatus.ACTIVE],
+            values={"status": CycleStatus.CANCELLED},
         )
         is None
     ):
@@ -294,25 +292,18 @@ async def acknowledge(ctx: Context, payload: KickoffAck) -> Reply:
     mine = await cq.participant(ctx.session, cycle.id, ctx.person.id)
     if mine is None:
         raise ctx.refuse("kickoff.not_participant")
-    if cycle.status != "active":
+    if cycle.status != CycleStatus.ACTIVE:
         raise ctx.refuse("kickoff.not_active", code=cycle.code)
-    if (
-        await transition(
-            ctx.session,
-            CycleParticipant,
-            mine.id,
-            column="acknowledged_at",
-            allowed=[None],
-            values={"acknowledged_at": ctx.now},
-        )
-        is None
-    ):
-        raise ctx.refuse("common.already_done")
+    await ctx.transition_or_refuse(
+        CycleParticipant,
+        mine.id,
+        column="acknowledged_at",
+        allowed=[None],
+        values={"acknowledged_at": ctx.now},
+    )
     ctx.audit("cycle.acknowledged", "cycle", cycle.id)
     is_manager = ctx.person.id in await pq.manager_ids_among(ctx.session, [ctx.person])
-    note = done_by(
-        ctx.t, name=ctx.person.name, what=ctx.t("kickoff.did_ack"), at=ctx.now, tz=ctx.person.timezone
-    )
+    note = done_by(ctx.t, name=ctx.person.name, what=ctx.t("kickoff.did_ack"), at=ctx.now, tz=ctx.zone())
     card = kickoff_card(
         ctx.t,
         cycle_id=cycle.id,

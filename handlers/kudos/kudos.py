@@ -10,8 +10,8 @@ import re
 
 from sqlalchemy import func, select
 
-from bot.core.authority import find_by_mention
 from bot.core.context import Context, Reply
+from bot.core.people import find_by_mention
 from bot.core.router import Router
 from cards.kudos import kudos_card
 from storage.models import Recognition

@@ -17,13 +17,16 @@ from bot.core.context import Context, Reply
 from bot.core.forms import form_of, iso_date, text
 from bot.core.people import approver_to_notify, hrbp_of, line_manager, require_approver, require_self
 from bot.core.router import Router
+from bot.core.schedule import Entry, Job, PeriodArgs, ScheduleEntry
+from bot.core.status import OPEN_REVIEW, ReviewStatus
 from bot.core.vague import must_bounce
 from cards import review321 as rc
 from cards.catalogue import Translator
 from cards.flow_actions import ReviewConfirm, ReviewEdit, ReviewSubmit
-from cards.flow_common import done_by, local_date, with_outcome
+from cards.flow_common import done_by, with_outcome
 from cards.model import Card, Form
-from storage.models import ActionItem, Department, Person, Review321
+from handlers.action_items.api import open_action_item
+from storage.models import Department, Person, Review321
 from storage.queries import people as pq
 from storage.queries import reviews as rq
 from storage.queries.status import transition
@@ -60,14 +63,14 @@ async def open_review(ctx: Context, *, period: str, due_at: datetime) -> Review3
     """Create the 3-2-1 review for ``period`` (``YYYY-MM``) and send the card; None if it existed."""
     if await rq.review_for_period(ctx.session, ctx.person.id, period) is not None:
         return None
-    review = Review321(person_id=ctx.person.id, period=period, status="open", due_at=due_at)
+    review = Review321(person_id=ctx.person.id, period=period, status=ReviewStatus.OPEN, due_at=due_at)
     try:
         async with ctx.session.begin_nested():
             ctx.session.add(review)
             await ctx.session.flush()
     except IntegrityError:
         return None
-    suggested = local_date(due_at, ctx.person.timezone) + timedelta(days=DEFAULT_ACTION_DAYS)
+    suggested = ctx.day_of(due_at) + timedelta(days=DEFAULT_ACTION_DAYS)
     card = rc.review_card(
         ctx.t, review_id=review.id, period=period, answers=rc.ReviewAnswers(deadline=suggested.isoformat())
     )
@@ -84,9 +87,9 @@ async def _own_editable(ctx: Context, review_id: int) -> Review321:
     if review is None:
         raise ctx.refuse("common.invalid_action")
     require_self(ctx, review.person_id)
-    if review.status == "confirmed":
+    if review.status == ReviewStatus.CONFIRMED:
         raise ctx.refuse("review321.already_confirmed")
-    if review.status not in ("open", "submitted"):
+    if review.status not in OPEN_REVIEW:
         raise ctx.refuse("review321.closed", period=review.period)
     return review
 
@@ -109,7 +112,7 @@ async def submit_review(ctx: Context, payload: ReviewSubmit) -> Reply:
         new_action=text(form, "new_action", 500) or None,
         deadline=text(form, "deadline", 40) or None,
     )
-    today = local_date(ctx.now, ctx.person.timezone)
+    today = ctx.today()
     deadline = iso_date(answers.deadline or "")
     errors = [
         ctx.t(f"review321.err_{name}")
@@ -137,14 +140,14 @@ async def submit_review(ctx: Context, payload: ReviewSubmit) -> Reply:
                 ctx.t, review_id=review.id, period=review.period, answers=answers, error=warning
             ),
         )
-    first = review.status == "open"
+    first = review.status == ReviewStatus.OPEN
     updated = await transition(
         ctx.session,
         Review321,
         review.id,
-        allowed=["open", "submitted"],
+        allowed=OPEN_REVIEW,
         values={
-            "status": "submitted",
+            "status": ReviewStatus.SUBMITTED,
             "solid_action": answers.solid_action,
             "change_brought": answers.change_brought,
             "blocker": answers.blocker,
@@ -172,7 +175,7 @@ async def submit_review(ctx: Context, payload: ReviewSubmit) -> Reply:
             name=ctx.person.name,
             what=ctx.t("review321.did_submit"),
             at=ctx.now,
-            tz=ctx.person.timezone,
+            tz=ctx.zone(),
         ),
     )
     return Reply(
@@ -266,14 +269,14 @@ async def build_confirm_form(ctx: Context, payload: ReviewConfirm) -> Form:
 @router.action(ReviewConfirm, form=build_confirm_form)
 async def confirm_review(ctx: Context, payload: ReviewConfirm) -> Reply:
     review, employee = await _review_for_approver(ctx, payload.review_id)
-    if review.status == "open":
+    if review.status == ReviewStatus.OPEN:
         raise ctx.refuse("review321.not_submitted", name=employee.name)
-    if review.status != "submitted":
+    if review.status != ReviewStatus.SUBMITTED:
         raise ctx.refuse("common.already_done")
     form = form_of(ctx)
     deliverable = text(form, "deliverable", 500) or review.new_action or ""
     deadline = iso_date(text(form, "deadline", 40)) or review.new_action_deadline
-    today = local_date(ctx.now, ctx.person.timezone)
+    today = ctx.today()
     if not deliverable:
         raise ctx.refuse("review321.err_new_action")
     if deadline is None or deadline < today:
@@ -303,27 +306,21 @@ async def confirm_review(ctx: Context, payload: ReviewConfirm) -> Reply:
             warning=warning,
         )
         return Reply(toast=warning[:200], toast_kind="warning", card=card)
-    updated = await transition(
-        ctx.session,
+    updated = await ctx.transition_or_refuse(
         Review321,
         review.id,
-        allowed=["submitted"],
-        values={"status": "confirmed", "confirmed_by_id": ctx.person.id, "confirmed_at": ctx.now},
+        allowed=[ReviewStatus.SUBMITTED],
+        values={"status": ReviewStatus.CONFIRMED, "confirmed_by_id": ctx.person.id, "confirmed_at": ctx.now},
     )
-    if updated is None:
-        raise ctx.refuse("common.already_done")
-    item = ActionItem(
-        owner_id=employee.id,
-        acceptor_id=acceptor.id,
-        created_by_id=ctx.person.id,
-        source="review",
-        source_id=review.id,
+    item = await open_action_item(
+        ctx,
+        owner=employee,
         deliverable=deliverable,
         deadline=deadline,
-        status="open",
+        acceptor=acceptor,
+        source="review",
+        source_id=review.id,
     )
-    ctx.session.add(item)
-    await ctx.session.flush()
     updated.action_item_id = item.id
     await ctx.session.flush()
     ctx.audit(
@@ -336,7 +333,7 @@ async def confirm_review(ctx: Context, payload: ReviewConfirm) -> Reply:
     )
     et = ctx.translator(employee)
     when = done_by(
-        et, name=ctx.person.name, what=et("review321.did_confirm"), at=ctx.now, tz=employee.timezone
+        et, name=ctx.person.name, what=et("review321.did_confirm"), at=ctx.now, tz=ctx.zone(employee)
     )
     ctx.outbox.send(
         employee,
@@ -369,6 +366,14 @@ async def confirm_review(ctx: Context, payload: ReviewConfirm) -> Reply:
         name=ctx.person.name,
         what=ctx.t("review321.did_confirm_item", deadline=deadline.isoformat(), acceptor=acceptor.name),
         at=ctx.now,
-        tz=ctx.person.timezone,
+        tz=ctx.zone(),
     )
     return Reply(toast=ctx.t("review321.confirmed"), card=with_outcome(card, note))
+
+
+# ------------------------------------------------------------------ schedule entries
+SCHEDULE: tuple[ScheduleEntry, ...] = (
+    Entry(Job.OPEN_REVIEW, PeriodArgs, lambda ctx, a: open_review(ctx, period=a.period, due_at=a.due_at)),
+)
+"""The 3-2-1 has no reminder of its own: a snoozed prompt wakes up as the same prompt again
+(``Job.REMIND_REVIEW`` is the engagement flow's ``resend_review_prompt``)."""

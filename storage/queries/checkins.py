@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import CheckIn
-
-ANSWERABLE = ("open", "submitted")
 
 
 async def checkin_for_period(session: AsyncSession, person_id: int, period: str) -> CheckIn | None:
@@ -16,11 +16,14 @@ async def checkin_for_period(session: AsyncSession, person_id: int, period: str)
     )
 
 
-async def latest_answerable(session: AsyncSession, person_id: int) -> CheckIn | None:
-    """The newest check-in this person may still write into: open, or submitted and not yet answered."""
+async def latest_answerable(
+    session: AsyncSession, person_id: int, answerable: Collection[str]
+) -> CheckIn | None:
+    """The newest check-in this person may still write into: in an ``answerable`` status (the check-in flow's
+    rule, ``bot.core.status.ANSWERABLE_CHECKIN``) and not yet answered by the manager."""
     return await session.scalar(
         select(CheckIn)
-        .where(CheckIn.person_id == person_id, CheckIn.status.in_(ANSWERABLE), CheckIn.answered_at.is_(None))
+        .where(CheckIn.person_id == person_id, CheckIn.status.in_(answerable), CheckIn.answered_at.is_(None))
         .order_by(CheckIn.due_at.desc(), CheckIn.id.desc())
         .limit(1)
     )

@@ -1,35 +1,22 @@
 """Streaks, social proof, quiet hours and team settings: the numbers and switches that keep prompts pleasant.
 
-Kept free of handler code so the check-in, reminder and digest flows (owned elsewhere) can call them.
+Kept free of handler code so the check-in, reminder and digest flows (owned elsewhere) can call them. When a
+person's quiet hours end is a time-zone question, so that rule lives with the sending in ``bot.core.notify``;
+this module only reads and parses the rows.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import date, time
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import CheckIn, Person, QuietHours, TeamSetting
+from storage.queries.metrics import DONE_CHECKIN
+from storage.queries.people import on_leave
 
-ANSWERED = ("submitted", "acknowledged", "followup")
 STREAK_LOOKBACK = 200
-
-
-def _zone(person: Person) -> ZoneInfo:
-    try:
-        return ZoneInfo(person.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("Asia/Shanghai")
-
-
-def _on_leave(person: Person, day: date) -> bool:
-    return (
-        person.leave_from is not None
-        and person.leave_until is not None
-        and person.leave_from <= day <= person.leave_until
-    )
 
 
 def _period_day(period: str) -> date | None:
@@ -55,11 +42,11 @@ async def streak_for(session: AsyncSession, person_id: int) -> int:
     )
     streak = 0
     for status, period in rows.all():
-        if status in ANSWERED:
+        if status in DONE_CHECKIN:
             streak += 1
         elif status == "missed":
             day = _period_day(period)
-            if day is not None and _on_leave(person, day):
+            if day is not None and on_leave(person, day):
                 continue
             break
     return streak
@@ -86,7 +73,7 @@ async def social_proof(session: AsyncSession, person: Person, period: str) -> tu
     )
     counts = {status: int(n) for status, n in rows.all()}
     asked = sum(n for s, n in counts.items() if s != "skipped")
-    return sum(counts.get(s, 0) for s in ANSWERED), asked
+    return sum(counts.get(s, 0) for s in DONE_CHECKIN), asked
 
 
 # ---------------------------------------------------------------- quiet hours
@@ -100,38 +87,8 @@ def parse_hhmm(text: str) -> time | None:
         return None
 
 
-def quiet_end(quiet: QuietHours | None, person: Person, now: datetime) -> datetime | None:
-    """When the person's quiet hours around ``now`` end (UTC), or None if ``now`` is not quiet."""
-    if quiet is None:
-        return None
-    start, end = parse_hhmm(quiet.starts), parse_hhmm(quiet.ends)
-    if start is None or end is None or start == end:
-        return None
-    zone = _zone(person)
-    local = now.astimezone(zone)
-    clock = local.time().replace(tzinfo=None)
-    today = local.date()
-    if start < end:
-        inside = start <= clock < end
-        end_day = today
-    else:  # spans midnight
-        inside = clock >= start or clock < end
-        end_day = today + timedelta(days=1) if clock >= start else today
-    if not inside:
-        return None
-    return datetime.combine(end_day, end, tzinfo=zone).astimezone(now.tzinfo)
-
-
-def in_quiet_hours(quiet: QuietHours | None, person: Person, now: datetime) -> bool:
-    return quiet_end(quiet, person, now) is not None
-
-
 async def quiet_hours_of(session: AsyncSession, person_id: int) -> QuietHours | None:
     return await session.scalar(select(QuietHours).where(QuietHours.person_id == person_id))
-
-
-async def quiet_until(session: AsyncSession, person: Person, now: datetime) -> datetime | None:
-    return quiet_end(await quiet_hours_of(session, person.id), person, now)
 
 
 # ---------------------------------------------------------------- team settings

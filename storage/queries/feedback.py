@@ -3,53 +3,20 @@
 The aggregate is the only way peer answers leave the database towards people: below the anonymity
 threshold it carries nothing but "not yet", at or above it only means per dimension and the examples in a
 fixed order that has nothing to do with who answered or when. No function here returns rater ids to a
-caller that builds a card for the subject.
+caller that builds a card for the subject. The dimensions and the aggregate's type live in
+``storage.feedback_scales``, where the cards may read them without reaching into queries.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from statistics import fmean
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.feedback_scales import DIMENSIONS, RATING_ASPECTS, PeerAggregate
 from storage.models import DeliverableRating, PeerFeedback, SelfAssessment
-
-DIMENSIONS: tuple[str, ...] = ("responsiveness", "quality", "collaboration", "ownership")
-"""The 1-5 scales peers, the person and the manager score; the radar has one axis per dimension."""
-RATING_ASPECTS: tuple[str, ...] = ("completeness", "timeliness", "risk_disclosure")
-MIN_PEERS = 2
-MAX_PEERS = 5
-OPEN_PEER_STATUSES = ("proposed", "requested")
-
-
-@dataclass(frozen=True)
-class PeerAggregate:
-    answered: int
-    threshold: int
-    peers: dict[str, float] | None = None
-    """Mean per dimension, only when ``answered >= threshold``."""
-    examples: list[str] = field(default_factory=list)
-    self_scores: dict[str, float] | None = None
-    manager: dict[str, float] | None = None
-
-    @property
-    def visible(self) -> bool:
-        return self.peers is not None
-
-    def gaps(self, points: float) -> list[str]:
-        """Dimensions where self and peers differ by at least ``points`` (the coaching flag)."""
-        if self.peers is None or self.self_scores is None:
-            return []
-        return [
-            d
-            for d in DIMENSIONS
-            if d in self.peers
-            and d in self.self_scores
-            and abs(self.self_scores[d] - self.peers[d]) >= points
-        ]
 
 
 def _scores(raw: dict[str, object]) -> dict[str, float]:

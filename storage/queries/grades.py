@@ -3,36 +3,24 @@
 The guard compares a grade's share of a department in this cycle with the same department's shares in
 its earlier *released* cycles: mean and population standard deviation over at least ``min_history``
 cycles, alerting only *beyond* ``sigma`` deviations (exactly at the boundary is fine), and/or against a
-configured fixed band. Shares count only people who have a grade in that cycle.
+configured fixed band. Shares count only people who have a grade in that cycle. The result type,
+``Deviation``, lives in ``storage.grade_scales`` so the cards may show it without importing queries.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from statistics import fmean, pstdev
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.grade_scales import Deviation
 from storage.models import Cycle, Grade
 
 EPSILON = 1e-9
 """Float noise allowance, so "exactly two standard deviations" stays on the quiet side of the line."""
-
-
-@dataclass(frozen=True)
-class Deviation:
-    grade: str
-    share: float
-    low: float
-    high: float
-    rule: str  # "sigma" or "band"
-
-    @property
-    def direction(self) -> str:
-        return "high" if self.share > self.high else "low"
 
 
 def shares(grades: Iterable[str]) -> dict[str, float]:

@@ -18,7 +18,7 @@ Definitions (the note in the digest card repeats them in words):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, Literal
@@ -30,7 +30,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import ActionItem, AuditLog, CheckIn, Evidence, Person, Recognition
 
 DONE_CHECKIN = ("submitted", "acknowledged", "followup")
-OPEN_ITEM = ("open", "returned")
 PROGRESS_GAP_ACTION = "progress.gap"
 """The audit action ``handlers.escalation.check_progress_gap`` records; the risks list reads it back."""
 
@@ -352,13 +351,16 @@ async def metrics_by(session: AsyncSession, scope: Scope, window: Window, group:
 
 
 async def overdue(
-    session: AsyncSession, scope: Scope, today: date, *, limit: int = 5
+    session: AsyncSession, scope: Scope, today: date, *, open_statuses: Collection[str], limit: int = 5
 ) -> tuple[int, list[OverdueItem]]:
-    """How many open items are past their deadline, and the ``limit`` most overdue."""
+    """How many open items are past their deadline, and the ``limit`` most overdue.
+
+    What counts as open is the action-item flow's rule (``bot.core.status.OPEN_ACTION_ITEM``), passed in:
+    the same set the reminders and the escalation ladder use."""
     base = (
         select(ActionItem.id)
         .join(Person, Person.id == ActionItem.owner_id)
-        .where(*scope.where(), ActionItem.status.in_(OPEN_ITEM), ActionItem.deadline < today)
+        .where(*scope.where(), ActionItem.status.in_(open_statuses), ActionItem.deadline < today)
     )
     total = await session.scalar(select(func.count()).select_from(base.subquery())) or 0
     rows = await session.execute(
@@ -371,7 +373,7 @@ async def overdue(
             ActionItem.escalation_level,
         )
         .join(Person, Person.id == ActionItem.owner_id)
-        .where(*scope.where(), ActionItem.status.in_(OPEN_ITEM), ActionItem.deadline < today)
+        .where(*scope.where(), ActionItem.status.in_(open_statuses), ActionItem.deadline < today)
         .order_by(ActionItem.deadline, ActionItem.id)
         .limit(limit)
     )

@@ -1,0 +1,168 @@
+"""Typed schedule entries: the vocabulary the scheduler and the flows share.
+
+The scheduler (``scheduler/``) decides *who is due when*; a flow decides what being due means. They meet
+here, on the floor both stand on, so neither imports the other:
+
+- ``Job`` names each thing the scheduler computes for a person (open a check-in, escalate an action item…),
+  and ``ARGS`` says which small frozen dataclass of arguments comes with it;
+- an ``Entry`` pairs a ``Job`` with the flow's callable ``(ctx, args)``; each flow declares its entries next
+  to its code (a module-level ``SCHEDULE``), and ``bot/app/flows.py`` lists them all, by hand;
+- a ``Sweep`` is a job that finds its own work (deliverable-rating reminders, self-assessments, the daily
+  org sync); it gets a narrow ``Host`` (database, clock, settings, "run this for that person"), never the
+  whole service.
+
+Both kinds run on the scheduler's leader only, through one error path: counted in ``job_runs``, logged, and
+tried again on the next tick.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any, Generic, Literal, Protocol, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.core.clock import Clock
+from bot.core.config import Settings
+from bot.core.context import Context
+from storage.models import Person
+
+
+class Job(StrEnum):
+    """What the scheduler hands to a flow. The values are the contract's names (and the log's)."""
+
+    OPEN_CHECKIN = "open_checkin"
+    REMIND_CHECKIN = "remind_checkin"
+    CLOSE_MISSED_CHECKIN = "close_missed_checkin"
+    OPEN_REVIEW = "open_review"
+    REMIND_REVIEW = "remind_review"
+    REMIND_ACTION_ITEM = "remind_action_item"
+    ESCALATE_ACTION_ITEM = "escalate_action_item"
+    SEND_DIGEST = "send_digest"
+    CHECK_EVIDENCE_RULES = "check_evidence_rules"
+
+
+# ------------------------------------------------------------------------------------ arguments
+@dataclass(frozen=True)
+class PeriodArgs:
+    """Open the prompt of a period (check-in, 3-2-1): its key and the moment it fell due (UTC)."""
+
+    period: str
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class CheckinArgs:
+    """Remind or close one open check-in."""
+
+    checkin_id: int
+
+
+@dataclass(frozen=True)
+class ReviewArgs:
+    """Wake one snoozed 3-2-1 review."""
+
+    review_id: int
+
+
+@dataclass(frozen=True)
+class ReminderArgs:
+    """Remind the owner of one action item, T-N days (``before``) or on the day (``due``)."""
+
+    item_id: int
+    kind: Literal["before", "due"]
+
+
+@dataclass(frozen=True)
+class EscalationArgs:
+    """Escalate one overdue action item to ``level`` (1 owner, 2 manager, 3 HRBP)."""
+
+    item_id: int
+    level: int
+
+
+@dataclass(frozen=True)
+class DayArgs:
+    """The leadership digest of one local day."""
+
+    day: date
+
+
+@dataclass(frozen=True)
+class WeekArgs:
+    """The evidence rules of one ISO week (``2026-W48``), checked once it is over."""
+
+    week: str
+
+
+JobArgs = PeriodArgs | CheckinArgs | ReviewArgs | ReminderArgs | EscalationArgs | DayArgs | WeekArgs
+
+ARGS: Mapping[Job, type[JobArgs]] = {
+    Job.OPEN_CHECKIN: PeriodArgs,
+    Job.REMIND_CHECKIN: CheckinArgs,
+    Job.CLOSE_MISSED_CHECKIN: CheckinArgs,
+    Job.OPEN_REVIEW: PeriodArgs,
+    Job.REMIND_REVIEW: ReviewArgs,
+    Job.REMIND_ACTION_ITEM: ReminderArgs,
+    Job.ESCALATE_ACTION_ITEM: EscalationArgs,
+    Job.SEND_DIGEST: DayArgs,
+    Job.CHECK_EVIDENCE_RULES: WeekArgs,
+}
+"""The arguments each job comes with: the scheduler builds them, the flow's entry takes them."""
+
+A = TypeVar("A", PeriodArgs, CheckinArgs, ReviewArgs, ReminderArgs, EscalationArgs, DayArgs, WeekArgs)
+
+
+# ------------------------------------------------------------------------------------ entries
+@dataclass(frozen=True)
+class Entry(Generic[A]):
+    """One job and the flow callable that does it. ``ctx.person`` is the person it is due to; the call runs
+    in the transaction that records the send, so a failure leaves nothing behind and is retried.
+
+    The result only feeds the ledger's note: ``None``, ``False`` or ``0`` means "nothing to send"."""
+
+    job: Job
+    args: type[A]
+    run: Callable[[Context, A], Awaitable[object]]
+
+    def __post_init__(self) -> None:
+        if ARGS[self.job] is not self.args:
+            raise TypeError(f"{self.job} takes {ARGS[self.job].__name__}, not {self.args.__name__}")
+
+
+class Host(Protocol):
+    """What a sweep may use: the database, the clock, the settings, and one person's own transaction
+    (through the same context, quiet hours included, as a scheduled job)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def factory(self) -> async_sessionmaker[AsyncSession]: ...
+
+    async def run_for_person(self, person_id: int, fn: Callable[[Context], Awaitable[None]]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A job that finds its own work from the records (every tick, on the leader). ``name`` labels its
+    metrics and log lines; an exception counts as a failed run, and the next tick simply runs it again."""
+
+    name: str
+    run: Callable[[Host], Awaitable[object]]
+
+
+ScheduleEntry = Entry[Any] | Sweep
+"""What a flow's ``SCHEDULE`` holds and the registry lists."""
+
+
+# ------------------------------------------------------------------------------------ who gets what
+def takes_checkins(person: Person) -> bool:
+    """Check-ins, 3-2-1 reviews and evidence rules are for employees with someone to answer them."""
+    return person.has_role("employee") and person.manager_id is not None

@@ -1,0 +1,130 @@
+"""Record statuses: the words the flows compare, each defined once, and the "open" sets built from them.
+
+Every status column is a short string in the database. These ``StrEnum`` members *are* those strings
+(``CheckInStatus.OPEN == "open"``), so the schema does not change and a member can be written to a row or
+put in a query as it is. Code above storage compares against the members, never against a bare string, so
+a typo is a name error instead of a silently false comparison.
+
+``storage/`` sits below the core and cannot import this module: a storage query that needs one of the sets
+below takes it as a parameter (``metrics.overdue``, ``checkins.latest_answerable``). The one rule a query
+owns stays there: the metric definitions in ``storage.queries.metrics`` (what counts towards check-in
+completion, evidence completeness, fulfilment: SQL aggregates whose wording the digest card repeats), which
+streaks and social proof share; ``tests/test_status.py`` pins them to the names below.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class CycleStatus(StrEnum):
+    DRAFT = "draft"
+    ACTIVE = "active"
+    CANCELLED = "cancelled"
+    CLOSED = "closed"
+
+
+class GoalsStatus(StrEnum):
+    """``CycleParticipant.goals_status``: where a person's goals for the cycle are."""
+
+    NONE = "none"
+    SUBMITTED = "submitted"
+    CONFIRMED = "confirmed"
+    RETURNED = "returned"
+
+
+class CheckInStatus(StrEnum):
+    OPEN = "open"
+    SUBMITTED = "submitted"
+    ACKNOWLEDGED = "acknowledged"
+    FOLLOWUP = "followup"
+    MISSED = "missed"
+    SKIPPED = "skipped"
+
+
+class ReviewStatus(StrEnum):
+    """A 3-2-1 review."""
+
+    OPEN = "open"
+    SUBMITTED = "submitted"
+    CONFIRMED = "confirmed"
+    MISSED = "missed"
+
+
+class ActionItemStatus(StrEnum):
+    OPEN = "open"
+    DONE = "done"
+    ACCEPTED = "accepted"
+    RETURNED = "returned"
+    CLOSED = "closed"
+
+
+class EvidenceRequestStatus(StrEnum):
+    OPEN = "open"
+    FULFILLED = "fulfilled"
+    EXPIRED = "expired"
+
+
+class SelfAssessmentStatus(StrEnum):
+    OPEN = "open"
+    SUBMITTED = "submitted"
+
+
+class PeerFeedbackStatus(StrEnum):
+    PROPOSED = "proposed"
+    """Nominated, waiting for the manager."""
+    REQUESTED = "requested"
+    ANSWERED = "answered"
+    DROPPED = "dropped"
+    """Taken off the list."""
+
+
+class RatingStatus(StrEnum):
+    """A deliverable rating."""
+
+    OPEN = "open"
+    SUBMITTED = "submitted"
+    EXPIRED = "expired"
+
+
+class GradeStatus(StrEnum):
+    PROPOSED = "proposed"
+    RELEASED = "released"
+
+
+class SendStatus(StrEnum):
+    """A scheduled send in the scheduler's ledger (``ScheduledSend.status``)."""
+
+    SENT = "sent"
+    MISSED = "missed"
+    SKIPPED = "skipped"
+    SNOOZED = "snoozed"
+
+
+OPEN_ACTION_ITEM: tuple[ActionItemStatus, ...] = (ActionItemStatus.OPEN, ActionItemStatus.RETURNED)
+"""An action item someone still has to deliver: reminded, escalated, counted as overdue past its deadline."""
+
+ANSWERED_CHECKIN: tuple[CheckInStatus, ...] = (
+    CheckInStatus.SUBMITTED,
+    CheckInStatus.ACKNOWLEDGED,
+    CheckInStatus.FOLLOWUP,
+)
+"""A check-in the person answered (whatever the manager did with it since): completion, streaks."""
+
+ANSWERABLE_CHECKIN: tuple[CheckInStatus, ...] = (CheckInStatus.OPEN, CheckInStatus.SUBMITTED)
+"""A check-in the person may still write into (a submitted one only until the manager answers)."""
+
+OPEN_REVIEW: tuple[ReviewStatus, ...] = (ReviewStatus.OPEN, ReviewStatus.SUBMITTED)
+"""A 3-2-1 review the person may still (re)submit."""
+
+ATTACHABLE_EVIDENCE_REQUEST: tuple[EvidenceRequestStatus, ...] = (
+    EvidenceRequestStatus.OPEN,
+    EvidenceRequestStatus.FULFILLED,
+)
+"""A request a newly arrived photo may still be filed under."""
+
+OPEN_PEER_FEEDBACK: tuple[PeerFeedbackStatus, ...] = (
+    PeerFeedbackStatus.PROPOSED,
+    PeerFeedbackStatus.REQUESTED,
+)
+"""A peer nomination still waiting for the manager or for the peer's answer."""

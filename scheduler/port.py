@@ -1,0 +1,63 @@
+"""The scheduler's side of ``bot.core.schedule_port``: the answers a flow may ask for, from the same cadence
+maths and ledger the tick uses, so "the next check-in" in chat is exactly the one the tick will reach."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core.config import Settings
+from bot.core.localtime import person_tz
+from bot.core.schedule_port import Skipped, Slot
+from bot.core.status import SendStatus
+from scheduler import ledger
+from scheduler.cadence import Due, checkin_flow, upcoming
+from scheduler.calendar import WorkCalendar, calendar_from_settings
+from storage.models import Person, TeamSetting
+
+
+class SchedulerPort:
+    """Put on every Context by the app (``ctx.schedule``). The calendar is the configured one unless given."""
+
+    def __init__(self, settings: Settings, *, calendar: WorkCalendar | None = None) -> None:
+        self.settings = settings
+        self.calendar = calendar
+
+    def _calendar(self) -> WorkCalendar:
+        return self.calendar or calendar_from_settings(self.settings)
+
+    async def next_checkin(self, session: AsyncSession, person: Person, now: datetime) -> Slot | None:
+        del session  # the person's own cadence is on the row; nothing else to read
+        due = self._next(person, now, None)
+        return None if due is None else _slot(due)
+
+    async def skip_next_checkin(
+        self, session: AsyncSession, person: Person, now: datetime, *, reason: str
+    ) -> Skipped | None:
+        team = (
+            await session.scalar(select(TeamSetting).where(TeamSetting.manager_id == person.manager_id))
+            if person.manager_id is not None
+            else None
+        )
+        due = self._next(person, now, team)
+        if due is None:
+            return None
+        try:
+            await ledger.claim(session, due, now=now, status=SendStatus.SKIPPED, reason=reason)
+        except ledger.Taken:
+            return Skipped(slot=_slot(due), new=False)
+        return Skipped(slot=_slot(due), new=True)
+
+    def _next(self, person: Person, now: datetime, team: TeamSetting | None) -> Due | None:
+        flow = checkin_flow(person, self.settings, self._calendar(), team)
+        if flow is None:
+            return None
+        tz = person_tz(person, self.settings)
+        occ = next(upcoming(flow.series, now, tz), None)
+        return None if occ is None else flow.due(person.id, tz, occ)
+
+
+def _slot(due: Due) -> Slot:
+    return Slot(period=due.period, at=due.at, local=due.local())
