@@ -23,7 +23,7 @@ browser:
 	@bash scripts/ensure-chromium
 
 lint: $(STAMP)
-	$(VENV)/bin/lint-imports
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 

@@ -18,6 +18,7 @@ from typing import Any
 from bot.core.context import Context
 from bot.core.localtime import local_today
 from bot.core.schedule import Entry
+from bot.core.status import SendStatus
 from scheduler import ledger
 from scheduler.agenda import Agenda, read_agenda
 from scheduler.cadence import Due, Policy
@@ -82,8 +83,8 @@ class Scheduler:
                 miss.append((due, f"older than the {self.settings.schedule.catchup_horizon_hours} h horizon"))
             else:
                 run.append((due, entry))
-        await self._record(skip, "skipped", now)
-        await self._record(miss, "missed", now)
+        await self._record(skip, SendStatus.SKIPPED, now)
+        await self._record(miss, SendStatus.MISSED, now)
         report.skipped.extend(d for d, _ in skip)
         report.missed.extend(d for d, _ in miss)
         for due, entry in run:
@@ -106,7 +107,7 @@ class Scheduler:
             )
         return report
 
-    async def _record(self, items: Sequence[tuple[Due, str]], status: str, now: datetime) -> None:
+    async def _record(self, items: Sequence[tuple[Due, str]], status: SendStatus, now: datetime) -> None:
         await ledger.record(
             self.host.factory, [d for d, _ in items], status=status, reasons=[r for _, r in items], now=now
         )
@@ -121,7 +122,7 @@ class Scheduler:
             try:
                 async with self.host.factory() as session, session.begin():
                     await ledger.wake(
-                        session, row.id, status="missed", reason="snooze older than the horizon"
+                        session, row.id, status=SendStatus.MISSED, reason="snooze older than the horizon"
                     )
                 report.missed.append(due)
             except ledger.Taken:
@@ -142,7 +143,7 @@ class Scheduler:
             if snooze_row is None:
                 row = await ledger.claim(ctx.session, due, now=ctx.now)
             else:
-                await ledger.wake(ctx.session, snooze_row, status="sent")
+                await ledger.wake(ctx.session, snooze_row, status=SendStatus.SENT)
                 row = None
             result = await entry.run(ctx, due.args)
             if row is not None and (result is None or result is False or result == 0):

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.core.status import SendStatus
 from scheduler.cadence import Due
 from storage.models import ScheduledSend
 
@@ -48,7 +49,12 @@ async def existing_keys(session: AsyncSession, keys: Iterable[Key]) -> set[Key]:
 
 
 async def claim(
-    session: AsyncSession, due: Due, *, now: datetime, status: str = "sent", reason: str | None = None
+    session: AsyncSession,
+    due: Due,
+    *,
+    now: datetime,
+    status: SendStatus = SendStatus.SENT,
+    reason: str | None = None,
 ) -> ScheduledSend:
     """Insert the key inside the caller's transaction; ``Taken`` if it is already there."""
     row = ScheduledSend(
@@ -69,11 +75,41 @@ async def claim(
     return row
 
 
+async def snooze(
+    session: AsyncSession, flow: str, person_id: int, record_id: int, *, until: datetime, now: datetime
+) -> tuple[datetime, bool]:
+    """Record a snooze (``flow`` is ``snooze.checkin`` / ``snooze.review``, the period the record id) due at
+    ``until``; the unique key makes it one per prompt. Returns the wake-up time and whether it is new."""
+    row = ScheduledSend(
+        flow=flow,
+        person_id=person_id,
+        period=str(record_id),
+        status=SendStatus.SNOOZED,
+        due_at=until,
+        reason="snoozed by the person",
+        created_at=now,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(row)
+            await session.flush()
+    except IntegrityError:
+        earlier = await session.scalar(
+            select(ScheduledSend.due_at).where(
+                ScheduledSend.flow == flow,
+                ScheduledSend.person_id == person_id,
+                ScheduledSend.period == str(record_id),
+            )
+        )
+        return (earlier or until), False
+    return until, True
+
+
 async def record(
     factory: async_sessionmaker[AsyncSession],
     dues: Sequence[Due],
     *,
-    status: str,
+    status: SendStatus,
     reasons: Sequence[str | None],
     now: datetime,
 ) -> int:
@@ -103,11 +139,11 @@ async def record(
     return written
 
 
-async def wake(session: AsyncSession, row_id: int, *, status: str, reason: str | None = None) -> None:
+async def wake(session: AsyncSession, row_id: int, *, status: SendStatus, reason: str | None = None) -> None:
     """Compare-and-set a snoozed row to its outcome; ``Taken`` if another fire already did."""
     result: Any = await session.execute(
         update(ScheduledSend)
-        .where(ScheduledSend.id == row_id, ScheduledSend.status == "snoozed")
+        .where(ScheduledSend.id == row_id, ScheduledSend.status == SendStatus.SNOOZED)
         .values(status=status, reason=reason)
         .execution_options(synchronize_session=False)
     )

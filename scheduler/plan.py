@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.clock import Clock
 from bot.core.config import Settings
+from bot.core.status import SendStatus
 from cards.catalogue import Translator
 from scheduler import ledger
 from scheduler.agenda import SNOOZE_JOBS, read_agenda
@@ -68,7 +69,7 @@ async def next_due(
     out: list[PlannedItem] = []
     for due in merged:
         row = ledger_rows.get(due.key)
-        if row is not None and row.status not in ("skipped", "snoozed"):
+        if row is not None and row.status not in (SendStatus.SKIPPED, SendStatus.SNOOZED):
             continue  # already handled early (or by another path); not upcoming any more
         person = agenda.people[due.person_id]
         status, reason = _explain(t, due, person, row)
@@ -83,10 +84,10 @@ async def next_due(
 def _explain(t: Translator, due: Due, person: Person, row: ScheduledSend | None) -> tuple[str, str]:
     reasons: list[str] = []
     status = "send"
-    if row is not None and row.status == "skipped":
+    if row is not None and row.status == SendStatus.SKIPPED:
         status = "skip"
         reasons.append(t("schedule.reason.skipped", reason=row.reason or ""))
-    elif (row is not None and row.status == "snoozed") or due.flow in SNOOZE_JOBS:
+    elif (row is not None and row.status == SendStatus.SNOOZED) or due.flow in SNOOZE_JOBS:
         status = "snoozed"
         reasons.append(t("schedule.reason.snoozed"))
     if due.nominal is not None:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.config import Settings
 from bot.core.localtime import person_tz
-from bot.core.schedule_port import Skipped, Slot
+from bot.core.schedule_port import Skipped, Slot, Snoozed, SnoozeKind
 from bot.core.status import SendStatus
 from scheduler import ledger
 from scheduler.cadence import Due, checkin_flow, upcoming
@@ -49,6 +49,19 @@ class SchedulerPort:
         except ledger.Taken:
             return Skipped(slot=_slot(due), new=False)
         return Skipped(slot=_slot(due), new=True)
+
+    async def snooze(
+        self,
+        session: AsyncSession,
+        person: Person,
+        kind: SnoozeKind,
+        record_id: int,
+        *,
+        until: datetime,
+        now: datetime,
+    ) -> Snoozed:
+        at, new = await ledger.snooze(session, f"snooze.{kind}", person.id, record_id, until=until, now=now)
+        return Snoozed(until=at, new=new)
 
     def _next(self, person: Person, now: datetime, team: TeamSetting | None) -> Due | None:
         flow = checkin_flow(person, self.settings, self._calendar(), team)

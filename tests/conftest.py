@@ -27,12 +27,12 @@ from bot.core.clock import FixedClock
 from bot.core.config import Settings
 from storage.db import migrate
 from storage.models import Base
-from tests.factories import Org, seed_org
 from tests.fakes.recording import RecordingAdapter
+from tests.support.factories import Org, seed_org
 
 T = TypeVar("T")
 
-pytest_plugins = ["tests.browser_support"]  # sim_server, browser, sim_page fixtures for browser tests
+pytest_plugins = ["tests.support.browser"]  # sim_server, browser, sim_page fixtures for browser tests
 
 PG_ADMIN_URL = os.environ.get("PERFLOOP_TEST_PG", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"

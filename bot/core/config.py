@@ -10,8 +10,9 @@ import datetime as dt
 import os
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -146,6 +147,17 @@ class ScheduleConfig(Section):
     """Local time of action-item reminders/escalations and of the weekly evidence rules."""
     extra_holidays: list[dt.date] = []
     extra_workdays: list[dt.date] = []
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        """The fallback for every person whose own zone is unknown (``bot/core/localtime.py``) must itself be
+        a zone, or the fallback would crash where it should rescue."""
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {name!r} (an IANA name such as Asia/Shanghai)") from None
+        return name
 
 
 class EscalationConfig(Section):

@@ -174,8 +174,14 @@ class Context:
     event: Event | None = None
     fetch_media: MediaFetcher | None = None
     schedule: SchedulePort | None = None
-    """The scheduler's answers a flow may ask for (next occurrence, skip); put here by the app."""
+    """The scheduler's answers a flow may ask for (next occurrence, skip, snooze); put here by the app."""
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def scheduler(self) -> SchedulePort:
+        """``ctx.schedule``, which the app puts on every context; its absence is a wiring error, not input."""
+        if self.schedule is None:
+            raise RuntimeError("no scheduler port on this context")
+        return self.schedule
 
     @property
     def t(self) -> Translator:

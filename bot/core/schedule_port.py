@@ -1,7 +1,8 @@
 """What a flow may ask of the scheduler without importing it (``ctx.schedule``).
 
-Two questions come from the chat: ``/checkin`` (answer early) needs the occurrence the scheduler will reach
-next, and ``/skip`` needs that occurrence recorded as skipped in the scheduler's ledger. Both answers live in
+Three requests come from the chat: ``/checkin`` (answer early) needs the occurrence the scheduler will reach
+next, ``/skip`` needs that occurrence recorded as skipped in the scheduler's ledger, and the "snooze 1 day"
+button needs a wake-up recorded there. Both answers live in
 ``scheduler/`` (cadence maths, calendar, ledger); the app puts an implementation (``scheduler.port``) on every
 Context, so a flow never computes a series or writes a ledger row itself.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,6 +39,19 @@ class Skipped:
     """False when the ledger already held the key (skipped before, or already handled)."""
 
 
+@dataclass(frozen=True)
+class Snoozed:
+    """The outcome of snoozing one prompt."""
+
+    until: datetime
+    """When it wakes up (UTC): the new time, or the earlier snooze's when ``new`` is False."""
+    new: bool
+    """False when the prompt was snoozed before: one snooze per prompt."""
+
+
+SnoozeKind = Literal["checkin", "review"]
+
+
 class SchedulePort(Protocol):
     async def next_checkin(self, session: AsyncSession, person: Person, now: datetime) -> Slot | None:
         """The person's next check-in after ``now`` from their own cadence (else the configured one); None
@@ -50,4 +64,19 @@ class SchedulePort(Protocol):
         """Record the person's next check-in (as their manager's team settings schedule it) as skipped, in
         ``session``'s transaction, so the tick finds the key taken and sends nothing; None when they take no
         check-ins."""
+        ...
+
+    async def snooze(
+        self,
+        session: AsyncSession,
+        person: Person,
+        kind: SnoozeKind,
+        record_id: int,
+        *,
+        until: datetime,
+        now: datetime,
+    ) -> Snoozed:
+        """Record, in ``session``'s transaction, that the ``kind`` prompt of ``record_id`` wakes up at
+        ``until`` as its flow's reminder; a second snooze of the same prompt changes nothing and says when
+        the first one wakes."""
         ...

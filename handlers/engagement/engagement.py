@@ -117,9 +117,7 @@ async def early_checkin(ctx: Context, args: str) -> Reply:
     current = await chq.latest_answerable(ctx.session, person.id, ANSWERABLE_CHECKIN)
     if current is not None and current.status == CheckInStatus.OPEN:
         raise ctx.refuse("engagement.checkin_already_open", period=current.period)
-    if ctx.schedule is None:
-        raise RuntimeError("no scheduler port in this context")
-    occurrence = await ctx.schedule.next_checkin(ctx.session, person, ctx.now)
+    occurrence = await ctx.scheduler().next_checkin(ctx.session, person, ctx.now)
     if occurrence is None:
         raise ctx.refuse("engagement.no_checkins")
     opened = await open_checkin(ctx, period=occurrence.period, due_at=occurrence.at)

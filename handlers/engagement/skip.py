@@ -34,12 +34,10 @@ async def skip(ctx: Context, args: str) -> Reply:
     )
     if not reports:
         raise ctx.refuse("schedule.skip_no_team")
-    if ctx.schedule is None:
-        raise RuntimeError("no scheduler port in this context")
     skipped: list[tuple[Person, Slot]] = []
     already = 0
     for person in reports:
-        outcome = await ctx.schedule.skip_next_checkin(
+        outcome = await ctx.scheduler().skip_next_checkin(
             ctx.session, person, ctx.now, reason=f"skipped by manager {ctx.person.name}"[:200]
         )
         if outcome is None:

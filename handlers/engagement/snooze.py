@@ -1,32 +1,30 @@
 """The "snooze 1 day" button on check-in and 3-2-1 prompts.
 
-Snoozing writes one ledger row (``snooze.checkin`` / ``snooze.review``, period = the record id, status
-``snoozed``, due a day later); the scheduler's tick wakes it with the flow's reminder. One snooze per prompt:
-the unique key makes a second tap (or a retried callback) say "already snoozed" instead of pushing the
-prompt away for ever. For a check-in the snooze *moves* its one reminder (the flow sends a check-in
-reminder at most once), so once that reminder has gone out there is nothing left to snooze and the tap
-says so.
+Snoozing asks the scheduler (``ctx.schedule.snooze``) to record one ledger row (``snooze.checkin`` /
+``snooze.review``, period = the record id, status ``snoozed``, due a day later); the tick wakes it with the
+flow's reminder. One snooze per prompt: the unique key makes a second tap (or a retried callback) say
+"already snoozed" instead of pushing the prompt away for ever. For a check-in the snooze *moves* its one
+reminder (the flow sends a check-in reminder at most once), so once that reminder has gone out there is
+nothing left to snooze and the tap says so.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-
 from bot.core.context import Context, Reply
 from bot.core.router import Router
 from bot.core.schedule import Entry, Job, ReviewArgs, ScheduleEntry
-from bot.core.status import CheckInStatus, ReviewStatus, SendStatus
+from bot.core.schedule_port import SnoozeKind
+from bot.core.status import CheckInStatus, ReviewStatus
 from cards.review321 import ReviewAnswers, review_card
 from cards.snooze import Snooze
-from storage.models import CheckIn, Review321, ScheduledSend
+from storage.models import CheckIn, Review321
 
 router = Router()
 
 SNOOZE_FOR = timedelta(days=1)
-KINDS = {"checkin": "checkin", "review": "review", "review321": "review"}
+KINDS: dict[str, SnoozeKind] = {"checkin": "checkin", "review": "review", "review321": "review"}
 
 
 @router.action(Snooze)
@@ -45,30 +43,12 @@ async def snooze(ctx: Context, payload: Snooze) -> Reply:
         raise ctx.refuse("common.already_done")
     if isinstance(record, CheckIn) and record.reminded_at is not None:
         raise ctx.refuse("snooze.already_reminded")
-    until = ctx.now + SNOOZE_FOR
-    row = ScheduledSend(
-        flow=f"snooze.{kind}",
-        person_id=ctx.person.id,
-        period=str(record.id),
-        status=SendStatus.SNOOZED,
-        due_at=until,
-        reason="snoozed by the person",
-        created_at=ctx.now,
+    snoozed = await ctx.scheduler().snooze(
+        ctx.session, ctx.person, kind, record.id, until=ctx.now + SNOOZE_FOR, now=ctx.now
     )
-    try:
-        async with ctx.session.begin_nested():
-            ctx.session.add(row)
-            await ctx.session.flush()
-    except IntegrityError:
-        earlier = await ctx.session.scalar(
-            select(ScheduledSend).where(
-                ScheduledSend.flow == f"snooze.{kind}",
-                ScheduledSend.person_id == ctx.person.id,
-                ScheduledSend.period == str(record.id),
-            )
-        )
-        when = earlier.due_at if earlier is not None and earlier.due_at is not None else until
-        return Reply(toast=ctx.t("snooze.already", until=_local(ctx, when)), toast_kind="warning")
+    if not snoozed.new:
+        return Reply(toast=ctx.t("snooze.already", until=_local(ctx, snoozed.until)), toast_kind="warning")
+    until = snoozed.until
     ctx.audit("schedule.snooze", kind, record.id, until=until.isoformat())
     return Reply(toast=ctx.t("snooze.done", until=_local(ctx, until)))
 

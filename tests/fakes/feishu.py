@@ -648,7 +648,7 @@ class FakeFeishu:
         return int(response["code"]), decoded
 
 
-# ------------------------------------------------------- test wiring shared by tests/test_feishu_*
+# ------------------------------------------------------- test wiring shared by tests/adapters/test_feishu_*
 def feishu_settings(settings: Any, fake: FakeFeishu, *, mode: str = "webhook", **extra: Any) -> Any:
     """The test ``settings`` with a Feishu section pointed at the fake."""
     from bot.core.config import FeishuConfig
