@@ -29,19 +29,13 @@ class SchedulerPort:
         return self.calendar or calendar_from_settings(self.settings)
 
     async def next_checkin(self, session: AsyncSession, person: Person, now: datetime) -> Slot | None:
-        del session  # the person's own cadence is on the row; nothing else to read
-        due = self._next(person, now, None)
+        due = self._next(person, now, await _team_of(session, person))
         return None if due is None else _slot(due)
 
     async def skip_next_checkin(
         self, session: AsyncSession, person: Person, now: datetime, *, reason: str
     ) -> Skipped | None:
-        team = (
-            await session.scalar(select(TeamSetting).where(TeamSetting.manager_id == person.manager_id))
-            if person.manager_id is not None
-            else None
-        )
-        due = self._next(person, now, team)
+        due = self._next(person, now, await _team_of(session, person))
         if due is None:
             return None
         try:
@@ -70,6 +64,14 @@ class SchedulerPort:
         tz = person_tz(person, self.settings)
         occ = next(upcoming(flow.series, now, tz), None)
         return None if occ is None else flow.due(person.id, tz, occ)
+
+
+async def _team_of(session: AsyncSession, person: Person) -> TeamSetting | None:
+    """The manager's team settings, exactly as the tick reads them (``scheduler.agenda``): a cadence set for
+    the team applies to someone who joined it later and has none of their own."""
+    if person.manager_id is None:
+        return None
+    return await session.scalar(select(TeamSetting).where(TeamSetting.manager_id == person.manager_id))
 
 
 def _slot(due: Due) -> Slot:

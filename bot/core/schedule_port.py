@@ -54,8 +54,8 @@ SnoozeKind = Literal["checkin", "review"]
 
 class SchedulePort(Protocol):
     async def next_checkin(self, session: AsyncSession, person: Person, now: datetime) -> Slot | None:
-        """The person's next check-in after ``now`` from their own cadence (else the configured one); None
-        when they take no check-ins."""
+        """The person's next check-in after ``now`` as the tick will reach it (their own cadence, else their
+        manager's team settings, else the configured one); None when they take no check-ins."""
         ...
 
     async def skip_next_checkin(

@@ -144,6 +144,28 @@ async def test_answer_early_opens_the_next_checkin_once(
     assert await rows(service, CheckIn, CheckIn.person_id == org.hr.id) == []
 
 
+async def test_answer_early_follows_the_team_cadence_for_a_newcomer(
+    service: Service, org: Org, settings: Settings, clock: FixedClock
+) -> None:
+    # The team runs weekly on Mondays; emp1 joined after that was set, so has no cadence of their own.
+    await say(service, "mgr", "/team cadence 1 1")
+    async with service.factory() as s, s.begin():
+        newcomer = await s.get(Person, org.emp1.id)
+        assert newcomer is not None
+        newcomer.cadence_weeks = None
+        newcomer.checkin_weekday = None
+    await say(service, "emp1", "/checkin")
+    [ci] = await rows(service, CheckIn, CheckIn.person_id == org.emp1.id)
+    # The period the tick would open next for emp1 (with the team's settings), so nothing is sent twice.
+    async with service.factory() as s:
+        team = await eq.team_setting(s, org.manager.id)
+    p = await person(service, org.emp1.id)
+    cal = calendar_from_settings(settings)
+    [flow] = [f for f in periodic_flows(p, settings, cal, team) if f.flow == "checkin"]
+    nxt = next(upcoming(flow.series, clock.now(), p.timezone))
+    assert ci.period == nxt.period and date.fromisoformat(ci.period).weekday() == 0
+
+
 async def test_several_cadences_per_team(
     service: Service, org: Org, settings: Settings, clock: FixedClock
 ) -> None:
