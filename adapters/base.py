@@ -4,7 +4,8 @@ outbox understands.
 Adapters verify, decrypt and parse what a platform sends into neutral events, render neutral cards to the
 platform's JSON, and perform the platform calls. They never apply a domain rule, and never see the service:
 the app attaches ``AppLinks`` (the one event sink, the clock, read access to stored media, the people
-directory), each a small Protocol defined here, so adapters depend on nothing above the core.
+directory, the memory of seen signatures), each a small Protocol defined here, so adapters depend on nothing
+above the core.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import abc
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
 from aiohttp import web
@@ -140,6 +142,37 @@ class PeopleDirectory(Protocol):
         ...
 
 
+class SignatureMemory(Protocol):
+    """Signatures a platform does not bind to the body, remembered with the first message id they came with.
+
+    DingTalk robot messages are signed over the timestamp only, so one captured ``timestamp`` + ``sign`` pair
+    would carry any body, from anyone, for the whole replay window (issue 16 #5). The memory must outlive a
+    restart and be shared by every replica, so the app keeps it in the database; an adapter used on its own
+    (a unit test, no app) falls back to ``LocalSignatureMemory``.
+    """
+
+    async def claim(self, platform: str, key: str, first_id: str, expires_at: datetime) -> str:
+        """Remember ``key`` with ``first_id`` until ``expires_at`` unless it is remembered already; return
+        the id remembered first (``first_id`` itself when this is the first time)."""
+        ...
+
+
+class LocalSignatureMemory:
+    """``SignatureMemory`` in this process only: for an adapter without the app. It forgets on restart and
+    sees no other replica, which is why the app attaches the database-backed one."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock = clock or Clock()
+        self._claims: dict[tuple[str, str], tuple[str, datetime]] = {}
+
+    async def claim(self, platform: str, key: str, first_id: str, expires_at: datetime) -> str:
+        now = self.clock.now()
+        for stale in [k for k, (_, until) in self._claims.items() if until < now]:
+            del self._claims[stale]
+        held, _ = self._claims.setdefault((platform, key), (first_id, expires_at))
+        return held
+
+
 @dataclass(frozen=True)
 class AppLinks:
     """Everything the app lends an adapter, attached once when the service is assembled."""
@@ -149,11 +182,15 @@ class AppLinks:
     """The service clock: replay windows and the simulator follow it when tests or the demo move it."""
     media: MediaReader
     directory: PeopleDirectory
+    signatures: SignatureMemory
 
 
 class Adapter(abc.ABC):
     platform: ClassVar[str]
     max_recipients_per_call: ClassVar[int] = 1
+    max_recipients_per_interactive_call: ClassVar[int | None] = None
+    """For a card with buttons, where it differs (None: the same). WeCom updates a card through a code that
+    every recipient of one call shares, so its cards that will change go one person per outbox row."""
     supports_text_inputs: ClassVar[bool] = True
     """False where cards cannot hold free-text inputs (WeCom, DingTalk general cards): the dispatcher then
     collects a form's text answers as the person's next chat messages."""
@@ -245,6 +282,7 @@ __all__ = [
     "DeliveryError",
     "DirectoryEntry",
     "EventSink",
+    "LocalSignatureMemory",
     "MediaReader",
     "Org",
     "OrgDepartment",
@@ -254,6 +292,7 @@ __all__ = [
     "PermanentError",
     "RateLimited",
     "SendResult",
+    "SignatureMemory",
     "TransientError",
     "transport_error",
 ]

@@ -46,6 +46,13 @@ class AdapterRegistry:
     def recipients_per_call(self) -> dict[str, int]:
         return {name: a.max_recipients_per_call for name, a in self._adapters.items()}
 
+    def interactive_recipients_per_call(self) -> dict[str, int]:
+        """Recipients per outbox row for a card with buttons (see the ``Adapter`` class variable)."""
+        return {
+            name: a.max_recipients_per_interactive_call or a.max_recipients_per_call
+            for name, a in self._adapters.items()
+        }
+
     @classmethod
     def from_settings(cls, settings: Settings) -> AdapterRegistry:
         registry = cls()

@@ -236,7 +236,8 @@ def aggregate_card(
     radar_media_id: str | None,
     for_manager: bool,
 ) -> Card:
-    """The aggregate: means per dimension next to self (and manager), gap flags, anonymous examples."""
+    """The aggregate: means per dimension next to self (and manager), gap flags, anonymous examples. ``agg``
+    holds released answers only; the note says why later answers appear in groups, not one by one."""
     title = t(
         "peers.agg_title" if for_manager else "peers.agg_self_title", name=subject_name, cycle=cycle_code
     )
@@ -261,6 +262,7 @@ def aggregate_card(
     elements: list[Any] = [
         Markdown(text=t("peers.agg_intro", n=agg.answered)),
         Fields(items=items),
+        Note(text=cut(t("peers.batches", n=agg.threshold), 300)),
     ]
     if radar_media_id:
         elements.append(Image(media_id=radar_media_id, alt=cut(t("peers.radar_alt"), 100)))

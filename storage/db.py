@@ -1,4 +1,8 @@
-"""Engine and session factory; SQLite gets WAL and foreign keys, PostgreSQL uses asyncpg."""
+"""Engine and session factory; SQLite gets WAL and foreign keys, PostgreSQL uses asyncpg.
+
+Also the one judgement of which database errors are *transient* (``is_transient``): worth trying again in a
+fresh transaction, because nothing about the statement was wrong.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -34,10 +39,76 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Async
     else:
         kwargs["pool_size"] = pool_size
         kwargs["max_overflow"] = pool_size
+        # A pooled connection the server has closed (restart, failover, idle timeout, pg_terminate_backend)
+        # is found and replaced at checkout, before a request's first statement fails on it.
+        kwargs["pool_pre_ping"] = True
     engine = create_async_engine(url, **kwargs)
     if is_sqlite(url):
         _prepare_sqlite(engine)
     return engine
+
+
+TRANSIENT_SQLSTATES = frozenset(
+    {
+        "40001",  # serialization_failure: a concurrent transaction won; the same work may succeed now
+        "40P01",  # deadlock_detected: PostgreSQL chose this transaction as the victim
+        "55P03",  # lock_not_available (lock_timeout)
+        "57P01",  # admin_shutdown: pg_terminate_backend, a fast shutdown
+        "57P02",  # crash_shutdown
+        "57P03",  # cannot_connect_now: the server is starting or in recovery
+        "53300",  # too_many_connections
+    }
+)
+"""PostgreSQL SQLSTATEs that mean "not now" rather than "never", besides class 08 (connection exception).
+Deliberately not here: constraint violations, syntax and undefined-object errors, 25P02 (a transaction
+already aborted by an earlier error: the earlier error is the one to judge), 57014 (statement timeout: the
+same statement would most likely time out again) and 25006 (read-only transaction: a misrouted URL)."""
+
+SQLITE_TRANSIENT = ("database is locked", "database table is locked", "database schema has changed")
+"""SQLite ``OperationalError`` messages that a second try can cure; every other one (no such table, disk
+I/O error, disk full) would fail again."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` is a database fault that the same work, in a fresh transaction, may not meet again.
+
+    Transient: a connection SQLAlchemy judged dead (``connection_invalidated``: closed, reset, terminated);
+    a driver ``InterfaceError`` saying "connection is closed" (asyncpg's, when the dialect did not judge
+    it; binding and concurrent-use errors are InterfaceErrors too, and are bugs); the SQLSTATEs in
+    ``TRANSIENT_SQLSTATES`` and class 08; SQLite's lock and schema-change messages; a pool that had no
+    connection to hand out in ``pool_timeout``; and a refused/reset TCP connection while (re)connecting.
+    Anything else (a constraint, a bug in a query, a handler's own error) is not: doing it again would do
+    the same thing. An exception raised ``from`` a transient one (a handler that wrapped it) is judged by
+    its cause."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if _transient_here(current):
+            return True
+        current = current.__cause__
+    return False
+
+
+def _transient_here(exc: BaseException) -> bool:
+    if isinstance(exc, sa_exc.TimeoutError):  # QueuePool: no connection free within pool_timeout
+        return True
+    if isinstance(exc, ConnectionError):  # refused/reset while connecting: not wrapped by the dialect
+        return True
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    if isinstance(exc, sa_exc.InterfaceError) and "connection is closed" in str(exc.orig).lower():
+        return True
+    orig = exc.orig
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if isinstance(state, str) and (state in TRANSIENT_SQLSTATES or state.startswith("08")):
+        return True
+    if isinstance(exc, sa_exc.OperationalError) and state is None:
+        message = str(orig).lower()
+        return any(text in message for text in SQLITE_TRANSIENT)
+    return False
 
 
 def _prepare_sqlite(engine: AsyncEngine) -> None:

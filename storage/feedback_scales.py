@@ -25,6 +25,8 @@ class PeerAggregate:
     """The anonymous view of one person's peer feedback: the only shape in which peer answers reach a card.
 
     Below the anonymity threshold ``peers`` is None and ``examples`` empty; there is no field for a rater.
+    Built from *released* answers only (issue 16 #2): ``answered`` counts those, so it grows by whole batches
+    of at least ``threshold`` and two versions never differ by one rater.
     """
 
     answered: int

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -289,7 +290,10 @@ class ScheduledSend(Base):
     """The scheduler's idempotency ledger: one row per (flow, person, period), whatever fires twice."""
 
     __tablename__ = "scheduled_sends"
-    __table_args__ = (UniqueConstraint("flow", "person_id", "period"),)
+    __table_args__ = (
+        UniqueConstraint("flow", "person_id", "period"),
+        Index("ix_scheduled_sends_created_at", "created_at"),  # 0004 (#12): retention by age
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     flow: Mapped[str] = mapped_column(String(32))
@@ -322,6 +326,7 @@ class OutboxMessage(Base):
     __table_args__ = (
         UniqueConstraint("dedupe_key"),
         Index("ix_outbox_status_next", "status", "next_attempt_at"),
+        Index("ix_outbox_sent_at", "sent_at"),  # 0004 (#12): compacting and pruning sent rows by age
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -333,11 +338,14 @@ class OutboxMessage(Base):
     card_key: Mapped[str | None] = mapped_column(String(100), default=None)
     target_ref: Mapped[str | None] = mapped_column(String(500), default=None)
     dedupe_key: Mapped[str | None] = mapped_column(String(200), default=None)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, sending, sent, dead
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending sending sent dead unknown
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     claimed_by: Mapped[str | None] = mapped_column(String(64), default=None)
     claimed_until: Mapped[datetime | None] = mapped_column(default=None)
+    attempt_started_at: Mapped[datetime | None] = mapped_column(default=None)
+    """When the earliest platform call that may have delivered this row began (issue 16 #10): a resend
+    with the same idempotency key is only safe within the platform's dedupe window from then (outbox.py)."""
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = created_col()
@@ -348,7 +356,10 @@ class CardMessage(Base):
     """Where a card landed on the platform, so it can be updated in place later."""
 
     __tablename__ = "card_messages"
-    __table_args__ = (UniqueConstraint("card_key", "platform_user_id", "platform"),)
+    __table_args__ = (
+        UniqueConstraint("card_key", "platform_user_id", "platform"),
+        Index("ix_card_messages_created_at", "created_at"),  # 0004 (#12): retention by age
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     platform: Mapped[str] = mapped_column(String(16))
@@ -362,7 +373,10 @@ class InboundEvent(Base):
     """Every platform event we processed, unique per (platform, event id): a retry finds its stored answer."""
 
     __tablename__ = "inbound_events"
-    __table_args__ = (UniqueConstraint("platform", "event_id"),)
+    __table_args__ = (
+        UniqueConstraint("platform", "event_id"),
+        Index("ix_inbound_events_received_at", "received_at"),  # 0004 (#12): pruning past the replay window
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     platform: Mapped[str] = mapped_column(String(16))
@@ -373,11 +387,28 @@ class InboundEvent(Base):
     received_at: Mapped[datetime] = created_col()
 
 
+class SignatureClaim(Base):
+    """A platform signature that does not cover the body (DingTalk robot: ``timestamp`` + ``sign``), with the
+    first message id it came with (issue 16 #5, 0004). The same pair with another id is a replay; with the
+    same id, a platform retry. A row is worthless once the signature is outside the replay window
+    (``expires_at``) and is deleted then, so the table holds at most one window's worth of messages."""
+
+    __tablename__ = "signature_claims"
+    __table_args__ = (Index("ix_signature_claims_expires_at", "expires_at"),)
+
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """sha256 of the signed values, hex: the signature itself is not kept."""
+    first_id: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class AuditLog(Base):
     __tablename__ = "audit_log"
     __table_args__ = (
         Index("ix_audit_entity", "entity", "entity_id"),
         Index("ix_audit_action_at", "action", "at"),  # 0002: progress-gap risks in the digest
+        Index("ix_audit_at", "at"),  # 0004 (#12): archiving by age
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -435,6 +466,13 @@ class PeerFeedback(Base):
     requested_at: Mapped[datetime | None] = mapped_column(default=None)
     answered_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = created_col()
+    released_at: Mapped[datetime | None] = mapped_column(default=None)
+    """0004 (#2): when this answer joined the aggregate people are shown. Answers are released only in batches
+    of at least the anonymity threshold, so no two shown versions differ by one rater
+    (``handlers/feedback/peer_feedback.py``); until then an answer counts for nothing anyone can see."""
+    vague_bounced: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """0004 (#3): the vague guard already asked this rater once. Kept here, not as a per-rater audit row,
+    because the audit log is exportable and must not say whose anonymous example was vague."""
 
 
 class DeliverableRating(Base):

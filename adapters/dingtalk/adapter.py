@@ -2,12 +2,15 @@
 
 Receiving. Stream mode (default) needs no public URL: ``start()`` opens the Stream connection and frames go
 straight to the dispatcher. HTTP mode takes three kinds of POST at ``/callbacks/dingtalk``:
-- robot messages, signed with ``timestamp`` / ``sign`` headers (HMAC-SHA256 with the app secret);
+- robot messages, signed with ``timestamp`` / ``sign`` headers (HMAC-SHA256 with the app secret). The
+  signature covers the timestamp only, so each pair is remembered (``AppLinks.signatures``, a database table)
+  with the first ``msgId`` it came with, and refused with any other until it leaves the replay window;
 - event subscriptions (``?msg_signature&timestamp&nonce`` + ``{"encrypt"}``), answered with an encrypted
   "success";
 - card clicks, posted to the URL registered for our ``callbackRouteKey``. DingTalk documents no signature for
   these, so the registered URL carries ``card_token`` = HMAC(app secret, route key), checked in constant
-  time: only DingTalk (to whom we registered it) knows it.
+  time; that token is static, so every button also carries a per-card click token (``inbound.ClickSigner``:
+  out-track id, recipient, button, expiry) that must verify before a click is dispatched.
 
 Sending. Cards with buttons → interactive card (createAndDeliver, one out-track id per recipient, later
 updated by that id); cards without → robot one-to-one ``batchSend`` in chunks of 20; people the robot
@@ -21,6 +24,8 @@ import hashlib
 import hmac
 import json
 import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Self
 
 from aiohttp import web
@@ -30,6 +35,7 @@ from adapters.base import (
     AppLinks,
     CallbackAnswer,
     CallbackRejected,
+    LocalSignatureMemory,
     MediaReader,
     Org,
     OrgDepartment,
@@ -38,13 +44,20 @@ from adapters.base import (
     PermanentError,
     RateLimited,
     SendResult,
+    SignatureMemory,
 )
 from adapters.dingtalk import inbound
 from adapters.dingtalk.client import BATCH_SEND_LIMIT, DingTalkClient, chunks
-from adapters.dingtalk.crypto import MAX_CLOCK_SKEW_MS, EventCrypto, SignatureError, check_robot_signature
+from adapters.dingtalk.crypto import (
+    EventCrypto,
+    MalformedBody,
+    SignatureError,
+    check_robot_signature,
+    robot_signature_key,
+)
 from adapters.dingtalk.render import card_param_map, render_card, work_notice
 from adapters.hosted_images import HostedImages
-from adapters.http import read_callback_body
+from adapters.http import ReplayWindow, json_object, read_callback_body
 from bot.core.clock import Clock
 from bot.core.config import DingTalkConfig, Settings
 from bot.core.events import Event, MemberChanged, UrlVerification
@@ -91,8 +104,11 @@ class DingTalkAdapter(Adapter):
         self.card_token = hmac.new(
             cfg.app_secret.encode(), self.route_key.encode(), hashlib.sha256
         ).hexdigest()
+        self.click_signer = inbound.ClickSigner.from_secret(cfg.app_secret)
         self.clock = clock or Clock()
         """Signature timestamps are checked against it; the app's clock once attached."""
+        self.replay = ReplayWindow(cfg.replay_window_seconds, cfg.clock_tolerance_seconds)
+        self._local_signatures: SignatureMemory | None = None
         self._route_registered = False
         self._route_lock = asyncio.Lock()
         self._stream: Any = None
@@ -194,50 +210,84 @@ class DingTalkAdapter(Adapter):
             return await self._parse_event(query, body)
         if "card_token" in query:
             return self._parse_card(query.get("card_token", ""), body)
+        timestamp, sign = request.headers.get("timestamp"), request.headers.get("sign")
         try:
-            check_robot_signature(
-                request.headers.get("timestamp"),
-                request.headers.get("sign"),
-                self.cfg.app_secret,
-                self._now_ms(),
-            )
+            check_robot_signature(timestamp, sign, self.cfg.app_secret, self._now_ms(), self.replay)
         except SignatureError as exc:
             raise CallbackRejected(401, str(exc)) from None
+        assert timestamp is not None and sign is not None  # checked above
         data = _json_object(body)
         try:
-            return inbound.robot_event(data, self.workspace)
+            event = inbound.robot_event(data, self.workspace)
         except inbound.MalformedPayload as exc:
             raise CallbackRejected(400, str(exc)) from None
+        await self._claim_signature(timestamp, sign, str(data["msgId"]))
+        return event
+
+    async def _claim_signature(self, timestamp: str, sign: str, msg_id: str) -> None:
+        """The robot signature covers only the timestamp, so a captured pair would carry any body from
+        anyone for the whole window (issue 16 #5). Each pair is remembered with the first ``msgId`` it came
+        with, in the database (restarts, replicas), until it leaves the window: the same pair with another
+        message is refused; with the same message it is DingTalk's retry, which the dispatcher's dedupe
+        answers."""
+        expires = datetime.fromtimestamp(self.replay.expires(int(timestamp) / 1000), UTC)
+        key = robot_signature_key(timestamp, sign)
+        first = await self._signatures().claim(self.platform, key, msg_id, expires)
+        if first != msg_id:
+            log.warning("dingtalk: robot signature replayed with another message", extra={"msg_id": msg_id})
+            raise CallbackRejected(401, "signature already used by another message")
+
+    def _signatures(self) -> SignatureMemory:
+        if self.links is not None:
+            return self.links.signatures
+        if self._local_signatures is None:
+            self._local_signatures = LocalSignatureMemory(self.clock)
+        return self._local_signatures
 
     def _parse_card(self, token: str, body: bytes) -> ParseResult:
         if not hmac.compare_digest(token.encode(), self.card_token.encode()):
             raise CallbackRejected(401, "bad card_token")
         data = _json_object(body)
         try:
-            return inbound.card_event(data, self.workspace)
+            return inbound.card_event(
+                data, self.workspace, signer=self.click_signer, now=int(self.clock.now().timestamp())
+            )
+        except inbound.ClickRefused as exc:
+            log.warning("dingtalk: card click refused", extra={"reason": str(exc)})
+            raise CallbackRejected(401, str(exc)) from None
         except inbound.MalformedPayload as exc:
             raise CallbackRejected(400, str(exc)) from None
+
+    def click_sign(self, out_track_id: str, recipient: str) -> Callable[[str], str]:
+        """The token function for one recipient's card: valid ``card_click_ttl_days`` from now (an update
+        re-issues it, so a card that keeps changing keeps working)."""
+        expires = int(self.clock.now().timestamp()) + self.cfg.card_click_ttl_days * 86400
+        return lambda value: self.click_signer.token(out_track_id, recipient, value, expires)
 
     async def _parse_event(self, query: Any, body: bytes) -> ParseResult:
         if self.crypto is None:
             raise CallbackRejected(403, "event subscription is not configured (aes_key)")
+        signature, timestamp = query.get("msg_signature") or query.get("signature"), query.get("timestamp")
+        if not signature or not timestamp or not query.get("nonce"):
+            raise CallbackRejected(401, "missing signature, timestamp or nonce")
+        # The query is checked before the body is parsed (issue 16 #4); the signature covers the body's
+        # ``encrypt`` field, so it is verified right after the (depth-capped) parse.
+        try:
+            refusal = self.replay.refusal(int(timestamp) / 1000, self._now_ms() / 1000)
+        except ValueError:
+            raise CallbackRejected(401, "timestamp is not a number") from None
+        if refusal is not None:  # signed, but captured long ago: a replay
+            raise CallbackRejected(401, f"stale timestamp: {refusal}")
         envelope = _json_object(body)
         encrypt = envelope.get("encrypt")
         try:
             data = self.crypto.decrypt(
-                query.get("msg_signature") or query.get("signature"),
-                query.get("timestamp"),
-                query.get("nonce"),
-                encrypt if isinstance(encrypt, str) else None,
+                signature, timestamp, query.get("nonce"), encrypt if isinstance(encrypt, str) else None
             )
+        except MalformedBody as exc:
+            raise CallbackRejected(400, str(exc)) from None
         except SignatureError as exc:
             raise CallbackRejected(401, str(exc)) from None
-        try:
-            skew = abs(self._now_ms() - int(query.get("timestamp", "")))
-        except ValueError:
-            raise CallbackRejected(401, "timestamp is not a number") from None
-        if skew > MAX_CLOCK_SKEW_MS:  # signed, but captured long ago: a replay
-            raise CallbackRejected(401, "stale timestamp")
         event_type = str(data.get("EventType", ""))
         if event_type in ("check_url", "check_create_suite_url", "check_update_suite_url"):
             return UrlVerification(platform=self.platform, answer=self._encrypted_success())
@@ -289,7 +339,7 @@ class DingTalkAdapter(Adapter):
         card = await self._with_uploaded_images(card)
         rendered = self.render(card)
         if rendered["interactive"]:
-            result = await self._send_cards(recipients, rendered, idempotency_key)
+            result = await self._send_cards(recipients, card, rendered, idempotency_key)
         else:
             result = await self._send_plain(recipients, rendered)
         if result.invalid_recipients and self.cfg.work_notice_fallback:
@@ -313,15 +363,18 @@ class DingTalkAdapter(Adapter):
                 await self.client.register_card_callback(self.route_key, url, self.card_token)
                 self._route_registered = True
 
-    async def _send_cards(self, recipients: list[str], rendered: dict[str, Any], key: str) -> SendResult:
+    async def _send_cards(
+        self, recipients: list[str], card: Card, rendered: dict[str, Any], key: str
+    ) -> SendResult:
         await self._ensure_route()
         result = SendResult()
         for rcpt in recipients:
             out_track_id = self.out_track_id(key, rcpt)
+            params = card_param_map(card, self.t, sign=self.click_sign(out_track_id, rcpt))
             body: dict[str, Any] = {
                 "cardTemplateId": rendered["cardTemplateId"],
                 "outTrackId": out_track_id,
-                "cardData": rendered["cardData"],
+                "cardData": {"cardParamMap": params},
                 "callbackType": "STREAM" if self.cfg.mode == "stream" else "HTTP",
                 "openSpaceId": f"dtv1.card//IM_ROBOT.{rcpt}",
                 "imRobotOpenSpaceModel": {"supportForward": False},
@@ -384,7 +437,8 @@ class DingTalkAdapter(Adapter):
         be edited, so its "update" is the new version sent as a new message."""
         card = await self._with_uploaded_images(card)
         if message_ref.startswith("pl-") or not message_ref.startswith(("otm:", "wn:")):
-            await self.client.update_card(message_ref, card_param_map(card, self.t))
+            params = card_param_map(card, self.t, sign=self.click_sign(message_ref, recipient))
+            await self.client.update_card(message_ref, params)
             return
         await self.send(recipient, card, idempotency_key=f"update-{message_ref}-{recipient}")
 
@@ -466,13 +520,8 @@ class DingTalkAdapter(Adapter):
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise CallbackRejected(400, "body is not JSON") from None
-    if not isinstance(data, dict):
-        raise CallbackRejected(400, "body is not a JSON object")
-    return data
+    """The shared depth-capped loader (issue 16 #4): 400, never a ``RecursionError``."""
+    return json_object(body)
 
 
 def _delivered(answer: dict[str, Any]) -> bool:

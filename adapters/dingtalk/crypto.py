@@ -13,7 +13,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import secrets
 import struct
 from typing import Any
@@ -21,12 +20,20 @@ from typing import Any
 from dingtalk.core.exceptions import InvalidCorpIdOrSuiteKeyException
 from dingtalk.crypto import DingTalkCrypto
 
+from adapters.http import ReplayWindow, UnsafeJson, loads
+
 MAX_CLOCK_SKEW_MS = 3600 * 1000
 """DingTalk: "timestamp 与系统当前时间戳如果相差1小时以上，则认为是非法的请求"."""
+DEFAULT_WINDOW = ReplayWindow(window=MAX_CLOCK_SKEW_MS / 1000, tolerance=MAX_CLOCK_SKEW_MS / 1000)
+"""The ``[dingtalk]`` defaults (``replay_window_seconds`` / ``clock_tolerance_seconds``)."""
 
 
 class SignatureError(Exception):
     """The request is not from DingTalk (bad signature, stale timestamp, undecryptable body)."""
+
+
+class MalformedBody(SignatureError):
+    """Signed and decrypted, but not a JSON object we can read (too deep, not JSON): a 400, not a 401."""
 
 
 def robot_sign(timestamp: str, app_secret: str) -> str:
@@ -34,17 +41,31 @@ def robot_sign(timestamp: str, app_secret: str) -> str:
     return base64.b64encode(hmac.new(app_secret.encode(), msg, hashlib.sha256).digest()).decode()
 
 
-def check_robot_signature(timestamp: str | None, sign: str | None, app_secret: str, now_ms: int) -> None:
+def check_robot_signature(
+    timestamp: str | None,
+    sign: str | None,
+    app_secret: str,
+    now_ms: int,
+    window: ReplayWindow = DEFAULT_WINDOW,
+) -> None:
+    """The signature covers the timestamp only, never the body: a valid pair proves DingTalk signed *some*
+    message at that time, so the adapter also remembers each pair with its first message id (issue 16 #5)."""
     if not timestamp or not sign:
         raise SignatureError("missing timestamp or sign header")
     try:
         ts = int(timestamp)
     except ValueError:
         raise SignatureError("timestamp is not a number") from None
-    if abs(now_ms - ts) > MAX_CLOCK_SKEW_MS:
-        raise SignatureError("stale timestamp")
-    if not hmac.compare_digest(robot_sign(timestamp, app_secret).encode(), sign.encode()):
+    refusal = window.refusal(ts / 1000, now_ms / 1000)
+    if refusal is not None:
+        raise SignatureError(f"stale timestamp: {refusal}")
+    if not hmac.compare_digest(robot_sign(timestamp, app_secret).encode(), sign.encode("utf-8", "replace")):
         raise SignatureError("bad signature")
+
+
+def robot_signature_key(timestamp: str, sign: str) -> str:
+    """What the replay memory stores for a pair: a digest, so the table holds no usable signature."""
+    return hashlib.sha256(f"{timestamp}\n{sign}".encode()).hexdigest()
 
 
 def event_signature(token: str, timestamp: str, nonce: str, encrypt: str) -> str:
@@ -80,11 +101,11 @@ class EventCrypto:
             except InvalidCorpIdOrSuiteKeyException:  # encrypted with the other owner key
                 continue
             try:
-                data = json.loads(plain)
-            except ValueError:
-                raise SignatureError("decrypted body is not JSON") from None
+                data = loads(plain)
+            except UnsafeJson as exc:
+                raise MalformedBody(f"decrypted body: {exc}") from None
             if not isinstance(data, dict):
-                raise SignatureError("decrypted body is not an object")
+                raise MalformedBody("decrypted body is not an object")
             return data
         raise SignatureError("body encrypted for another app")
 

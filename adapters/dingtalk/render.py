@@ -3,8 +3,10 @@
 Interactive cards use DingTalk's public, JSON-driven "markdown + buttons" card template (the one
 dingtalk-stream's ``MarkdownButtonCardInstance`` uses), so nobody has to draw a card in the card builder:
 ``cardParamMap`` = ``title``, ``markdown``, ``tips`` and ``sys_full_json_obj`` = ``{"msgButtons": [...]}``. A
-button with ``"request": true`` sends a card callback whose ``cardPrivateData.actionIds`` holds the
-button's ``id``; the id is our packed action, so the click routes without any server-side lookup.
+button with ``"request": true`` sends a card callback. Public code disagrees on where the clicked button
+comes back (``cardPrivateData.actionIds`` holding its ``id``, or ``cardPrivateData.params`` holding its
+``params``), so our packed action goes in both and the click routes by either without a server-side
+lookup; ``params`` also carries the per-card click token (``inbound.ClickSigner``) when a signer is given.
 A template of your own (``[dingtalk] card_template_id``) receives the same four variables.
 
 Cards have no text inputs here (``supports_text_inputs = False``): a Form is shown as the list of questions
@@ -15,8 +17,10 @@ Cards without buttons go out as plain robot markdown messages (``sampleMarkdown`
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
+from adapters.dingtalk.inbound import CLICK_TOKEN_PARAM, VALUE_PARAM
 from cards.catalogue import Translator
 from cards.model import (
     Actions,
@@ -38,8 +42,21 @@ MAX_MARKDOWN = 5000
 COLOURS = {"primary": "blue", "default": "gray", "danger": "red"}
 
 
-def button_json(button: Button) -> dict[str, Any]:
-    return {"text": button.label, "color": COLOURS[button.style], "id": button.value, "request": True}
+Sign = Callable[[str], str]
+"""Packed action → the click token for this card and recipient."""
+
+
+def button_json(button: Button, sign: Sign | None = None) -> dict[str, Any]:
+    params = {VALUE_PARAM: button.value}
+    if sign is not None:
+        params[CLICK_TOKEN_PARAM] = sign(button.value)
+    return {
+        "text": button.label,
+        "color": COLOURS[button.style],
+        "id": button.value,
+        "request": True,
+        "params": params,
+    }
 
 
 def active_buttons(card: Card) -> list[Button]:
@@ -93,15 +110,16 @@ def card_markdown(card: Card, t: Translator | None = None) -> str:
     return text[:MAX_MARKDOWN]
 
 
-def card_param_map(card: Card, t: Translator | None = None) -> dict[str, str]:
-    """DingTalk's cardParamMap is ``Map<String, String>``: every value is a string, lists go in as JSON."""
+def card_param_map(card: Card, t: Translator | None = None, *, sign: Sign | None = None) -> dict[str, str]:
+    """DingTalk's cardParamMap is ``Map<String, String>``: every value is a string, lists go in as JSON.
+    ``sign`` is given per recipient (the token binds the out-track id and the person)."""
     tips = card.summary or ""
     return {
         "title": card.header.title,
         "markdown": card_markdown(card, t),
         "tips": tips,
         "sys_full_json_obj": json.dumps(
-            {"msgButtons": [button_json(b) for b in active_buttons(card)]},
+            {"msgButtons": [button_json(b, sign) for b in active_buttons(card)]},
             ensure_ascii=False,
             separators=(",", ":"),
         ),

@@ -12,7 +12,6 @@ dingtalk-stream 0.24.3 has no card-callback handler class, so ``CardCallbackHand
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -30,6 +29,8 @@ from dingtalk_stream import (
     EventHandler,
     EventMessage,
 )
+
+from adapters.http import UnsafeJson, loads
 
 log = logging.getLogger("perfloop.dingtalk.stream")
 
@@ -132,7 +133,15 @@ class StreamClient(DingTalkStreamClient):  # type: ignore[misc]
                         backoff = 1.0
                         log.info("dingtalk stream connected")
                         async for raw in websocket:
-                            self._spawn(json.loads(raw))
+                            try:  # the shared depth-capped loader (issue 16 #4)
+                                frame = loads(raw)
+                            except UnsafeJson as exc:
+                                log.warning(
+                                    "dingtalk stream: unreadable frame skipped", extra={"reason": str(exc)}
+                                )
+                                continue
+                            if isinstance(frame, dict):
+                                self._spawn(frame)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:

@@ -1,9 +1,11 @@
 """``FeishuAdapter``: the Feishu / Lark implementation of the adapter interface.
 
-Webhook mode: ``POST /callbacks/feishu`` → size cap → signature (when an encrypt key is set) → decrypt →
-verification token → typed parse. Long-connection mode (``[feishu] mode = "websocket"``): lark-oapi's client
-in its own thread (``websocket.LongConnection``) feeds the same parser and the same dispatcher; webhooks stay
-available only if a verification token is configured, so an unauthenticated URL is never left open.
+Webhook mode: ``POST /callbacks/feishu`` → size cap → signature over the raw body and its timestamp's
+replay window (when an encrypt key is set) → depth-capped JSON → decrypt → verification token → the event's
+``create_time`` window → typed parse. Long-connection mode (``[feishu] mode = "websocket"``): lark-oapi's
+client in its own thread (``websocket.LongConnection``) feeds the same parser and the same dispatcher;
+webhooks stay available only if a verification token is configured, so an unauthenticated URL is never left
+open.
 
 Sending is one ``im/v1/messages`` call per person (``max_recipients_per_call = 1``): ``message/v4/batch_send``
 does take interactive cards, but its ``bm-`` messages can never be patched or answered with an updated card,
@@ -42,7 +44,8 @@ from adapters.feishu.inbound import (
 )
 from adapters.feishu.render import render_card
 from adapters.hosted_images import HostedImages
-from adapters.http import read_callback_body
+from adapters.http import ReplayWindow, json_object, read_callback_body
+from bot.core.clock import Clock
 from bot.core.events import CardAction, Event, UrlVerification
 from cards.model import Card, Image
 
@@ -56,6 +59,8 @@ TOAST_TYPES = {"info": "info", "success": "success", "warning": "warning", "erro
 MAX_CALLBACK_BYTES = 128 * 1024
 """Envelopes are small; the largest legitimate one is a form submit (inputs capped at 1000 characters, a few
 per card), which after JSON escaping and base64 stays far below this. Bigger bodies are refused early."""
+REPLAY_WINDOW = ReplayWindow(window=8 * 3600, tolerance=300)
+"""The ``[feishu]`` defaults: Feishu's retries span about 7.1 h."""
 
 
 class FeishuAdapter(Adapter):
@@ -75,8 +80,12 @@ class FeishuAdapter(Adapter):
         mode: str = "webhook",
         max_body_bytes: int = MAX_CALLBACK_BYTES,
         media: MediaReader | None = None,
+        replay: ReplayWindow = REPLAY_WINDOW,
     ) -> None:
         self.workspace = app_id
+        self.replay = replay
+        self.clock = Clock()
+        """Signed timestamps are checked against it; the app's clock once attached (tests move it)."""
         self.app_id = app_id
         self.verification_token = verification_token
         self.encrypt_key = encrypt_key
@@ -100,11 +109,13 @@ class FeishuAdapter(Adapter):
             api_base=cfg.api_base,
             mode=cfg.mode,
             max_body_bytes=settings.server.max_body_bytes,
+            replay=ReplayWindow(cfg.replay_window_seconds, cfg.clock_tolerance_seconds),
         )
 
     def attach(self, links: AppLinks) -> None:
-        """The event sink for the long connection; the app's media for card images."""
+        """The event sink for the long connection; the clock for the replay window; the media for images."""
         super().attach(links)
+        self.clock = links.clock
         self.images.use_store(links.media)
 
     async def start(self) -> None:
@@ -135,17 +146,43 @@ class FeishuAdapter(Adapter):
         if request.method != "POST":
             raise CallbackRejected(405, "POST only")
         body = await read_callback_body(request, self.max_body_bytes)
-        outer = crypto.load_json(body)
-        data = self._open(outer, body, request)
+        signed = bool(self.encrypt_key) and crypto.SIGNATURE_HEADER in request.headers
+        if signed:
+            # The signature covers the raw body: verify it before parsing a byte (issue 16 #4), then the
+            # signed timestamp's window (#7).
+            headers = request.headers
+            timestamp = headers.get(crypto.TIMESTAMP_HEADER)
+            crypto.verify_signature(
+                timestamp=timestamp,
+                nonce=headers.get(crypto.NONCE_HEADER),
+                given=headers.get(crypto.SIGNATURE_HEADER),
+                encrypt_key=self.encrypt_key,
+                body=body,
+            )
+            self._check_time(timestamp, unit=1.0, what="X-Lark-Request-Timestamp")
+        data = self._open(json_object(body), signed=signed)
         crypto.check_token(self.verification_token, envelope_token(data))
+        if not is_url_verification(data) and data.get("schema"):
+            header = data.get("header")
+            created = header.get("create_time") if isinstance(header, dict) else None
+            if created is not None or not signed:  # unsigned: create_time is the only time there is
+                self._check_time(created, unit=0.001, what="create_time")
         return parse_payload(data, platform=self.platform, workspace=self.workspace)
 
-    def _open(self, outer: dict[str, Any], body: bytes, request: web.Request) -> dict[str, Any]:
-        """Signature first (when Feishu signs), then decryption; only the URL check may come unsigned.
+    def _check_time(self, value: Any, *, unit: float, what: str) -> None:
+        """A signed timestamp must fall inside ``[feishu] replay_window_seconds``, which admits Feishu's own
+        retries (15 s, 5 min, 1 h, 6 h): a correctly signed 2-day-old event is a replay (issue 16 #7).
+        Replays inside the window are harmless: every event is deduplicated by ``event_id``."""
+        try:
+            seconds = int(str(value)) * unit
+        except ValueError:
+            raise CallbackRejected(401, f"{what} is not a number") from None
+        refusal = self.replay.refusal(seconds, self.clock.now().timestamp())
+        if refusal is not None:
+            raise CallbackRejected(401, f"{what}: {refusal}")
 
-        No timestamp window is enforced: Feishu's redelivery schedule (seconds to hours) is not documented as
-        re-signing, and replays are harmless anyway because every event is deduplicated by ``event_id``.
-        """
+    def _open(self, outer: dict[str, Any], *, signed: bool) -> dict[str, Any]:
+        """Decryption once the signature held (when Feishu signs); only the URL check may come unsigned."""
         if not self.encrypt_key:
             if "encrypt" in outer:
                 raise CallbackRejected(400, "encrypted body but no encrypt_key configured")
@@ -153,22 +190,12 @@ class FeishuAdapter(Adapter):
         encrypted = outer.get("encrypt")
         if not isinstance(encrypted, str) or not encrypted:
             raise CallbackRejected(400, "plaintext body while an encrypt_key is configured")
-        headers = request.headers
-        signed = crypto.SIGNATURE_HEADER in headers
         if signed:
-            crypto.verify_signature(
-                timestamp=headers.get(crypto.TIMESTAMP_HEADER),
-                nonce=headers.get(crypto.NONCE_HEADER),
-                given=headers.get(crypto.SIGNATURE_HEADER),
-                encrypt_key=self.encrypt_key,
-                body=body,
-            )
-        if signed:
-            return crypto.load_json(crypto.decrypt(self.encrypt_key, encrypted))
+            return json_object(crypto.decrypt(self.encrypt_key, encrypted), what="decrypted body")
         # Unsigned: only the URL check may pass. Every other outcome, including undecryptable bytes, gets the
         # same answer, so an unsigned sender learns nothing about the padding (no decryption oracle).
         try:
-            data = crypto.load_json(crypto.decrypt(self.encrypt_key, encrypted))
+            data = json_object(crypto.decrypt(self.encrypt_key, encrypted))
         except CallbackRejected:
             data = {}
         if not is_url_verification(data):

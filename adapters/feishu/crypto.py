@@ -14,12 +14,12 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from adapters.base import CallbackRejected
+from adapters.http import json_object
 
 SIGNATURE_HEADER = "X-Lark-Signature"
 TIMESTAMP_HEADER = "X-Lark-Request-Timestamp"
@@ -77,10 +77,5 @@ def check_token(expected: str, given: Any) -> None:
 
 
 def load_json(raw: bytes | str) -> dict[str, Any]:
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise CallbackRejected(400, "body is not JSON") from None
-    if not isinstance(data, dict):
-        raise CallbackRejected(400, "body is not a JSON object")
-    return data
+    """A JSON object or ``CallbackRejected(400)``, through the shared depth-capped loader (issue 16 #4)."""
+    return json_object(raw)

@@ -11,7 +11,8 @@ on sends, ``user_id_type=open_id`` on the contact API). ``open_id`` is delivered
 
 from __future__ import annotations
 
-import json
+import base64
+import binascii
 import logging
 import re
 from typing import Any, Literal
@@ -19,12 +20,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adapters.base import CallbackRejected, ParseResult
+from adapters.http import UnsafeJson, loads
 from bot.core.events import CardAction, ImageMessage, MemberChanged, TextMessage, UrlVerification
+from cards.model import PACKED_ACTION
 
 log = logging.getLogger("perfloop.feishu")
 
 VALUE_KEY = "perfloop"
 """Feishu callback values must be JSON objects; our packed action string travels under this key."""
+SUBMIT_PREFIX = "S_"
+"""Form submit buttons are named ``S_<form>_<base32 of the packed action>``."""
 
 MENTION = re.compile(r"@_user_\d+\s*")
 DATE_VALUE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:\b.*)?$")
@@ -177,8 +182,8 @@ def _message(ev: MessageReceived, base: dict[str, Any]) -> TextMessage | ImageMe
     if ev.sender.sender_type != "user" or not sender:
         return None
     try:
-        content = json.loads(ev.message.content)
-    except ValueError:
+        content = loads(ev.message.content)
+    except UnsafeJson:
         raise CallbackRejected(400, "message content is not JSON") from None
     if not isinstance(content, dict):
         raise CallbackRejected(400, "message content is not an object")
@@ -193,11 +198,36 @@ def _message(ev: MessageReceived, base: dict[str, Any]) -> TextMessage | ImageMe
     return None
 
 
+def submit_name(form_name: str, packed: str) -> str:
+    """The name of a form's submit button, which carries the packed action itself.
+
+    Lark's docs say a button inside a form submits with ``form_action_type`` and does not take
+    ``behaviors``, so ``action.value`` may arrive empty on a form submit; the button's ``name`` always
+    arrives. Encoding the action in the name (base32: letters and digits only, no ``_``) routes a submit
+    either way with no server-side table; the form name keeps it unique card-wide."""
+    encoded = base64.b32encode(packed.encode()).decode().rstrip("=")
+    return f"{SUBMIT_PREFIX}{form_name}_{encoded}"
+
+
+def packed_from_name(name: str | None) -> str | None:
+    """The packed action of a ``submit_name``; None for any other name (ordinary buttons, foreign names)."""
+    if not name or not name.startswith(SUBMIT_PREFIX):
+        return None
+    encoded = name.rpartition("_")[2]
+    try:
+        packed = base64.b32decode(encoded + "=" * (-len(encoded) % 8)).decode()
+    except (binascii.Error, ValueError):
+        return None
+    return packed if PACKED_ACTION.match(packed) else None
+
+
 def _card_action(ev: CardActionTrigger, base: dict[str, Any]) -> CardAction | None:
     sender = ev.operator.open_id
     if not sender:
         raise CallbackRejected(400, "card action without operator open_id")
     packed = (ev.action.value or {}).get(VALUE_KEY)
+    if not isinstance(packed, str):
+        packed = packed_from_name(ev.action.name)
     return CardAction(
         **base,
         sender_id=sender,

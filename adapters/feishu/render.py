@@ -7,9 +7,12 @@ Choices worth knowing:
 - A ``Form`` becomes a real ``form`` container (inputs, ``select_static`` / ``multi_select_static``,
   ``date_picker``) whose submit button has ``form_action_type: "submit"``; the form's cancel button is put
   *after* the container as an ordinary callback button, so cancelling never trips "required field" checks.
-- Component names are unique card-wide (Feishu requires it): buttons get upper-case names (``B<i>_<j>``,
-  ``S_<form>``, ``C_<form>``) that can never equal a neutral input name, which is lower-case by model rule.
+- Component names are unique card-wide (Feishu requires it): buttons get names starting upper-case
+  (``B<i>_<j>``, ``S_<form>_<action>``, ``C_<form>``) that can never equal a neutral input name, which is
+  lower-case by model rule.
 - Callback values must be JSON objects, so the packed action string travels as ``{"perfloop": "<packed>"}``.
+  A form's submit button also carries it in its name (``inbound.submit_name``): Lark's docs say buttons
+  inside a form use ``form_action_type`` rather than ``behaviors``, so the value may not come back.
 - ``Image`` needs a Feishu ``image_key``; the client uploads media-store images before rendering and passes
   the mapping in ``image_keys``. An image without a key degrades to its alt text rather than being rejected.
 """
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.feishu.inbound import VALUE_KEY
+from adapters.feishu.inbound import VALUE_KEY, submit_name
 from cards.model import (
     Actions,
     Button,
@@ -173,7 +176,7 @@ def _form(form: Form) -> list[dict[str, Any]]:
             if field.default:
                 picker["initial_date"] = field.default
             inner.append(picker)
-    inner.append(_button(form.submit, f"S_{form.name}", submit=True))
+    inner.append(_button(form.submit, submit_name(form.name, form.submit.value), submit=True))
     out: list[dict[str, Any]] = [{"tag": "form", "name": form.name, "elements": inner}]
     if form.cancel is not None:
         out.append(_button_row([_button(form.cancel, f"C_{form.name}")]))

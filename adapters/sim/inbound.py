@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import json
 import uuid
 from typing import Annotated, Literal
 
@@ -18,7 +17,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from adapters.base import CallbackRejected
-from adapters.http import read_callback_body
+from adapters.http import UnsafeJson, loads, read_callback_body
 
 ImageMime = Literal["image/png", "image/jpeg", "image/gif", "image/webp"]
 
@@ -88,9 +87,9 @@ async def read_inbound(
     if request.content_type.startswith("multipart/"):  # aiohttp's client_max_size caps the whole form
         return await _read_multipart(request, max_image_bytes=max_image_bytes)
     try:
-        raw = json.loads(await read_callback_body(request, max_body_bytes))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise CallbackRejected(400, "body is not JSON") from None
+        raw = loads(await read_callback_body(request, max_body_bytes))
+    except UnsafeJson as exc:  # the shared depth-capped loader (issue 16 #4): never a RecursionError
+        raise CallbackRejected(400, f"body is not JSON: {exc}") from None
     try:
         parsed = _INBOUND.validate_python(raw)
     except ValidationError as exc:

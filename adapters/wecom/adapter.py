@@ -8,8 +8,12 @@ sent to the clicker as a short text message from a tracked background task, afte
 Message references: a template card's ``response_code`` (from message/send, or the fresh one in each click
 callback) is what ``update`` needs, with the card's ``task_id`` (the replacement keeps it): the reference is
 ``rc:<task_id>:<response_code>``. The code is single-use and expires after 72 h, so an update whose code
-WeCom refuses falls back to sending the new card as a fresh message. A ``text_notice`` card has no response
-code; its reference is ``msgid:<id>`` and updating it also means sending a fresh card.
+WeCom refuses falls back to sending the new card as a fresh message. The code ``message/send`` returns is
+*shared* by every recipient of that call: one person's update would use it up and everyone else's would
+arrive as a fresh card. So a card that can be updated (one with buttons) goes out one call per person, each
+with its own task id and response code; only ``text_notice`` cards (never updated in place) are batched.
+A ``text_notice`` card has no response code; its reference is ``msgid:<id>`` and updating it also means
+sending a fresh card.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from adapters.base import (
     SendResult,
 )
 from adapters.hosted_images import HostedImages
-from adapters.http import read_callback_body
+from adapters.http import ReplayWindow, read_callback_body
 from adapters.wecom.client import ALL_INVALID_RECIPIENTS, WeComAPIError, WeComClient
 from adapters.wecom.crypto import CallbackCrypto, CryptoError
 from adapters.wecom.inbound import (
@@ -59,10 +63,16 @@ MAX_CALLBACK_BYTES = 64 * 1024
 """WeCom callbacks are a few hundred bytes; anything near this is not from WeCom."""
 MAX_CLOCK_SKEW = 300
 """Seconds a callback's ``timestamp`` may differ from our clock (replay window)."""
+REPLAY_WINDOW = ReplayWindow(window=MAX_CLOCK_SKEW, tolerance=MAX_CLOCK_SKEW)
+"""The ``[wecom]`` defaults: WeCom documents no window and retries within seconds."""
 DUPLICATE_CHECK_SECONDS = 1800
+"""The least ``duplicate_check_interval`` we ask; ``[outbox.dedupe_window_seconds] wecom`` may ask more (4 h
+at most), and the outbox resends a send in doubt only inside that window."""
 MEDIA_ID_TTL = 2.5 * 24 * 3600
 """Temporary media lives 3 days on WeCom; re-upload a little before."""
 ORG_CONCURRENCY = 4
+UPDATABLE = frozenset({"button_interaction", "vote_interaction", "multiple_interaction"})
+"""Card types ``message/send`` answers with a ``response_code`` (so they can be updated in place)."""
 
 
 def task_id_for(*parts: str) -> str:
@@ -74,6 +84,7 @@ def task_id_for(*parts: str) -> str:
 class WeComAdapter(Adapter):
     platform: ClassVar[str] = "wecom"
     max_recipients_per_call: ClassVar[int] = 1000
+    max_recipients_per_interactive_call: ClassVar[int | None] = 1
     supports_text_inputs: ClassVar[bool] = False
     answers_card_inline: ClassVar[bool] = False
 
@@ -90,8 +101,11 @@ class WeComAdapter(Adapter):
         media: MediaReader | None = None,
         clock: Clock | None = None,
         max_body_bytes: int = MAX_CALLBACK_BYTES,
+        duplicate_check_seconds: int = DUPLICATE_CHECK_SECONDS,
+        replay: ReplayWindow = REPLAY_WINDOW,
     ) -> None:
         self.workspace = corp_id
+        self.replay = replay
         self.corp_id = corp_id
         self.agent_id = agent_id
         self.crypto = CallbackCrypto(token, encoding_aes_key, corp_id)
@@ -106,6 +120,7 @@ class WeComAdapter(Adapter):
         )
         self.max_body_bytes = min(MAX_CALLBACK_BYTES, max_body_bytes)
         """The body is read from the stream, where aiohttp's client_max_size does not apply."""
+        self.duplicate_check_seconds = min(4 * 3600, max(DUPLICATE_CHECK_SECONDS, duplicate_check_seconds))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:
@@ -119,6 +134,8 @@ class WeComAdapter(Adapter):
             api_base=cfg.api_base,
             link_url=settings.server.public_url,
             max_body_bytes=settings.server.max_body_bytes,
+            duplicate_check_seconds=settings.outbox.dedupe_window_seconds.wecom,
+            replay=ReplayWindow(cfg.replay_window_seconds, cfg.clock_tolerance_seconds),
         )
 
     def attach(self, links: AppLinks) -> None:
@@ -175,8 +192,9 @@ class WeComAdapter(Adapter):
             ts = int(timestamp)
         except ValueError:
             raise CallbackRejected(400, "timestamp is not a number") from None
-        if abs(self.clock.now().timestamp() - ts) > MAX_CLOCK_SKEW:
-            raise CallbackRejected(403, "timestamp outside the replay window")
+        refusal = self.replay.refusal(ts, self.clock.now().timestamp())
+        if refusal is not None:
+            raise CallbackRejected(403, refusal)
 
     def answer_callback(self, event: Event | None, answer: CallbackAnswer) -> web.StreamResponse:
         if isinstance(event, CardAction) and answer.toast and answer.toast_kind in ("error", "warning"):
@@ -197,7 +215,7 @@ class WeComAdapter(Adapter):
             "agentid": self.agent_id,
             **text_message(text),
             "enable_duplicate_check": 1,
-            "duplicate_check_interval": DUPLICATE_CHECK_SECONDS,
+            "duplicate_check_interval": self.duplicate_check_seconds,
         }
         try:
             await self.client.send(body)
@@ -227,13 +245,22 @@ class WeComAdapter(Adapter):
         if not 1 <= len(recipients) <= self.max_recipients_per_call:
             raise ValueError(f"WeCom sends to 1..{self.max_recipients_per_call} users per call")
         template = self._render_for(card, idempotency_key)
+        if len(recipients) > 1 and template["card_type"] in UPDATABLE:
+            # One call per person: each gets a response_code of their own (see the module docstring). The key
+            # per person is stable, so a retry of the row is a resend WeCom's duplicate check recognises.
+            each = SendResult()
+            for rcpt in recipients:
+                one = await self.send_many([rcpt], card, idempotency_key=f"{idempotency_key}\x1f{rcpt}")
+                each.message_refs.update(one.message_refs)
+                each.invalid_recipients.extend(one.invalid_recipients)
+            return each
         body = {
             "touser": "|".join(recipients),
             "msgtype": "template_card",
             "agentid": self.agent_id,
             "template_card": template,
             "enable_duplicate_check": 1,
-            "duplicate_check_interval": DUPLICATE_CHECK_SECONDS,
+            "duplicate_check_interval": self.duplicate_check_seconds,
         }
         try:
             result = await self.client.send(body)
@@ -293,7 +320,7 @@ class WeComAdapter(Adapter):
                     "agentid": self.agent_id,
                     "image": {"media_id": media_id},
                     "enable_duplicate_check": 1,
-                    "duplicate_check_interval": DUPLICATE_CHECK_SECONDS,
+                    "duplicate_check_interval": self.duplicate_check_seconds,
                 }
             )
 

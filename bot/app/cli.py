@@ -90,9 +90,49 @@ def _parser() -> argparse.ArgumentParser:
     pex.add_argument("--platform", default=None, help="workspace platform, if the id exists in several")
     pex.add_argument("--output", type=Path, default=None, help="file to write (default: stdout)")
 
+    per = sub.add_parser(
+        "person-erase",
+        help="erase a leaver's personal data (PIPL); counts stay, the audit trail is pseudonymised",
+        description="Erase one person's personal data: name and platform id become erased-<id>; their texts, "
+        "photos, events and messages go; counts, rates and the audit trail (pseudonymised) stay. "
+        "Without --yes nothing changes: it prints what would be erased.",
+    )
+    per.add_argument("user_id", help="the person's platform user id")
+    per.add_argument("--platform", default=None, help="workspace platform, if the id exists in several")
+    per.add_argument(
+        "--yes", action="store_true", help="really erase (default: a dry run that changes nothing)"
+    )
+
     sub.add_parser("doctor", help="check config, database, migrations and platform credentials")
     sub.add_parser("send", help="deliver everything due in the outbox now, then exit")
+    _outbox_parser(sub)
     return p
+
+
+def _outbox_parser(sub: Any) -> None:
+    """``perfloop outbox list|retry``: dead letters and sends in doubt without SQL (issue 16 #11)."""
+    box = sub.add_parser("outbox", help="list undelivered outbox rows; re-queue dead or in-doubt ones")
+    actions = box.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
+    ls = actions.add_parser(
+        "list",
+        help="rows not sent yet, oldest first",
+        description="Rows not sent yet (pending, sending, dead, unknown), oldest first: id, platform, "
+        "recipients, attempts, age and the last error. 'unknown' = a send in doubt past the platform's "
+        "dedupe window, not sent again automatically.",
+    )
+    ls.add_argument("--dead", action="store_true", help="only dead letters (gave up after errors)")
+    ls.add_argument("--unknown", action="store_true", help="only sends in doubt past the dedupe window")
+    ls.add_argument("--limit", type=int, default=50, help="at most this many rows (default 50)")
+    rt = actions.add_parser(
+        "retry",
+        help="re-queue a dead or unknown row (or all of them) for delivery now",
+        description="Re-queue for delivery now: status pending, attempts reset to 0, last error kept. "
+        "Retrying an 'unknown' row may show the card twice if its first send did land.",
+    )
+    which = rt.add_mutually_exclusive_group(required=True)
+    which.add_argument("id", nargs="?", type=int, help="the outbox row id (see `perfloop outbox list`)")
+    which.add_argument("--all-dead", action="store_true", help="every dead row")
+    which.add_argument("--all-unknown", action="store_true", help="every row in doubt (status unknown)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
-    handler = COMMANDS[args.command if args.command != "org" else f"org {args.org_command}"]
+    handler = COMMANDS[_command_name(args)]
     try:
         result = handler(args, settings)
         if asyncio.iscoroutine(result):
@@ -116,6 +156,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+
+
+def _command_name(args: argparse.Namespace) -> str:
+    """``org import``, ``outbox list``…: commands with actions are keyed by both words."""
+    action = getattr(args, f"{args.command}_command", None)
+    return f"{args.command} {action}" if action else str(args.command)
 
 
 async def _quiet(coro: Coroutine[Any, Any, int]) -> int:
@@ -413,6 +459,75 @@ async def cmd_person_export(args: argparse.Namespace, settings: Settings) -> int
     return 0
 
 
+async def cmd_person_erase(args: argparse.Namespace, settings: Settings) -> int:
+    """A dry run by default: the summary is what ``--yes`` would do (the same work, rolled back)."""
+    from bot.app.erase import EraseError, erase_person, find_person
+    from storage.db import create_engine, ensure_migrated, session_factory
+
+    engine = create_engine(settings.database.url)
+    try:
+        await ensure_migrated(engine)
+        factory = session_factory(engine)
+        async with factory() as session:
+            person = await find_person(session, args.user_id, args.platform)
+        report = await erase_person(factory, settings, person.id, apply=args.yes)
+    except EraseError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        await engine.dispose()
+    print(report.summary())
+    return 0
+
+
+async def cmd_outbox_list(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app.outbox_admin import OPEN, OutboxAdminError, format_rows, list_rows
+    from bot.core.clock import Clock
+    from storage.db import create_engine, ensure_migrated, session_factory
+
+    statuses = [s for s, on in (("dead", args.dead), ("unknown", args.unknown)) if on] or list(OPEN)
+    engine = create_engine(settings.database.url)
+    try:
+        await ensure_migrated(engine)
+        rows = await list_rows(session_factory(engine), statuses=statuses, limit=args.limit)
+    except OutboxAdminError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        await engine.dispose()
+    if not rows:
+        print(f"no outbox rows that are {' or '.join(statuses)}")
+    else:
+        sys.stdout.write(format_rows(rows, Clock().now()))
+    return 0
+
+
+async def cmd_outbox_retry(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app.outbox_admin import OutboxAdminError, retry_all, retry_one
+    from bot.core.clock import Clock
+    from storage.db import create_engine, ensure_migrated, session_factory
+
+    now = Clock().now()
+    engine = create_engine(settings.database.url)
+    try:
+        await ensure_migrated(engine)
+        factory = session_factory(engine)
+        if args.id is not None:
+            was = await retry_one(factory, args.id, now)
+            message = f"outbox row {args.id} ({was}) re-queued for delivery now"
+        else:
+            status = "dead" if args.all_dead else "unknown"
+            ids = await retry_all(factory, status, now)
+            shown = ", ".join(map(str, ids[:20])) + (" …" if len(ids) > 20 else "")
+            message = f"re-queued {len(ids)} {status} outbox rows: {shown}"
+            if not ids:
+                message = f"no {status} outbox rows"
+    except OutboxAdminError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        await engine.dispose()
+    print(message)
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "run": cmd_run,
     "migrate": cmd_migrate,
@@ -425,7 +540,10 @@ COMMANDS: dict[str, Command] = {
     "schedule": cmd_schedule,
     "report": cmd_report,
     "person-export": cmd_person_export,
+    "person-erase": cmd_person_erase,
     "send": cmd_send,
+    "outbox list": cmd_outbox_list,
+    "outbox retry": cmd_outbox_retry,
 }
 
 

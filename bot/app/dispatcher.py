@@ -5,8 +5,18 @@ Order of business for each event (DESIGN.md, "The way data flows"):
 2. resolve the sender to an active person: an unknown sender gets a polite card and nothing else;
 3. route (typed action payload, command, conversation state, fallback text, image);
 4. commit the handler's rows, its outbox rows and the stored answer together.
-A ``Refused`` rolls the handler's work back and records only the answer; a crash records nothing, so the
-platform's retry can try again.
+A ``Refused`` rolls the handler's work back and records only the answer.
+
+When something fails, nothing is answered 200-and-forgotten (``dispatch``):
+- a *transient* database fault (``storage.db.is_transient``: a dead connection, a serialization failure, a
+  deadlock, a lock timeout…) rolls everything back and the whole event is tried once more in a fresh
+  session; if that fails too, ``RetryLater`` is raised and the ingress answers so that the platform
+  delivers the event again (HTTP 503 on callbacks, an error frame or no ack on the long connections);
+- any other exception is a bug: the handler's work is rolled back, the sender is told with the error
+  toast (by message where a toast cannot be seen), and the event is recorded as failed (its answer carries
+  the exception's type; the traceback is logged at error level and counted under
+  ``perfloop_callbacks{result="failed"}``). A redelivery gets the same answer instead of running the bug
+  twice; the sender was told to try again.
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -36,12 +47,28 @@ from cards.actions import InvalidAction, unpack
 from cards.catalogue import Translator
 from cards.model import Card
 from cards.notice import notice_card
+from storage.db import is_transient
 from storage.models import ConversationState, InboundEvent, Person, Workspace
 
 log = logging.getLogger("perfloop.dispatcher")
 
 MemberHook = Callable[[AsyncSession, Workspace, MemberChanged], Awaitable[None]]
 JobFn = Callable[[Context], Awaitable[None]]
+
+ATTEMPTS = 2
+"""Tries per event within one request when the database fails transiently: the first, and one more in a
+fresh session (the pool has dropped the dead connection by then, and pre-ping vets the next one)."""
+
+
+class RetryLater(Exception):
+    """The event met a transient fault twice and nothing of it was recorded: the platform must deliver it
+    again. The ingress turns this into HTTP 503 for a callback; on the Feishu long connection and the
+    DingTalk stream it propagates into the SDK, which answers the frame with an error or does not ack it."""
+
+
+class FailedAnswer(CallbackAnswer):
+    """The error toast for an event whose handler failed (a bug), recorded as failed; the ingress counts
+    it as ``failed`` rather than ``refused``."""
 
 
 class Dispatcher:
@@ -67,17 +94,85 @@ class Dispatcher:
 
     # ---------------------------------------------------------------- events
     async def dispatch(self, event: Event) -> CallbackAnswer:
+        """Process one event and say what the platform should be told; raises ``RetryLater`` when the
+        platform must deliver it again (see the module docstring for the failure policy)."""
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return await self._attempt(event)
+            except Exception as exc:
+                if not is_transient(exc):
+                    return await self._record_failure(event, exc)
+                extra = {
+                    "event_id": event.event_id,
+                    "platform": event.platform,
+                    "attempt": attempt,
+                    "error": f"{type(exc).__name__}: {str(exc)[:200]}",
+                }
+                # A pool timeout has already waited pool_timeout seconds: waiting again helps nobody.
+                if attempt == ATTEMPTS or isinstance(exc, sa_exc.TimeoutError):
+                    log.warning("transient database error: asking the platform to deliver again", extra=extra)
+                    raise RetryLater(str(extra["error"])) from exc
+                log.warning("transient database error: trying the event once more", extra=extra)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _attempt(self, event: Event) -> CallbackAnswer:
+        """One try, in its own session: the event and its effects, or the stored answer of a duplicate, or
+        the refusal recorded."""
         try:
             return await self._dispatch(event)
         except _Duplicate:
             return await self._stored_answer(event)
         except Refused as refused:
             return await self._record_refusal(event, refused)
-        except Exception:
-            log.exception("handler failed", extra={"event_id": event.event_id, "platform": event.platform})
-            return CallbackAnswer(
-                toast=Translator(self.settings.i18n.default_locale)("common.error"), toast_kind="error"
-            )
+
+    async def _record_failure(self, event: Event, exc: Exception) -> CallbackAnswer:
+        """A handler bug: log it with its traceback, record the event as failed with the error answer, and
+        tell the sender (by message where a toast is not seen). If even that cannot be written, the platform
+        is asked to deliver again rather than the event being dropped."""
+        log.error(
+            "handler failed",
+            exc_info=exc,
+            extra={"event_id": event.event_id, "platform": event.platform, "kind": event.kind},
+        )
+        t = Translator(self.settings.i18n.default_locale)
+        answer = FailedAnswer(toast=t("common.error"), toast_kind="error")
+        try:
+            async with self.factory() as session, session.begin():
+                session.add(
+                    InboundEvent(
+                        platform=event.platform,
+                        event_id=event.event_id,
+                        kind=event.kind,
+                        answer={**_answer_dict(answer), "error": type(exc).__name__},
+                        received_at=self.clock.now(),
+                    )
+                )
+                adapter = self.registry.get(event.platform) if event.platform in self.registry else None
+                toasts = adapter is not None and adapter.shows_toasts
+                if not isinstance(event, MemberChanged) and (not isinstance(event, CardAction) or not toasts):
+                    workspace = await self._workspace(session, event.platform, event.workspace)
+                    card = notice_card(t, t("common.refused_title"), t("common.error"), colour="red")
+                    self._outbox(session, workspace).send_to_platform_id(event.sender_id, card)
+        except IntegrityError:
+            # Recorded meanwhile by a concurrent delivery of the same event: answer what that one stored.
+            return await self._unless_failing(self._stored_answer(event), event)
+        except Exception as failed:
+            raise self._cannot_record(event, failed) from failed
+        return answer
+
+    async def _unless_failing(self, pending: Awaitable[CallbackAnswer], event: Event) -> CallbackAnswer:
+        try:
+            return await pending
+        except Exception as failed:
+            raise self._cannot_record(event, failed) from failed
+
+    @staticmethod
+    def _cannot_record(event: Event, failed: Exception) -> RetryLater:
+        log.warning(
+            "could not record the failed event: asking the platform to deliver again",
+            extra={"event_id": event.event_id, "error": f"{type(failed).__name__}: {str(failed)[:200]}"},
+        )
+        return RetryLater(type(failed).__name__)
 
     async def _dispatch(self, event: Event) -> CallbackAnswer:
         async with self.factory() as session, session.begin():
@@ -222,11 +317,13 @@ class Dispatcher:
         ctx.event = done
         payload = unpack(done.value)
         reply = await self.router.actions[payload.action_id](ctx, payload)
-        if reply is not None and reply.card is not None and done.message_ref:
+        private = reply is not None and reply.private
+        if reply is not None and reply.card is not None and done.message_ref and not private:
             ctx.outbox.update_ref(done.sender_id, done.message_ref, reply.card)
         return Reply(
             toast=(reply.toast if reply else None) or ctx.t("common.ok"),
             toast_kind=reply.toast_kind if reply else "success",
+            private=private,
         )
 
     def _deliver_reply(self, ctx: Context, event: Event, reply: Reply | None) -> CallbackAnswer:
@@ -235,12 +332,23 @@ class Dispatcher:
         adapter = self.registry.get(event.platform) if event.platform in self.registry else None
         if isinstance(event, CardAction):
             if reply.card is not None and (adapter is None or not adapter.answers_card_inline):
-                if event.message_ref:
+                if reply.private:
+                    # An echo of an anonymous answer never becomes an outbox row under the rater (issue 16
+                    # #3): the clicked card stays as it was; where no toast shows, the toast goes by message.
+                    if reply.toast and adapter is not None and not adapter.shows_toasts:
+                        ctx.outbox.send(
+                            ctx.person,
+                            notice_card(
+                                ctx.t, ctx.t("common.ok"), reply.toast, colour=_colour(reply.toast_kind)
+                            ),
+                        )
+                elif event.message_ref:
                     ctx.outbox.update_ref(event.sender_id, event.message_ref, reply.card)
                 return CallbackAnswer(toast=reply.toast, toast_kind=reply.toast_kind)
-            return CallbackAnswer(toast=reply.toast, toast_kind=reply.toast_kind, card=reply.card)
+            kind = _PrivateAnswer if reply.private else CallbackAnswer
+            return kind(toast=reply.toast, toast_kind=reply.toast_kind, card=reply.card)
         # Chat messages have no toast: whatever we have to say goes back as a message.
-        if reply.card is not None:
+        if reply.card is not None and not reply.private:
             ctx.outbox.send(ctx.person, reply.card)
         elif reply.toast:
             ctx.outbox.send(
@@ -354,9 +462,14 @@ class Dispatcher:
         )
 
     def _outbox(self, session: AsyncSession, workspace: Workspace) -> Outbox:
-        per_call = self.registry.recipients_per_call().get(workspace.platform, 1)
         return Outbox(
-            session=session, workspace=workspace, recipients_per_call=per_call, now=self.clock.now()
+            session=session,
+            workspace=workspace,
+            recipients_per_call=self.registry.recipients_per_call().get(workspace.platform, 1),
+            interactive_recipients_per_call=self.registry.interactive_recipients_per_call().get(
+                workspace.platform
+            ),
+            now=self.clock.now(),
         )
 
     async def _workspace(self, session: AsyncSession, platform: str, app_id: str) -> Workspace:
@@ -394,6 +507,11 @@ class _Duplicate(Exception):
     """The event's (platform, event id) is already recorded: answer with what was stored."""
 
 
+class _PrivateAnswer(CallbackAnswer):
+    """An answer whose card echoes an anonymous answer (``Reply.private``): shown once, stored without the
+    card, so ``inbound_events`` never holds a rater's answer under the rater's id (issue 16 #3)."""
+
+
 def _colour(kind: str) -> Any:
     return {"error": "red", "warning": "orange", "success": "green"}.get(kind, "blue")
 
@@ -402,7 +520,9 @@ def _answer_dict(answer: CallbackAnswer) -> dict[str, Any]:
     return {
         "toast": answer.toast,
         "toast_kind": answer.toast_kind,
-        "card": answer.card.model_dump(mode="json") if answer.card else None,
+        "card": answer.card.model_dump(mode="json")
+        if answer.card and not isinstance(answer, _PrivateAnswer)
+        else None,
     }
 
 

@@ -1,10 +1,12 @@
-"""``perfloop doctor``: is this deployment able to run? Config, database, migrations, platform credentials."""
+"""``perfloop doctor``: is this deployment able to run? Config, database, migrations, platform credentials,
+and the host clock against each platform's (signed callbacks fail when the clocks disagree)."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
 
+from adapters.http import server_clock_offset
 from adapters.registry import AdapterRegistry
 from bot.core.config import Settings
 from storage.db import create_engine, current_revision, head_revision, ping
@@ -15,9 +17,17 @@ class Check:
     name: str
     ok: bool
     detail: str
+    warn: bool = False
+    """Works, but will not for long (a drifting clock): shown as WARN, does not fail the exit code."""
 
     def line(self) -> str:
-        return f"[{'OK' if self.ok else 'FAIL'}] {self.name}: {self.detail}"
+        label = "FAIL" if not self.ok else "WARN" if self.warn else "OK"
+        return f"[{label}] {self.name}: {self.detail}"
+
+
+CLOCK_WARN_SECONDS = 30.0
+"""A host clock further than this from a platform's is worth a warning even while callbacks still pass:
+clocks that drift keep drifting, and the next step is every signed callback refused (issue 16 #7)."""
 
 
 async def run_checks(settings: Settings, *, timeout: float = 10.0) -> list[Check]:
@@ -63,7 +73,38 @@ async def run_checks(settings: Settings, *, timeout: float = 10.0) -> list[Check
             checks.append(Check(f"{adapter.platform} credentials", False, _short(exc)))
         finally:
             await adapter.close()
+        checks.append(await clock_check(settings, adapter.platform, timeout=timeout))
     return checks
+
+
+async def clock_check(settings: Settings, platform: str, *, timeout: float = 10.0) -> Check:
+    """The host clock against the platform's, read from the ``Date`` header of an answer from its API host
+    (no NTP needed, no credentials). Signed callbacks are refused outside ``replay_window_seconds`` (our
+    clock fast: they look old) and ``clock_tolerance_seconds`` (our clock slow: they look early), so a
+    difference past either is a failure, and one past ``CLOCK_WARN_SECONDS`` a warning."""
+    name = f"{platform} clock"
+    section = getattr(settings, platform)
+    try:
+        offset = await server_clock_offset(section.api_base, timeout=timeout)
+    except Exception as exc:  # unreachable host, no Date header: say so, the credentials check says more
+        return Check(
+            name, True, f"could not compare clocks with {section.api_base}: {_short(exc)}", warn=True
+        )
+    ahead = -offset
+    side = f"host clock {abs(ahead):.0f} s {'ahead of' if ahead >= 0 else 'behind'} {platform}'s"
+    window, tolerance = section.replay_window_seconds, section.clock_tolerance_seconds
+    if ahead > window or -ahead > tolerance:
+        limit = (
+            f"replay_window_seconds = {window}"
+            if ahead > window
+            else f"clock_tolerance_seconds = {tolerance}"
+        )
+        return Check(
+            name, False, f"{side}: every signed callback is refused ({limit}); fix the host's time sync"
+        )
+    if abs(ahead) > CLOCK_WARN_SECONDS:
+        return Check(name, True, f"{side}: callbacks still pass, but check the host's time sync", warn=True)
+    return Check(name, True, side)
 
 
 def _short(exc: BaseException) -> str:

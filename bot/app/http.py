@@ -1,8 +1,16 @@
-"""The aiohttp application: callbacks, health, simulator, and the background workers' lifecycle."""
+"""The aiohttp application: callbacks, health, simulator, and the background workers' lifecycle.
+
+``/metrics`` and ``/healthz`` (issue 16 #14): with ``[server] admin_port`` set, a second listener on
+``admin_host`` serves both and ``/metrics`` leaves the public port; ``/healthz`` stays there too, because a
+load balancer probes the port it routes to, and it tells nothing beyond up/down, the enabled platforms and
+a database error's class. ``[server] metrics_token`` puts ``/metrics`` behind a bearer token wherever it is
+served (metrics name platforms, job names and volumes: nothing for the internet).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import time
 import uuid
@@ -72,23 +80,68 @@ async def callback(request: web.Request) -> web.StreamResponse:
 
 async def metrics_endpoint(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
+    token = service.settings.server.metrics_token
+    if token:
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return web.json_response(
+                {"error": "metrics need a bearer token"}, status=401, headers={"WWW-Authenticate": "Bearer"}
+            )
     body = await service.metrics.render(service.factory, service.clock.now())
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+
+def create_admin_app(service: Service) -> web.Application:
+    """The admin listener's application: ``/metrics`` and ``/healthz`` only."""
+    app = web.Application(middlewares=[request_log])
+    app[SERVICE] = service
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_endpoint)
+    return app
 
 
 def create_app(service: Service) -> web.Application:
     app = web.Application(middlewares=[request_log], client_max_size=service.settings.server.max_body_bytes)
     app[SERVICE] = service
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics_endpoint)
+    if not service.settings.server.admin_port:
+        app.router.add_get("/metrics", metrics_endpoint)
     app.router.add_route("GET", "/callbacks/{platform}", callback)
     app.router.add_route("POST", "/callbacks/{platform}", callback)
     for adapter in service.registry:
         app.router.add_routes(adapter.web_routes())
         # The simulator ends its open event streams before the server waits on them.
         app.on_shutdown.append(_shutdown_hook(adapter.on_shutdown))
+    app.cleanup_ctx.append(_admin_listener)
     app.cleanup_ctx.append(_lifecycle)
     return app
+
+
+async def _admin_listener(app: web.Application) -> AsyncIterator[None]:
+    """Start the admin listener beside the public one (when configured), and stop it with the app."""
+    service = app[SERVICE]
+    server = service.settings.server
+    if not server.admin_port:
+        if not server.metrics_token and not _is_loopback(server.host):
+            log.warning(
+                "/metrics is served on the public port without a token: set [server] admin_port or "
+                "metrics_token",
+                extra={"host": server.host, "port": server.port},
+            )
+        yield
+        return
+    runner = web.AppRunner(create_admin_app(service), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, server.admin_host, server.admin_port).start()
+        log.info("admin listener started", extra={"host": server.admin_host, "port": server.admin_port})
+        yield
+    finally:
+        await runner.cleanup()
+
+
+def _is_loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def _shutdown_hook(hangup: Callable[[], Awaitable[None]]) -> Callable[[web.Application], Awaitable[None]]:

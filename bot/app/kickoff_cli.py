@@ -87,8 +87,16 @@ async def kickoff_from_cli(
                 if starter
                 else local_today(now, settings.schedule.default_timezone)
             )
-        per_call = service.registry.recipients_per_call().get(workspace.platform, 1)
-        outbox = Outbox(session=session, workspace=workspace, recipients_per_call=per_call, now=now)
+        registry = service.registry
+        outbox = Outbox(
+            session=session,
+            workspace=workspace,
+            recipients_per_call=registry.recipients_per_call().get(workspace.platform, 1),
+            interactive_recipients_per_call=registry.interactive_recipients_per_call().get(
+                workspace.platform
+            ),
+            now=now,
+        )
         participants, rows = await launch_cycle(session, outbox, service.settings, cycle)
         session.add(
             AuditLog(

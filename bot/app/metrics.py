@@ -51,7 +51,7 @@ class Metrics:
         )
         self.sends = Counter(
             "perfloop_outbox_sends",
-            "Outbox deliveries by result (sent, retry, dead)",
+            "Outbox deliveries by result (sent, retry, deferred, dead, unknown: in doubt past the window)",
             ["platform", "op", "result"],
             registry=r,
         )
@@ -82,7 +82,7 @@ class Metrics:
                     OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now
                 )
             )
-        for status in ("pending", "sending", "sent", "dead"):
+        for status in ("pending", "sending", "sent", "dead", "unknown"):
             self.outbox_depth.labels(status).set(int(counts.get(status, 0)))
         # min() keeps the column type, so the value comes back as an aware UTC datetime on both databases.
         age = (now - oldest).total_seconds() if isinstance(oldest, datetime) else 0.0

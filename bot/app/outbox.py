@@ -4,6 +4,27 @@ Claims are atomic and exclusive (one ``UPDATE … WHERE id IN (SELECT … FOR UP
 SQLite serialises writers so the same statement is exclusive there too). A claim is a lease: a worker that
 dies leaves rows that another worker re-claims once the lease runs out. The platform idempotency key is
 derived from the row id, so such a resend is recognised by platforms that deduplicate.
+
+Resends stay inside the platform's dedupe window (issue 16 #10). A platform recognises a resend only for a
+while (Feishu's ``uuid`` one hour, WeCom's duplicate check the interval we ask, 30 min by default; DingTalk
+robot text not at all), so "same key" alone does not make a crash harmless. Therefore:
+
+- Right before the platform call, in its own short commit, the worker stamps ``attempt_started_at`` (kept if
+  already set) — but only while the row is still its own; a worker that lost its lease does not send.
+- Any answer from the platform (sent, an error, a rate limit) is recorded, and an error answer clears the
+  stamp: the adapter has said what happened, and a retry is an ordinary retry with the same key.
+- A row taken over after a lease ran out with the stamp still set is *in doubt*: the call may have been
+  delivered. It is sent again only while ``now < attempt_started_at + window − margin``
+  (``[outbox] dedupe_window_seconds`` per platform, ``dedupe_margin_seconds`` for time in flight and clock
+  difference between replicas). The stamp is the *first* unanswered call's, because a deduplicated resend
+  does not extend the platform's memory.
+- Past that, the row becomes ``unknown``: not sent again, counted in ``/metrics``
+  (``perfloop_outbox_depth{status="unknown"}``, ``perfloop_outbox_sends_total{result="unknown"}``), listed by
+  ``perfloop outbox list`` and sent again only when an operator decides so (``perfloop outbox retry``).
+
+A row claimed but never stamped (waiting on the rate limiter or the per-person cap when the process died)
+never reached the platform and is resent at any age. Updates are not stamped: setting a card to the same
+content twice shows nothing new.
 """
 
 from __future__ import annotations
@@ -14,10 +35,10 @@ import random
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -45,6 +66,12 @@ class Outcome:
     retry_after: float | None = None
     deferred: bool = False
     """Held back by the per-person cap: not an attempt, not an error."""
+    unknown: bool = False
+    """In doubt past the platform's dedupe window: not sent again (see the module docstring)."""
+    lost_lease: bool = False
+    """Another worker took the row over before this one reached the platform: nothing sent or recorded."""
+    answered: bool = True
+    """False when the call ended in our own unexpected exception: the platform may have taken it."""
 
 
 class OutboxDelivery:
@@ -60,7 +87,9 @@ class OutboxDelivery:
         metrics: Metrics | None = None,
     ) -> None:
         self.metrics = metrics
-        self.per_person = RecipientCap(settings.outbox.per_person_per_minute)
+        self.per_person = RecipientCap(
+            settings.outbox.per_person_per_minute, settings.outbox.per_person_per_hour
+        )
         self.factory = factory
         self.registry = registry
         self.cfg: OutboxConfig = settings.outbox
@@ -118,20 +147,19 @@ class OutboxDelivery:
 
     # ------------------------------------------------------------------ sending
     async def _deliver(self, row: OutboxMessage) -> Outcome:
-        person = row.recipients[0] if row.op == "send" and len(row.recipients) == 1 else None
-        if person is not None:
-            wait = self.per_person.reserve(row.platform, person, self.clock.now())
-            if wait is not None:
-                return Outcome(
-                    row.id,
-                    ok=False,
-                    deferred=True,
-                    retry_after=wait,
-                    error="deferred: per-person message cap",
-                )
+        people = [str(r) for r in row.recipients] if row.op == "send" else []
+        wait = self.per_person.reserve_all(row.platform, people, self.clock.now())
+        if wait is not None:
+            return Outcome(
+                row.id,
+                ok=False,
+                deferred=True,
+                retry_after=wait,
+                error="deferred: per-person message cap",
+            )
         outcome = await self._send_row(row)
-        if person is not None and not outcome.ok:
-            self.per_person.release(row.platform, person)
+        if not outcome.ok:
+            self.per_person.release_all(row.platform, people)
         return outcome
 
     async def _send_row(self, row: OutboxMessage) -> Outcome:
@@ -139,6 +167,8 @@ class OutboxDelivery:
             adapter = self.registry.get(row.platform)
             card = Card.model_validate(row.card)
             bucket = self.buckets.get(row.platform) or Unlimited()
+            if self._past_window(row):
+                return self._in_doubt(row)
             await bucket.acquire()
             key = f"perfloop-outbox-{row.id}"
             if row.op == "update":
@@ -147,6 +177,10 @@ class OutboxDelivery:
                     return Outcome(row.id, ok=True, result=SendResult(), error="no earlier message to update")
                 await adapter.update(ref, card, recipient=row.recipients[0])
                 return Outcome(row.id, ok=True, result=SendResult())
+            if self._past_window(row):  # the rate limiter may have held it a long time
+                return self._in_doubt(row)
+            if not await self._stamp_attempt(row):
+                return Outcome(row.id, ok=False, lost_lease=True, error="lease taken over by another worker")
             result = await self._send(adapter, row.recipients, card, key)
             return Outcome(row.id, ok=True, result=result)
         except RateLimited as exc:
@@ -164,7 +198,55 @@ class OutboxDelivery:
             )
         except Exception as exc:
             log.exception("outbox delivery crashed", extra={"outbox_id": row.id})
-            return Outcome(row.id, ok=False, error=f"{type(exc).__name__}: {exc}")
+            return Outcome(row.id, ok=False, error=f"{type(exc).__name__}: {exc}", answered=False)
+
+    def window_seconds(self, platform: str) -> int:
+        """How long ``platform`` recognises a resend, minus the margin; 0 for a platform without a window."""
+        window = getattr(self.cfg.dedupe_window_seconds, platform, 0)
+        return max(0, int(window) - self.cfg.dedupe_margin_seconds) if window else 0
+
+    def _past_window(self, row: OutboxMessage) -> bool:
+        started = row.attempt_started_at
+        if row.op != "send" or started is None:
+            return False
+        return self.clock.now() >= started + timedelta(seconds=self.window_seconds(row.platform))
+
+    def _in_doubt(self, row: OutboxMessage) -> Outcome:
+        started = row.attempt_started_at
+        since = started.isoformat(timespec="seconds") if started is not None else "?"
+        return Outcome(
+            row.id,
+            ok=False,
+            unknown=True,
+            retryable=False,
+            error=(
+                f"in doubt: a send started at {since} got no answer and {row.platform}'s dedupe window "
+                f"({self.window_seconds(row.platform)} s with margin) has passed; not sent again"
+            ),
+        )
+
+    async def _stamp_attempt(self, row: OutboxMessage) -> bool:
+        """Commit "a platform call for this row starts now" before making it, so a takeover knows the call
+        may have landed. False when the row is no longer this worker's (its lease ran out and another worker
+        claimed it): then this worker must not send."""
+        now: datetime = self.clock.now()
+        async with self.factory() as session, session.begin():
+            done = await session.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id == row.id,
+                    OutboxMessage.claimed_by == self.worker_id,
+                    OutboxMessage.status == "sending",
+                )
+                .values(
+                    attempt_started_at=func.coalesce(
+                        OutboxMessage.attempt_started_at,
+                        literal(now, type_=OutboxMessage.attempt_started_at.type),  # stored as UTC
+                    )
+                )
+                .execution_options(synchronize_session=False)
+            )
+        return bool(getattr(done, "rowcount", 0))
 
     @staticmethod
     async def _send(adapter: Adapter, recipients: Sequence[str], card: Card, key: str) -> SendResult:
@@ -198,6 +280,8 @@ class OutboxDelivery:
             refs: list[dict[str, Any]] = []
             for out in outcomes:
                 row = rows[out.row_id]
+                if out.lost_lease:
+                    continue
                 mine = and_(
                     OutboxMessage.id == row.id,
                     OutboxMessage.claimed_by == self.worker_id,
@@ -237,6 +321,14 @@ class OutboxDelivery:
                             "platform rejected recipients",
                             extra={"outbox_id": row.id, "invalid": result.invalid_recipients[:20]},
                         )
+                elif out.unknown:
+                    await session.execute(
+                        update(OutboxMessage)
+                        .where(mine)
+                        .values(status="unknown", claimed_until=None, last_error=out.error)
+                    )
+                    self._count(row, "unknown")
+                    log.error("outbox message in doubt", extra={"outbox_id": row.id, "error": out.error})
                 elif out.deferred:
                     await session.execute(
                         update(OutboxMessage)
@@ -260,6 +352,8 @@ class OutboxDelivery:
                             next_attempt_at=now + timedelta(seconds=delay),
                             claimed_until=None,
                             last_error=out.error,
+                            # The platform (or the adapter) answered: no longer in doubt.
+                            **({"attempt_started_at": None} if out.answered else {}),
                         )
                     )
                     self._count(row, "retry")
@@ -284,9 +378,18 @@ class OutboxDelivery:
         rows = await self.claim(self.cfg.batch_size)
         if not rows:
             return 0
-        outcomes = await asyncio.gather(*(self._deliver(r) for r in rows))
-        await self._record({r.id: r for r in rows}, list(outcomes))
+        lanes: dict[tuple[str, ...], list[OutboxMessage]] = {}
+        for row in rows:
+            lanes.setdefault((row.platform, *row.recipients), []).append(row)
+        delivered = await asyncio.gather(*(self._deliver_in_order(lane) for lane in lanes.values()))
+        await self._record({r.id: r for r in rows}, [o for lane in delivered for o in lane])
         return len(rows)
+
+    async def _deliver_in_order(self, lane: list[OutboxMessage]) -> list[Outcome]:
+        """Rows for the same recipients go one after another, in claim order: a person reads "echo", then
+        the answer, then the next question, not whichever send happened to finish first. Different
+        recipients still go concurrently."""
+        return [await self._deliver(row) for row in lane]
 
     async def run_worker(self, stop: asyncio.Event) -> None:
         """Idle workers take turns listening, so one ``notify()`` costs one claim, not one per worker (every

@@ -18,6 +18,8 @@ from bot.app.flows import SCHEDULE, collect_routers
 from bot.app.ingress import Ingress
 from bot.app.metrics import Metrics
 from bot.app.outbox import OutboxDelivery
+from bot.app.retention import RetentionJob
+from bot.app.signatures import DatabaseSignatures
 from bot.core.clock import Clock
 from bot.core.config import Settings
 from bot.core.context import Context
@@ -102,6 +104,7 @@ def build_service(
             clock=clock,
             media=MediaStore(settings.media.dir, max_bytes=settings.media.max_image_bytes),
             directory=DatabaseDirectory(factory),
+            signatures=DatabaseSignatures(factory, clock),
         )
     )
     return service
@@ -129,8 +132,9 @@ def scheduler_job(*extra: ScheduleEntry) -> BackgroundTask:
     """The scheduler as a background job of every ``perfloop run`` replica (the advisory lock makes one of
     them tick): every flow's schedule entries from the registry plus the app's own (``extra``: org sync).
 
-    The table is checked here, before the server starts: a job without an entry stops the start-up."""
-    jobs = JobTable([*SCHEDULE, *extra])
+    The table is checked here, before the server starts: a job without an entry stops the start-up. The
+    retention sweep (issue 16 #12/#13) is always in it: bounded tables are not optional."""
+    jobs = JobTable([*SCHEDULE, *extra, RetentionJob().entry()])
 
     async def run_scheduler(service: Service, stop: asyncio.Event) -> None:
         await SchedulerRunner(service, jobs).run(stop)

@@ -33,6 +33,20 @@ class ServerConfig(Section):
     public_url: str = "http://127.0.0.1:8080"
     max_body_bytes: int = Field(256 * 1024, ge=1024)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    admin_port: int = Field(0, ge=0, le=65535)
+    """A second listener for ``/metrics`` and ``/healthz`` (issue 16 #14); 0 = none, and both stay on
+    ``port``. When set, ``/metrics`` is served only there; ``/healthz`` is on both, for load balancers."""
+    admin_host: str = "127.0.0.1"
+    """Address of the admin listener: loopback or the cluster's private network, never the public one."""
+    metrics_token: str = ""
+    """When set, ``/metrics`` needs ``Authorization: Bearer <token>`` on whichever listener serves it
+    (Prometheus: ``authorization: {credentials: …}``). Set it from the environment."""
+
+    @model_validator(mode="after")
+    def _check_admin(self) -> ServerConfig:
+        if self.admin_port and self.admin_port == self.port and self.admin_host == self.host:
+            raise ValueError("admin_port must differ from port (0 turns the admin listener off)")
+        return self
 
 
 class DatabaseConfig(Section):
@@ -71,6 +85,11 @@ class WeComConfig(PlatformSection):
     secret: str = ""
     token: str = ""
     encoding_aes_key: str = ""
+    replay_window_seconds: int = Field(300, ge=30, le=7 * 24 * 3600)
+    """How old a callback's signed ``timestamp`` may be (issue 16 #7). WeCom documents no window; it retries
+    within seconds, so 300 s is ample."""
+    clock_tolerance_seconds: int = Field(300, ge=0, le=24 * 3600)
+    """How far in the future a signed ``timestamp`` may be (the two clocks disagreeing)."""
 
     @model_validator(mode="after")
     def _check(self) -> WeComConfig:
@@ -95,6 +114,14 @@ class DingTalkConfig(PlatformSection):
     """Send a work notification to people the robot cannot reach (not in its visible range, etc.)."""
     download_hosts: list[str] = []
     """Extra host suffixes robot-file download URLs may point at, besides ``.dingtalk.com``."""
+    replay_window_seconds: int = Field(3600, ge=30, le=7 * 24 * 3600)
+    """HTTP mode: how old a robot message's or event's signed ``timestamp`` may be (issue 16 #7). DingTalk
+    documents one hour; a robot signature seen once is refused with another message for as long (#5)."""
+    clock_tolerance_seconds: int = Field(3600, ge=0, le=24 * 3600)
+    """How far in the future a signed ``timestamp`` may be (DingTalk: one hour either way)."""
+    card_click_ttl_days: int = Field(30, ge=1, le=365)
+    """HTTP mode: a card's buttons stop working this many days after it was sent or last updated (issue 16
+    #6: each button carries a signed, expiring click token instead of trusting only the static URL token)."""
 
     @model_validator(mode="after")
     def _check(self) -> DingTalkConfig:
@@ -115,6 +142,12 @@ class FeishuConfig(PlatformSection):
     verification_token: str = ""
     encrypt_key: str = ""
     mode: Literal["webhook", "websocket"] = "webhook"
+    replay_window_seconds: int = Field(8 * 3600, ge=30, le=7 * 24 * 3600)
+    """Webhook mode: how old an event may be, by its signed ``X-Lark-Request-Timestamp`` and its
+    ``header.create_time`` (issue 16 #7). Feishu retries a failed push after 15 s, 5 min, 1 h and 6 h
+    (about 7.1 h in all), so keep this above 7.5 h or its last retry is refused."""
+    clock_tolerance_seconds: int = Field(300, ge=0, le=24 * 3600)
+    """How far in the future an event's timestamps may be (the two clocks disagreeing)."""
 
     @model_validator(mode="after")
     def _check(self) -> FeishuConfig:
@@ -184,6 +217,19 @@ class CyclesConfig(Section):
     max_goals: int = Field(5, ge=1, le=20)
 
 
+class DedupeWindows(Section):
+    """Seconds each platform recognises a resend by its idempotency data (PLATFORMS.md): Feishu's message
+    ``uuid`` one hour; WeCom's ``duplicate_check_interval`` (we ask this value, WeCom allows up to 4 h);
+    DingTalk 0 because its robot text messages carry no idempotency data (cards do, by ``outTrackId``, but
+    the outbox cannot tell the two apart before rendering). Outside the window a send in doubt is not
+    repeated (bot/app/outbox.py)."""
+
+    feishu: int = Field(3600, ge=0, le=3600)
+    wecom: int = Field(1800, ge=0, le=4 * 3600)
+    dingtalk: int = Field(0, ge=0, le=7 * 24 * 3600)
+    sim: int = Field(3600, ge=0, le=7 * 24 * 3600)
+
+
 class OutboxConfig(Section):
     workers: int = Field(4, ge=1, le=64)
     batch_size: int = Field(50, ge=1, le=1000)
@@ -194,6 +240,43 @@ class OutboxConfig(Section):
     poll_seconds: float = Field(0.5, gt=0)
     per_person_per_minute: int = Field(20, ge=0, le=1000)
     """At most this many messages to one person a minute (0 = no cap); more wait, none are dropped."""
+    per_person_per_hour: int = Field(600, ge=0, le=100_000)
+    """At most this many messages to one person an hour (0 = no cap). WeCom's own per-member limits
+    (30/min, 1,000/h, excess silently dropped) are enforced below these whatever is set (issue 16 #17)."""
+    dedupe_window_seconds: DedupeWindows = DedupeWindows()
+    dedupe_margin_seconds: int = Field(300, ge=0, le=3600)
+    """Subtracted from every window: request time in flight plus clock difference between replicas."""
+
+
+class RetentionConfig(Section):
+    """How long the growing tables keep rows (issue 16 #12) and when leavers are erased (#13). The daily
+    retention sweep (``bot/app/retention.py``) applies it on the scheduler's leader, in small batches."""
+
+    enabled: bool = True
+    every_hours: int = Field(24, ge=1, le=24 * 7)
+    """How often the sweep runs; a run that hit its budget goes on at the next scheduler tick."""
+    batch_size: int = Field(2000, ge=10, le=50_000)
+    """Rows per short transaction: no statement holds a lock for longer than one batch."""
+    max_seconds: float = Field(30.0, gt=0, le=3600)
+    """Time budget of one run, so a first run over years of history never holds up the scheduler's tick."""
+    inbound_events_days: int = Field(7, ge=2, le=3650)
+    """Events older than this are forgotten. Must outlast every platform's retry schedule and replay window
+    (Feishu retries for hours; WeCom and DingTalk within minutes), or a late retry would run twice."""
+    outbox_card_days: int = Field(7, ge=1, le=3650)
+    """Sent outbox rows older than this lose their card JSON (id, status, recipients, refs stay)."""
+    outbox_sent_days: int = Field(90, ge=7, le=3650)
+    """Sent outbox rows older than this are deleted (dead and unsent rows are never deleted)."""
+    card_messages_days: int = Field(400, ge=30, le=3650)
+    """Where a card landed, kept this long after its last send so it can still be updated in place."""
+    scheduled_sends_days: int = Field(400, ge=150, le=3650)
+    """Scheduler ledger keys older than this are pruned; never fewer days than the scheduler could look
+    back (longest series lookback plus the catch-up horizon), and never a key of a record still open."""
+    audit_log_days: int = Field(400, ge=90, le=3650)
+    """Audit rows older than this move to compressed JSONL files under ``archive_dir`` (never lost)."""
+    archive_dir: Path = Path("archive")
+    """Where archived audit rows are written (``audit_log/<first id>.jsonl.gz``)."""
+    leavers_erase_days: int = Field(365, ge=0, le=3650)
+    """Inactive people unchanged for this many days are erased (``perfloop person-erase``); 0 = never."""
 
 
 class ConversationConfig(Section):
@@ -263,6 +346,7 @@ class Settings(BaseSettings):
     cycles: CyclesConfig = CyclesConfig()
     outbox: OutboxConfig = OutboxConfig()
     conversation: ConversationConfig = ConversationConfig()
+    retention: RetentionConfig = RetentionConfig()
     feedback: FeedbackConfig = FeedbackConfig()
     i18n: I18nConfig = I18nConfig()
 

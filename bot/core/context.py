@@ -59,6 +59,10 @@ class Reply:
     toast: str | None = None
     toast_kind: str = "success"
     card: Card | None = None
+    private: bool = False
+    """The card echoes an anonymous answer back to the one who gave it (issue 16 #3): the dispatcher shows it
+    only in the immediate answer of platforms that take a card inline, never stores it (no stored answer, no
+    outbox row under the rater). The toast of a private reply must carry no answer text: it may be stored."""
 
 
 @dataclass
@@ -69,6 +73,9 @@ class Outbox:
     workspace: Workspace
     now: datetime
     recipients_per_call: int = 1
+    interactive_recipients_per_call: int | None = None
+    """Recipients per row for a card with buttons, where the platform wants fewer (WeCom: one, so each
+    person's card can be updated on its own); None: ``recipients_per_call``."""
     written: list[OutboxMessage] = field(default_factory=list)
 
     def send(
@@ -106,8 +113,9 @@ class Outbox:
         written = 0
         for locale, ids in sorted(by_locale.items()):
             # One dump shared by every row of this locale.
-            dumped = build(Translator(locale)).model_dump(mode="json", exclude_defaults=False)
-            size = max(1, self.recipients_per_call)
+            card = build(Translator(locale))
+            dumped = card.model_dump(mode="json", exclude_defaults=False)
+            size = max(1, self._per_call(card))
             for start in range(0, len(ids), size):
                 rows.append(
                     {
@@ -125,6 +133,11 @@ class Outbox:
                     written += await self._insert(rows)
                     rows = []
         return written + await self._insert(rows)
+
+    def _per_call(self, card: Card) -> int:
+        if self.interactive_recipients_per_call is not None and card.buttons():
+            return self.interactive_recipients_per_call
+        return self.recipients_per_call
 
     async def _insert(self, rows: list[dict[str, Any]]) -> int:
         if rows:

@@ -15,6 +15,12 @@ Text with no vague term at all is never bounced: the guard targets empty slogans
 "Asks once" is literal: the first vague submission for a record is bounced (recorded in the audit log as
 ``vague.bounced``, so it survives across clicks); the next submission is saved as written, and if it is
 still vague that is recorded as ``vague.accepted`` for the numbers rather than nagging the manager again.
+
+Anonymous answers (peer feedback) use ``must_bounce_anonymous`` instead: the same rule, asked once, but no
+audit row per answer. The audit log is exportable and names its actor, so a ``vague.bounced`` row with the
+text (or even without it: "this rater's example was vague", next to the published examples) would tie a
+rater to an example (issue 16 #3). The caller keeps the "already asked" mark on the answer's own row, and
+counts vague examples only per released batch.
 """
 
 from __future__ import annotations
@@ -97,3 +103,9 @@ async def must_bounce(ctx: Context, text: str | None, *, entity: str, entity_id:
         return False
     ctx.audit("vague.bounced", entity, entity_id, text=text[:500])
     return True
+
+
+def must_bounce_anonymous(text: str | None, *, already_bounced: bool) -> bool:
+    """True when ``text`` is vague and this anonymous answer was not bounced yet. Writes nothing: the caller
+    marks its row (``PeerFeedback.vague_bounced``) and returns a card asking again."""
+    return bool(text) and not already_bounced and is_vague(text or "")

@@ -10,6 +10,27 @@ Who may do what:
 
 Anonymity: cards built for anyone come from ``storage.queries.feedback.aggregate``, which returns nothing
 below the threshold and no rater identity at all; the examples are shown sorted, not in answer order.
+
+Publication policy (issue 16 #2). Re-sending the aggregate after every answer let a manager subtract: with
+one-decimal means, ``4 × new mean − 3 × old mean`` is the fourth rater's exact score, and the one new example
+is theirs verbatim. What mature 360 tools do is show a rater group only when it holds at least the minimum
+number of responses and release results at fixed points, never response by response. Here: answers are
+*released* in batches of at least ``feedback.anonymity_threshold`` (``storage.queries.feedback.release``),
+the first batch when the threshold is reached, each later one only when that many new answers are waiting;
+every view (the pushed cards, ``/feedback``, ``/history``, the person export, grades) reads released answers
+only. So any two versions anyone can see differ by a whole batch: subtracting gives the mean of at least
+threshold raters, and the new examples arrive as a sorted group of at least threshold. Answers after the
+last full batch stay unreleased, which is the price of that promise. Re-nomination tricks are refused: a
+peer who already answered cannot be put on the list again in the round, and adding peers after a release
+releases nothing until a full new batch has answered. Answers and releases for one person are serialised
+(``lock_round``), so two peers answering at once cannot each release a batch holding only their own answer.
+Still out of reach of any tool: a manager who colludes with threshold − 1 raters of a batch learns the last.
+
+Rater identity (issue 16 #3): the answer's echo back to the rater (a bounce, a half-filled form) is a
+``Reply(private=True)``, never stored or sent through the outbox; its toast carries no answer text. The
+audit row of an answer names the rater and the cycle only (HR can see who took part), never the answer's
+row or text; the vague guard keeps its "asked once" mark on the row, and vague examples are counted per
+released batch in ``peers.published`` (written by nobody: the release is the system's doing).
 """
 
 from __future__ import annotations
@@ -26,7 +47,7 @@ from bot.core.notify import send_polite
 from bot.core.people import find_by_mention, is_manager_of, line_manager
 from bot.core.router import Router
 from bot.core.status import OPEN_PEER_FEEDBACK, CycleStatus, PeerFeedbackStatus
-from bot.core.vague import must_bounce
+from bot.core.vague import is_vague, must_bounce_anonymous
 from cards import peer_feedback as pc
 from cards.flow_common import with_outcome
 from cards.model import Card, Form
@@ -34,7 +55,7 @@ from cards.radar import radar_png
 from cards.self_assessment import PeerStart
 from storage.feedback_scales import DIMENSIONS, MAX_PEERS, MIN_PEERS
 from storage.media import MediaStore
-from storage.models import Cycle, PeerFeedback, Person
+from storage.models import AuditLog, Cycle, PeerFeedback, Person
 from storage.queries import cycles as cq
 from storage.queries import feedback as fq
 from storage.queries.people import people_by_ids
@@ -221,6 +242,15 @@ async def _nominate(ctx: Context, subject: Person, cycle: Cycle, is_manager: boo
     names = "、".join(p.name for p in peers)
     manager = await line_manager(ctx.session, subject)
     if is_manager or manager is None:
+        answered = {
+            r.rater_id
+            for r in await fq.peer_rows(ctx.session, cycle.id, subject.id)
+            if r.status == PeerFeedbackStatus.ANSWERED
+        }
+        again = [p.name for p in peers if p.id in answered]
+        if again:
+            # Listing someone who answered made "one new peer + one old" a way to get exactly one new answer.
+            raise ctx.refuse("peers.answered_already", peers="、".join(again))
         asked = await _apply_list(ctx, subject, cycle, peers)
         ctx.audit("peers.approved", "person", subject.id, cycle=cycle.code, peers=[p.id for p in peers])
         card = await _nomination_card(ctx, subject, cycle, by_manager=True)
@@ -338,7 +368,11 @@ async def build_answer_form(ctx: Context, payload: pc.PeerAnswer) -> Form:
 
 @router.action(pc.PeerAnswer, form=build_answer_form)
 async def answer(ctx: Context, payload: pc.PeerAnswer) -> Reply:
+    """Every card that shows the rater's own input back is ``private``: it is theirs to see now, but stored
+    or queued under their id it would be their answer next to their name (issue 16 #3)."""
     row, subject, cycle = await _own_request(ctx, payload.feedback_id)
+    await fq.lock_round(ctx.session, cycle.id, subject.id)
+    await ctx.session.refresh(row)
     form = form_of(ctx)
     scores = _scores(form)
     example = text(form, "example", 1000)
@@ -353,8 +387,9 @@ async def answer(ctx: Context, payload: pc.PeerAnswer) -> Reply:
             scores=scores,
             example=example or None,
         )
-        return Reply(toast=error, toast_kind="error", card=card)
-    if await must_bounce(ctx, example, entity="peer_feedback", entity_id=row.id):
+        return Reply(toast=error, toast_kind="error", card=card, private=True)
+    if must_bounce_anonymous(example, already_bounced=row.vague_bounced):
+        row.vague_bounced = True
         warning = ctx.t("vague.bounce", text=example[:200])
         card = pc.request_card(
             ctx.t,
@@ -365,7 +400,7 @@ async def answer(ctx: Context, payload: pc.PeerAnswer) -> Reply:
             scores=scores,
             example=example,
         )
-        return Reply(toast=warning[:200], toast_kind="warning", card=card)
+        return Reply(toast=ctx.t("peers.vague_again"), toast_kind="warning", card=card, private=True)
     updated = await transition(
         ctx.session,
         PeerFeedback,
@@ -380,8 +415,8 @@ async def answer(ctx: Context, payload: pc.PeerAnswer) -> Reply:
     )
     if updated is None:
         raise ctx.refuse("peers.already_answered")
-    # No rater id in the audit detail: the log is readable by more people than the raw table.
-    ctx.audit("peers.answered", "peer_feedback", row.id)
+    # Who took part, in which cycle: not for whom, not which row, not what (the log is exportable).
+    ctx.audit("peers.answered", "cycle", cycle.id)
     await publish(ctx, cycle, subject)
     return Reply(toast=ctx.t("peers.thanks_title"), card=pc.thanks_card(ctx.t, subject_name=subject.name))
 
@@ -427,13 +462,15 @@ async def aggregate_cards(
 
 
 async def publish(ctx: Context, cycle: Cycle, subject: Person) -> bool:
-    """After an answer: once the threshold is reached, send (first time) or refresh the aggregate cards of
-    the manager and the subject. Below the threshold nothing goes anywhere. Returns whether it published."""
-    count = await fq.answered_count(ctx.session, cycle.id, subject.id)
+    """After an answer (under ``fq.lock_round``): when at least the threshold's number of answers wait,
+    release them together and send (first release) or refresh the aggregate cards of manager and subject.
+    Otherwise nothing changes anywhere. Returns whether it released."""
     threshold = ctx.settings.feedback.anonymity_threshold
-    if count < threshold:
+    before = await fq.released_count(ctx.session, cycle.id, subject.id)
+    batch = await fq.release(ctx.session, cycle.id, subject.id, threshold=threshold, now=ctx.now)
+    if not batch:
         return False
-    first = count == threshold
+    first = before == 0
     manager = await line_manager(ctx.session, subject)
     targets: list[tuple[Person, bool, str]] = [(subject, False, self_agg_key(cycle.id, subject.id))]
     if manager is not None:
@@ -444,8 +481,21 @@ async def publish(ctx: Context, cycle: Cycle, subject: Person) -> bool:
             await send_polite(ctx, viewer, card, card_key=key)
         else:
             ctx.outbox.update(viewer, card, card_key=key)
-    if first:
-        ctx.audit("peers.published", "person", subject.id, cycle=cycle.code, answered=count)
+    ctx.session.add(
+        AuditLog(
+            at=ctx.now,
+            actor_id=None,
+            action="peers.published",
+            entity="person",
+            entity_id=subject.id,
+            detail={
+                "cycle": cycle.code,
+                "answered": before + len(batch),
+                "batch": len(batch),
+                "vague": sum(1 for r in batch if r.example and is_vague(r.example)),
+            },
+        )
+    )
     return True
 
 

@@ -1,7 +1,9 @@
 """``/history``: a person's last check-ins, reviews and actions as one card; ``/history @张三`` for someone
 the asker may oversee (manager, delegate, director, HRBP, HR, leader). ``person_export`` is the same
 history as plain data for exports: peer feedback appears in it only as the anonymous aggregate, and only
-past the threshold, exactly as on the card.
+past the threshold, exactly as on the card (released answers only, so an export never shows a version the
+cards did not). Feedback a person *gave* as a peer is never in their export: their id next to those answers
+is exactly the link anonymity forbids (issue 16 #3).
 """
 
 from __future__ import annotations

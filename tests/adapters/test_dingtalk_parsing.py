@@ -154,6 +154,11 @@ def test_corpus_details() -> None:
     assert custom.value == 'checkin.ack|{"checkin_id":42}'
     assert custom.form == {"comment": "good", "tags": ["a", "b"]}
     assert inbound.card_event(load("card_click.json"), "app").event_id == click.event_id
+    # Issue 16 #15: a click routes by the button's params alone or by its action id alone.
+    only_params = json.dumps({"cardPrivateData": {"params": {"value": click.value}}})
+    by_params = {**load("card_click.json"), "content": only_params}
+    assert inbound.card_event(by_params, "app").value == click.value
+    assert inbound.card_event(by_params, "app").event_id == click.event_id  # same card, person and button
     leave = inbound.org_events(load("event_user_leave_many.json"), "app", event_id="e9")
     assert [(e.change, e.user_id) for e in leave] == [("deleted", "u1"), ("deleted", "u2"), ("deleted", "u3")]
     assert len({e.event_id for e in leave}) == 3
@@ -187,9 +192,10 @@ def test_card_json_shape() -> None:
     assert params["title"] == "Check-in 2026-11-24" and params["tips"] == "Please answer"
     assert params["markdown"] == "**Week 48**\n\nHow did it go?\n\n**Goal**: Ship v2\n\n---\n\n> Due Friday"
     buttons = json.loads(params["sys_full_json_obj"])["msgButtons"]
+    refuse = 'dttest.accept|{"item_id":8}'
     assert buttons == [
-        {"text": "Accept", "color": "blue", "id": accept, "request": True},
-        {"text": "Refuse", "color": "red", "id": 'dttest.accept|{"item_id":8}', "request": True},
+        {"text": "Accept", "color": "blue", "id": accept, "request": True, "params": {"value": accept}},
+        {"text": "Refuse", "color": "red", "id": refuse, "request": True, "params": {"value": refuse}},
     ]
     assert render_card(card, template_id="my.schema")["cardTemplateId"] == "my.schema"
 
@@ -243,3 +249,6 @@ def test_fake_payloads_parse_with_the_official_sdk_models() -> None:
     click = CardCallbackMessage.from_dict(fake.card_callback("pl-1", "emp1", "a.b|{}", {"x": "1"}))
     assert click.card_instance_id == "pl-1" and click.user_id == "emp1"
     assert click.content == {"cardPrivateData": {"actionIds": ["a.b|{}"], "params": {"x": "1"}}}
+    button = {"id": "a.b|{}", "params": {"value": "a.b|{}", "pl_sig": "1.ab"}}
+    click = CardCallbackMessage.from_dict(fake.card_callback("pl-1", "emp1", button, {"x": "1"}))
+    assert click.content == {"cardPrivateData": {"params": {"value": "a.b|{}", "pl_sig": "1.ab", "x": "1"}}}

@@ -55,7 +55,7 @@ async def test_card_click_frame_updates_db_and_card(env: Env) -> None:
     [(out_track_id, card)] = env.fake.cards.items()
     assert card["body"]["callbackType"] == "STREAM" and "callbackRouteKey" not in card["body"]
     [button] = json.loads(card["params"]["sys_full_json_obj"])["msgButtons"]
-    click = env.fake.card_callback(out_track_id, "emp1", button["id"])
+    click = env.fake.card_callback(out_track_id, "emp1", button)
     ack = await env.fake.push_frame(CARD, click, message_id="c1")
     assert ack["code"] == 200 and json.loads(ack["data"]) == {"response": {}}
     assert (await env.item(item_id)).status == "accepted"
@@ -73,6 +73,7 @@ async def test_text_answers_collected_over_stream(env: Env) -> None:
     await env.send_card(env.org.emp2.id, note_card(item_id), "dt:note")
     [(out_track_id, card)] = env.fake.cards.items()
     [button] = json.loads(card["params"]["sys_full_json_obj"])["msgButtons"]
+    # The other reading of the platform: the click carries only the button id in actionIds.
     await env.fake.push_frame(CARD, env.fake.card_callback(out_track_id, "emp2", button["id"]))
     for answer in ("a", "b"):
         await env.fake.push_frame(ROBOT, env.fake.robot_message("emp2", text=answer))

@@ -13,6 +13,7 @@ from PIL import Image as PILImage
 from sqlalchemy import func, select
 
 from adapters.feishu.adapter import FeishuAdapter
+from adapters.feishu.render import render_card
 from adapters.registry import AdapterRegistry
 from bot.app.http import create_app
 from bot.app.service import Service, build_service
@@ -21,7 +22,7 @@ from bot.core.config import Settings
 from bot.core.context import Context, Reply
 from bot.core.router import Router
 from cards.actions import Action, action, pack
-from cards.model import Card, Header, Markdown
+from cards.model import Button, Card, Form, Header, Markdown, TextInput
 from storage.models import AuditLog, InboundEvent, OutboxMessage
 from tests.fakes.feishu import FakeFeishu, Posted, card_problem, feishu_settings, serve
 from tests.support.factories import Org, seed_org
@@ -58,6 +59,19 @@ async def submit(ctx: Context, payload: FsForm) -> Reply:
     return Reply(toast="已保存")
 
 
+def form_card(payload: FsForm) -> Card:
+    return Card(
+        header=Header(title="进展"),
+        elements=[
+            Form(
+                name="checkin",
+                inputs=[TextInput(name="progress", label="进展")],
+                submit=Button(label="提交", value=pack(payload)),
+            )
+        ],
+    )
+
+
 async def photo(ctx: Context, ref: str) -> Reply:
     data = await ctx.download(ref)
     ctx.audit("fstest.photo", "test", None, ref=ref, size=len(data), sha=hashlib.sha256(data).hexdigest())
@@ -65,8 +79,8 @@ async def photo(ctx: Context, ref: str) -> Reply:
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeFeishu]:
-    f = FakeFeishu()
+async def fake(clock: FixedClock) -> AsyncIterator[FakeFeishu]:
+    f = FakeFeishu(now=lambda: clock.now().timestamp())
     await f.start()
     yield f
     await f.close()
@@ -137,12 +151,17 @@ async def test_encrypted_click_answered_with_updated_card_in_time(
 
 
 async def test_form_submit_is_stored(callback_url: str, fake: FakeFeishu, fs_service: Service) -> None:
+    """Issue 16 #16: the fake strips ``behaviors`` from a form submit, as Lark documents; the submit
+    button's rendered name routes it."""
+    submit_button = render_card(form_card(FsForm(n=3)))["body"]["elements"][0]["elements"][-1]
+    assert submit_button["form_action_type"] == "submit"
     click = fake.card_click(
         "emp2",
         pack(FsForm(n=3)),
-        name="S_checkin",
+        name=submit_button["name"],
         form_value={"progress": "完成接口联调", "due": "2026-12-01 +0800", "tags": ["a", "b"], "note": None},
     )
+    assert click["event"]["action"]["value"] == {}
     posted = await fake.deliver(callback_url, click)
     assert posted.status == 200 and posted.body == {"toast": {"type": "success", "content": "已保存"}}
     [row] = await audits(fs_service, "fstest.form")
@@ -301,3 +320,49 @@ async def test_plaintext_mode_without_encrypt_key(
     finally:
         await runner.cleanup()
         await svc.close()
+
+
+async def test_a_text_with_a_lone_surrogate_is_read_and_answered(
+    callback_url: str, fake: FakeFeishu, fs_service: Service
+) -> None:
+    """Issue 16 #8: a lone surrogate (``\\ud800``, which no UTF-8 text can hold) in a message made the
+    callback a 400 to Feishu, and the sender heard nothing. Now it is replaced (U+FFFD) and the message is
+    processed like any other: here the help command, answered with one card."""
+    posted = await fake.deliver(callback_url, fake.text_message("emp1", "/help \ud800"))
+    assert posted.status == 200
+    async with fs_service.factory() as s:
+        events = list(await s.scalars(select(InboundEvent)))
+        rows = list(await s.scalars(select(OutboxMessage)))
+    assert len(events) == 1
+    assert [r.recipients for r in rows] == [["emp1"]]  # the help card: the sender hears back
+
+
+async def test_signed_events_outside_the_replay_window_are_refused(
+    callback_url: str, fake: FakeFeishu, fs_service: Service, clock: FixedClock
+) -> None:
+    """Issue 16 #7: a correctly signed two-day-old event was processed. The window admits Feishu's own
+    retries (15 s, 5 min, 1 h, 6 h after the first push: ~7.1 h) and refuses what is older or from the
+    future beyond the clock tolerance, by the signed request timestamp and by ``create_time`` alike."""
+    now = clock.now().timestamp()
+    for age, expected in ((2 * 86400, 401), (-600, 401), (7.2 * 3600, 200), (0, 200)):
+        fake.now = lambda age=age: now - age
+        posted = await fake.deliver(callback_url, fake.text_message("emp1", "/help"))
+        assert posted.status == expected, (age, posted)
+    assert await count(fs_service, InboundEvent) == 2
+    # A fresh request carrying an old event (create_time two days back) is refused too.
+    fake.now = lambda: now - 2 * 86400
+    stale = fake.text_message("emp1", "/help")
+    fake.now = lambda: now
+    posted = await fake.deliver(callback_url, stale)
+    assert posted.status == 401 and "create_time" in posted.body["error"]
+    assert await count(fs_service, InboundEvent) == 2
+
+
+async def test_the_feishu_window_is_configurable(
+    settings: Settings, clock: FixedClock, fake: FakeFeishu
+) -> None:
+    s = feishu_settings(settings, fake, replay_window_seconds=3600, clock_tolerance_seconds=0)
+    adapter = FeishuAdapter.from_settings(s)
+    assert (adapter.replay.window, adapter.replay.tolerance) == (3600, 0)
+    default = FeishuAdapter.from_settings(feishu_settings(settings, fake))
+    assert default.replay.window >= 7.5 * 3600  # above Feishu's retry schedule

@@ -14,9 +14,9 @@ from lark_oapi.core.utils import AESCipher
 from adapters.base import CallbackRejected
 from adapters.feishu import crypto
 from adapters.feishu.client import checked_api_base, idempotency_uuid
-from adapters.feishu.inbound import parse_payload, split_media_ref
+from adapters.feishu.inbound import packed_from_name, parse_payload, split_media_ref, submit_name
 from adapters.feishu.render import render_card
-from bot.core.events import UrlVerification
+from bot.core.events import CardAction, UrlVerification
 from cards.model import (
     Actions,
     Button,
@@ -406,3 +406,30 @@ def test_our_aes_decrypt_matches_lark_oapis_cipher() -> None:
         except ValueError as exc:
             ours = str(exc)
         assert ours == theirs
+
+
+def test_form_submit_routes_by_the_button_name_without_behaviors() -> None:
+    """Issue 16 #16: Lark's docs say a button inside a form uses ``form_action_type``, not ``behaviors``,
+    so ``action.value`` may be empty on a submit; the submit button's name carries the action."""
+    packed = 'checkin.submit|{"checkin_id":1,"note":"a_b"}'
+    form = render_card(_card())["body"]["elements"][7]
+    submit = form["elements"][-1]
+    assert submit["form_action_type"] == "submit" and submit["name"].startswith("S_checkin_")
+    assert packed_from_name(submit_name("check_in", packed)) == packed
+    event: dict[str, Any] = {
+        "schema": "2.0",
+        "header": {"event_id": "ev-form", "event_type": "card.action.trigger", "app_id": "cli_x"},
+        "event": {
+            "operator": {"open_id": "ou_1"},
+            "action": {"tag": "button", "name": submit["name"], "form_value": {"progress": "ok"}},
+            "context": {"open_message_id": "om_1"},
+        },
+    }
+    click = parse_payload(event, platform="feishu", workspace="cli_x")
+    assert isinstance(click, CardAction)
+    assert click.value == 'checkin.submit|{"checkin_id":1}' and click.form == {"progress": "ok"}
+    # A name that is not ours (or is garbled) routes nowhere rather than somewhere wrong.
+    for name in ("B0_0", "S_checkin", "S_checkin_!!!!", "S_x_" + submit_name("x", "not packed")[4:]):
+        event["event"]["action"]["name"] = name
+        other = parse_payload(event, platform="feishu", workspace="cli_x")
+        assert isinstance(other, CardAction) and other.value == ""

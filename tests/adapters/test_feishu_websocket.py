@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from adapters.feishu.adapter import FeishuAdapter
+from adapters.feishu.inbound import submit_name
 from adapters.registry import AdapterRegistry
 from bot.app.service import Service, build_service
 from bot.core.clock import FixedClock
@@ -76,7 +77,10 @@ async def test_long_connection_delivers_events_and_answers_clicks(
         await fake.wait_ws_connected()
         assert fake.ws_endpoint_requests == [{"AppID": fake.app_id, "AppSecret": fake.app_secret}]
 
-        click = fake.card_click("emp1", pack(WsClick(n=5)), form_value={"due": "2026-12-02 +0800"})
+        packed = pack(WsClick(n=5))
+        click = fake.card_click(
+            "emp1", packed, name=submit_name("plan", packed), form_value={"due": "2026-12-02 +0800"}
+        )
         code, answer = await fake.ws_push(click)
         assert code == 200
         assert answer["toast"] == {"type": "success", "content": "好的"}
@@ -117,3 +121,35 @@ async def test_webhook_closed_without_verification_token(settings: Settings, fak
         await adapter.parse_callback(make_mocked_request("POST", "/callbacks/feishu"))
     assert exc.value.status == 404
     await adapter.close()
+
+
+async def test_transient_fault_answers_the_frame_500_so_feishu_redelivers(
+    ws_service: Service, fake: FakeFeishu
+) -> None:
+    """Issue 16 #1: when a transient database fault outlasts the dispatcher's retry, the long connection's
+    response frame says 500 (the SDK's answer to a raised handler), never a 200 with nothing recorded."""
+    from sqlalchemy.exc import DBAPIError
+
+    faults = [2]
+    real_dispatch = ws_service.dispatcher._dispatch
+
+    async def flaky(event: object) -> object:
+        if faults[0]:
+            faults[0] -= 1
+            raise DBAPIError("SELECT 1", None, Exception("connection is closed"), connection_invalidated=True)
+        return await real_dispatch(event)  # type: ignore[arg-type]
+
+    ws_service.dispatcher._dispatch = flaky  # type: ignore[assignment,method-assign]
+    adapter = ws_service.registry.get("feishu")
+    await adapter.start()
+    try:
+        await fake.wait_ws_connected()
+        click = fake.card_click("emp1", pack(WsClick(n=9)))
+        code, _answer = await fake.ws_push(click)
+        assert code == 500
+        code, answer = await fake.ws_push(click)  # Feishu's redelivery
+        assert code == 200 and answer["toast"]["content"] == "好的"
+    finally:
+        await adapter.close()
+    async with ws_service.factory() as s:
+        assert await s.scalar(select(func.count()).select_from(InboundEvent)) == 1

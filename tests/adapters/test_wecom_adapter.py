@@ -593,3 +593,74 @@ async def test_check_credentials_for_doctor(env: Env, db_url: str, tmp_path: obj
     assert "40001" in checks["wecom credentials"].detail
     with pytest.raises(PermanentError):
         await WeComAdapter.from_settings(bad).check_credentials()
+
+
+# ------------------------------------------------------------- issue 16 #17: per-person codes, member limits
+def _buttons_card(title: str) -> Card:
+    return Card(
+        header=Header(title=title),
+        elements=[Actions(buttons=[Button(label="Done", value='wecomtest.ack|{"checkin_id":1}')])],
+    )
+
+
+async def test_an_update_to_every_recipient_of_a_multi_recipient_card_updates_their_own_card(
+    env: Env,
+) -> None:
+    """The response_code of one message/send is shared by its recipients and single-use: updating recipient 2
+    with it arrived as a fresh card. Cards that can be updated now go out one call per person."""
+    people = ["emp1", "emp2", "mgr"]
+    result = await env.adapter.send_many(
+        people, _buttons_card("Kickoff"), idempotency_key="perfloop-outbox-41"
+    )
+    assert set(result.message_refs) == set(people) and len(set(result.message_refs.values())) == 3
+    assert all(len(env.fake.shown_to(uid)) == 1 for uid in people)
+    shown = len(env.fake.shown)
+    for uid in people:
+        await env.adapter.update(result.message_refs[uid], _buttons_card("Kickoff").disabled(), recipient=uid)
+    assert env.fake.rejected_updates == []
+    assert sorted(u.userids[0] for u in env.fake.updates) == sorted(people)
+    assert len(env.fake.shown) == shown  # nobody got a fresh card
+    # A resend of the same row (after a crash) is recognised per person, not shown twice.
+    again = await env.adapter.send_many(
+        people, _buttons_card("Kickoff"), idempotency_key="perfloop-outbox-41"
+    )
+    assert again.message_refs == result.message_refs and len(env.fake.shown) == shown
+
+
+async def test_the_fake_drops_a_31st_message_to_one_member_in_a_minute_and_the_1001st_in_an_hour(
+    env: Env,
+) -> None:
+    for i in range(31):
+        card = Card(header=Header(title=f"Note {i}"), elements=[Markdown(text="x")])
+        await env.adapter.send("emp1", card, idempotency_key=f"k{i}")
+    assert len(env.fake.shown_to("emp1")) == 30
+    [dropped] = env.fake.dropped_for("emp1")
+    assert dropped.body["template_card"]["main_title"]["title"] == "Note 30"
+    assert env.fake.shown_to("emp2") == [] and env.fake.dropped_for("emp2") == []
+    # The hour: 1,000 messages spread over 50 minutes get through, the next one is dropped.
+    for _ in range(1000):
+        env.clock.advance(timedelta(seconds=3))
+        assert env.fake._member_slot("emp2")
+    env.clock.advance(timedelta(seconds=60))
+    assert not env.fake._member_slot("emp2")
+
+
+async def test_the_outbox_never_sends_one_member_more_than_wecom_keeps(env: Env) -> None:
+    """With the configured caps off, WeCom's per-member limits still hold: nothing dropped, the rest waits."""
+    env.service.outbox.per_person.per_minute = 0
+    env.service.outbox.per_person.per_hour = 0
+
+    async def enqueue(ctx: Context) -> None:
+        for i in range(40):
+            ctx.outbox.send(ctx.person, Card(header=Header(title=f"Ping {i}"), elements=[Markdown(text="x")]))
+
+    await env.as_person(env.org.emp1, enqueue)
+    await env.service.outbox.drain()
+    first_minute = len(env.fake.shown_to("emp1"))
+    assert 0 < first_minute < 30 and env.fake.dropped_for("emp1") == []
+    for _ in range(3):
+        env.clock.advance(timedelta(seconds=61))
+        await env.service.outbox.drain()
+    assert len(env.fake.shown_to("emp1")) == 40 and env.fake.dropped_for("emp1") == []
+    async with env.service.factory() as s:
+        assert set((await s.scalars(select(OutboxMessage.status))).all()) == {"sent"}

@@ -6,7 +6,9 @@ from typing import ClassVar
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 
+from bot.app.dispatcher import FailedAnswer, RetryLater
 from bot.app.service import Service
 from bot.core.context import Context, Reply
 from bot.core.events import CardAction, ImageMessage, TextMessage
@@ -204,19 +206,112 @@ class Crash(Action):
     n: int
 
 
-async def test_handler_crash_records_nothing_and_hides_the_trace(routed: Service, org: Org) -> None:
+async def test_handler_crash_is_recorded_told_and_not_run_twice(
+    routed: Service, org: Org, recorder: RecordingAdapter, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug (not a database hiccup): the clicker gets the error toast, nothing of the handler's work is
+    kept, and the event is recorded as failed, so it is not silently lost and a redelivery does not run the
+    bug again (issue 16 #1)."""
+    runs: list[int] = []
     router = Router()
 
     @router.action(Crash)
     async def crash(ctx: Context, payload: Crash) -> Reply:
+        runs.append(payload.n)
         ctx.audit("before-crash", "x", 1)
         raise RuntimeError("boom")
 
     routed.dispatcher.router.include(router)
     answer = await routed.dispatcher.dispatch(click("mgr", pack(Crash(n=1))))
+    assert isinstance(answer, FailedAnswer)
     assert answer.toast_kind == "error" and "boom" not in (answer.toast or "")
     assert await count(routed, AuditLog) == 0
-    assert await count(routed, InboundEvent) == 0  # the platform's retry may try again
+    async with routed.factory() as s:
+        row = (await s.scalars(select(InboundEvent))).one()
+    assert row.answer["error"] == "RuntimeError" and row.answer["toast"] == answer.toast
+    assert any(r.getMessage() == "handler failed" and r.exc_info for r in caplog.records)
+    again = await routed.dispatcher.dispatch(click("mgr", pack(Crash(n=1))))
+    assert again.toast == answer.toast and runs == [1]  # the stored answer, not a second run
+    await routed.outbox.drain()
+    assert recorder.to("mgr") == []  # a click's toast is seen: no message as well
+
+
+async def test_chat_message_crash_is_answered_by_message(
+    routed: Service, org: Org, recorder: RecordingAdapter
+) -> None:
+    """A chat message has no toast: the sender hears of the failure by message."""
+    router = Router()
+
+    @router.command("crash")
+    async def crash(ctx: Context, args: str) -> Reply:
+        raise KeyError(args)
+
+    routed.dispatcher.router.include(router)
+    answer = await routed.dispatcher.dispatch(text("emp1", "/crash x", "cx"))
+    assert isinstance(answer, FailedAnswer)
+    await routed.outbox.drain()
+    cards = recorder.to("emp1")
+    assert len(cards) == 1 and cards[0].elements[0].text == answer.toast  # type: ignore[union-attr]
+
+
+def _dead_connection() -> DBAPIError:
+    return DBAPIError("SELECT 1", None, Exception("connection is closed"), connection_invalidated=True)
+
+
+async def test_transient_database_error_is_retried_once_and_succeeds(
+    routed: Service, org: Org, recorder: RecordingAdapter
+) -> None:
+    """The first try meets a dead connection after writing; the second, in a fresh session, succeeds, and
+    only its work is kept: one inbound row, one audit row, one reply (issue 16 #1)."""
+    tries: list[int] = []
+    router = Router()
+
+    @router.action(Crash)
+    async def flaky(ctx: Context, payload: Crash) -> Reply:
+        tries.append(payload.n)
+        ctx.audit("flaky", "x", len(tries))
+        ctx.outbox.send(
+            ctx.person, Card(header=Header(title=f"try {len(tries)}"), elements=[Markdown(text="x")])
+        )
+        if len(tries) == 1:
+            raise _dead_connection()
+        return Reply(toast="done")
+
+    routed.dispatcher.router.include(router)
+    answer = await routed.dispatcher.dispatch(click("mgr", pack(Crash(n=5)), event_id="flaky"))
+    assert answer.toast == "done" and not isinstance(answer, FailedAnswer)
+    assert tries == [5, 5]
+    async with routed.factory() as s:
+        audits = (await s.scalars(select(AuditLog))).all()
+    assert [a.entity_id for a in audits] == [2]
+    assert await count(routed, InboundEvent) == 1
+    await routed.outbox.drain()
+    assert [c.header.title for c in recorder.to("mgr")] == ["try 2"]
+
+
+async def test_transient_error_twice_asks_the_platform_to_deliver_again(
+    routed: Service, org: Org, recorder: RecordingAdapter
+) -> None:
+    """Two transient failures: nothing recorded, ``RetryLater`` raised (HTTP 503 at the ingress); the
+    platform's redelivery is then processed exactly once."""
+    down = [True]
+    router = Router()
+
+    @router.action(Crash)
+    async def flaky(ctx: Context, payload: Crash) -> Reply:
+        ctx.audit("flaky", "x", payload.n)
+        if down[0]:
+            raise RuntimeError("wrapped") from _dead_connection()
+        return Reply(toast="done")
+
+    routed.dispatcher.router.include(router)
+    with pytest.raises(RetryLater):
+        await routed.dispatcher.dispatch(click("mgr", pack(Crash(n=1)), event_id="down"))
+    assert await count(routed, InboundEvent) == 0 and await count(routed, AuditLog) == 0
+    down[0] = False
+    answer = await routed.dispatcher.dispatch(click("mgr", pack(Crash(n=1)), event_id="down"))
+    assert answer.toast == "done"
+    assert await count(routed, InboundEvent) == 1 and await count(routed, AuditLog) == 1
 
 
 class NoInputs(RecordingAdapter):

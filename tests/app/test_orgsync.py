@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from adapters.base import Org, OrgDepartment, OrgMember
+from adapters.registry import AdapterRegistry
 from bot.app.orgsync_job import OrgSyncJob
-from bot.app.service import Service
+from bot.app.service import Service, build_service
+from bot.core.clock import FixedClock
 from bot.core.events import MemberChanged
 from storage.models import Department, Person
+from tests.adapters.test_wecom_adapter import wecom_settings
 from tests.fakes.recording import RecordingAdapter
+from tests.fakes.wecom import FakeWeCom
 
 
 def snapshot(*, with_li: bool = True) -> Org:
@@ -89,3 +95,50 @@ async def test_member_change_deletes_at_once_and_syncs_later(
     stop.set()
     await asyncio.wait_for(task, 5)
     assert (await people(service))["new"].active is True
+
+
+async def test_first_sync_retries_a_502_with_backoff_until_people_appear(
+    db_url: str, tmp_path: Path, clock: FixedClock
+) -> None:
+    """Issue 16 #9: a fresh install whose first full sync meets WeCom answering 502 three times gets its
+    people seconds later, from retries between ticks (short first, doubling, capped), not a day later and
+    not only at the next tick."""
+    fake = FakeWeCom(now=lambda: clock.now().timestamp())
+    fake.add_department(1, "公司")
+    fake.add_department(2, "研发部", 1, leaders=["wang"])
+    fake.add_user("wang", "王经理", [2])
+    fake.add_user("zhang", "张三", [2], direct_leader=["wang"])
+    await fake.start()
+    settings = wecom_settings(db_url, tmp_path, fake)
+    service = build_service(settings, clock=clock, registry=AdapterRegistry.from_settings(settings))
+    job = OrgSyncJob(service, retry_first_seconds=0.1, retry_max_seconds=0.4)
+    assert [job.backoff(n) for n in (1, 2, 3, 4, 5)] == [0.1, 0.2, 0.4, 0.4, 0.4]
+    stop = asyncio.Event()
+    task = asyncio.create_task(job.run(service, stop))
+    try:
+        fake.fail_next(502, 502, 502)
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(ExceptionGroup):
+            await job.sync_owed(service)  # the leader's first tick: 502
+        assert await people(service) == {}
+        for _ in range(100):  # no further tick: only the backed-off retries can bring them
+            if {"wang", "zhang"} <= set(await people(service)):
+                break
+            await asyncio.sleep(0.05)
+        waited = asyncio.get_running_loop().time() - started
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        await service.close()
+        await fake.close()
+    got = await people(service)
+    assert got["zhang"].manager_id == got["wang"].id
+    assert [code for path, code in fake.calls if path == "department/list"][:4] == [502, 502, 502, 0]
+    assert 0.1 + 0.2 + 0.4 <= waited < 5  # three backed-off waits, and not a tick or a day
+    ok = service.metrics.registry.get_sample_value(
+        "perfloop_job_runs_total", {"job": "org_sync", "result": "ok"}
+    )
+    error = service.metrics.registry.get_sample_value(
+        "perfloop_job_runs_total", {"job": "org_sync", "result": "error"}
+    )
+    assert (ok, error) == (1, 2)  # the background retries are counted like the sweep's runs

@@ -18,6 +18,7 @@ posts card clicks to the registered callback URL, and pushes Stream frames.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import itertools
 import json
 import secrets
@@ -29,7 +30,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from adapters.dingtalk.crypto import EventCrypto, robot_sign
+from tests.fakes.platform_crypto import DingTalkSealer, dingtalk_robot_sign
 
 APP_KEY = "dingappkey0001"
 APP_SECRET = "app-secret-for-tests-0123456789abcdef"
@@ -101,14 +102,24 @@ class FakeDingTalk:
         self.acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.opened_subscriptions: list[list[dict[str, str]]] = []
         self._ids = itertools.count(1)
-        self.crypto = EventCrypto(TOKEN, AES_KEY, APP_KEY)
+        self.crypto = DingTalkSealer(TOKEN, AES_KEY, APP_KEY)
+        """dingtalk-sdk's crypto, never the adapter's (issue 16 #18)."""
+        self._robot_ts: dict[int, str] = {}
+        self.date_offset = 0.0
+        """Seconds added to the ``Date`` header of every answer (``perfloop doctor`` reads it)."""
+        """Signed robot timestamp (ms) → the message it was used for."""
         self.runner: web.AppRunner | None = None
         self.url = ""
         self._session: aiohttp.ClientSession | None = None
 
     # ------------------------------------------------------------------ server
+    async def _date_header(self, request: web.Request, response: web.StreamResponse) -> None:
+        """DingTalk's clock as its answers show it: ``date_offset`` seconds off real time."""
+        response.headers["Date"] = email.utils.formatdate(time.time() + self.date_offset, usegmt=True)
+
     async def start(self) -> str:
         app = web.Application(client_max_size=20 * 1024 * 1024)
+        app.on_response_prepare.append(self._date_header)
         r = app.router
         r.add_post("/v1.0/oauth2/accessToken", self.h_access_token)
         r.add_post("/v1.0/robot/oToMessages/batchSend", self.h_batch_send)
@@ -479,10 +490,30 @@ class FakeDingTalk:
             base.update(msgtype="picture", content={"downloadCode": download_code})
         return base
 
+    def buttons(self, out_track_id: str) -> list[dict[str, Any]]:
+        """The buttons the card shows now (after any updates), as the general template's ``msgButtons``."""
+        raw = self.cards[out_track_id]["params"].get("sys_full_json_obj") or "{}"
+        return list(json.loads(raw).get("msgButtons") or [])
+
     def card_callback(
-        self, out_track_id: str, user: str, value: str, params: dict[str, Any] | None = None
+        self,
+        out_track_id: str,
+        user: str,
+        button: dict[str, Any] | str,
+        params: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """What a click on a ``request: true`` button looks like: its id comes back in ``actionIds``."""
+        """A click as DingTalk's card service posts it.
+
+        Given the button (a ``msgButtons`` entry), the click carries only what that button's ``params``
+        carry (plus ``params``, standing for template inputs): which of ``actionIds`` / ``params`` a real
+        click fills in is unsettled (PLATFORMS.md §6), and the adapter must not rely on the one we cannot
+        confirm. Given a string, the click carries it as the only action id and no button params (the
+        other reading of the platform).
+        """
+        if isinstance(button, dict):
+            private: dict[str, Any] = {"params": {**(button.get("params") or {}), **(params or {})}}
+        else:
+            private = {"actionIds": [button], "params": params or {}}
         return {
             "type": "actionCallback",
             "corpId": CORP_ID,
@@ -492,7 +523,7 @@ class FakeDingTalk:
             "userId": user,
             "userIdType": 1,
             "extension": "{}",
-            "content": json.dumps({"cardPrivateData": {"actionIds": [value], "params": params or {}}}),
+            "content": json.dumps({"cardPrivateData": private}),
         }
 
     async def post_robot(
@@ -503,11 +534,21 @@ class FakeDingTalk:
         timestamp_ms: int,
         secret: str | None = None,
         sign: str | None = None,
+        exact: bool = False,
     ) -> aiohttp.ClientResponse:
+        """POST a robot message signed as DingTalk signs it: over the timestamp of this delivery. Two messages
+        never share a millisecond here (a test's fixed clock would make them), because the adapter refuses a
+        signature that already came with another message (issue 16 #5); a retry of the same ``msgId`` keeps
+        its timestamp. ``exact``: sign ``timestamp_ms`` as given, as an attacker replaying a pair would."""
+        msg_id = str(data.get("msgId", ""))
+        if not exact:
+            while self._robot_ts.get(timestamp_ms, msg_id) != msg_id:
+                timestamp_ms += 1
+            self._robot_ts[timestamp_ms] = msg_id
         ts = str(timestamp_ms)
         headers = {
             "timestamp": ts,
-            "sign": sign or robot_sign(ts, secret or self.app_secret),
+            "sign": sign or dingtalk_robot_sign(ts, secret or self.app_secret),
             "Content-Type": "application/json",
         }
         async with self.session.post(
@@ -521,10 +562,8 @@ class FakeDingTalk:
     ) -> tuple[int, Any]:
         env = self.crypto.encrypt(json.dumps(event), timestamp_ms)
         if encrypt is not None:  # a forged/garbled body, signed correctly so only decryption can catch it
-            from adapters.dingtalk.crypto import event_signature
-
             env["encrypt"] = encrypt
-            env["msg_signature"] = event_signature(TOKEN, env["timeStamp"], env["nonce"], encrypt)
+            env["msg_signature"] = self.crypto.signature(env["timeStamp"], env["nonce"], encrypt)
         query = {"msg_signature": env["msg_signature"], "timestamp": env["timeStamp"], "nonce": env["nonce"]}
         async with self.session.post(
             f"{bot_url}/callbacks/dingtalk", params=query, json={"encrypt": env["encrypt"]}

@@ -16,33 +16,24 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
+import email.utils
 import itertools
 import json
-import os
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from aiohttp import web
-from Crypto.Cipher import AES
 from lark_oapi.ws.pb.pbbp2_pb2 import Frame
 
-from adapters.feishu.crypto import signature
+from tests.fakes.platform_crypto import feishu_encrypt as encrypt
+from tests.fakes.platform_crypto import feishu_signature as signature
 
 CARD_MAX_BYTES = 30 * 1024
 TOKEN_TTL = 7200
-
-
-def encrypt(encrypt_key: str, plaintext: str) -> str:
-    key = hashlib.sha256(encrypt_key.encode("utf-8")).digest()
-    iv = os.urandom(16)
-    data = plaintext.encode("utf-8")
-    pad = 16 - len(data) % 16
-    data += bytes([pad]) * pad
-    return base64.b64encode(iv + AES.new(key, AES.MODE_CBC, iv).encrypt(data)).decode("ascii")
 
 
 ROOT_TAGS = {
@@ -160,6 +151,10 @@ class FakeFeishu:
     encrypt_key: str = "ekey-fake"
     tenant_key: str = "tk-fake"
     per_second_limit: int = 50
+    now: Callable[[], float] = time.time
+    """Feishu's clock, for the timestamps it signs (tests with a fixed service clock pass that clock)."""
+    date_offset: float = 0.0
+    """Seconds added to the ``Date`` header of every answer: a platform clock that disagrees with ours."""
     messages: list[SentMessage] = field(default_factory=list)
     patches: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     images: dict[str, bytes] = field(default_factory=dict)
@@ -185,6 +180,7 @@ class FakeFeishu:
     # ------------------------------------------------------------------ server lifecycle
     async def start(self) -> str:
         app = web.Application(client_max_size=20 * 1024 * 1024)
+        app.on_response_prepare.append(self._date_header)
         app.router.add_post("/open-apis/auth/v3/tenant_access_token/internal", self.h_token)
         app.router.add_post("/open-apis/im/v1/messages", self.h_send)
         app.router.add_patch("/open-apis/im/v1/messages/{message_id}", self.h_patch)
@@ -201,6 +197,9 @@ class FakeFeishu:
         port = self._runner.addresses[0][1]
         self.url = f"http://127.0.0.1:{port}"
         return self.url
+
+    async def _date_header(self, request: web.Request, response: web.StreamResponse) -> None:
+        response.headers["Date"] = email.utils.formatdate(time.time() + self.date_offset, usegmt=True)
 
     async def close(self) -> None:
         if self._ws is not None:
@@ -428,7 +427,7 @@ class FakeFeishu:
             "header": {
                 "event_id": event_id or secrets.token_hex(16),
                 "event_type": event_type,
-                "create_time": str(int(time.time() * 1000)),
+                "create_time": str(int(self.now() * 1000)),
                 "token": self.verification_token if token is None else token,
                 "app_id": self.app_id,
                 "tenant_key": self.tenant_key,
@@ -450,7 +449,7 @@ class FakeFeishu:
                     "message_id": mid,
                     "root_id": "",
                     "parent_id": "",
-                    "create_time": str(int(time.time() * 1000)),
+                    "create_time": str(int(self.now() * 1000)),
                     "chat_id": f"oc_{open_id}",
                     "chat_type": "p2p",
                     "message_type": "text",
@@ -475,7 +474,7 @@ class FakeFeishu:
                 },
                 "message": {
                     "message_id": mid,
-                    "create_time": str(int(time.time() * 1000)),
+                    "create_time": str(int(self.now() * 1000)),
                     "chat_id": f"oc_{open_id}",
                     "chat_type": "p2p",
                     "message_type": "image",
@@ -495,6 +494,13 @@ class FakeFeishu:
         form_value: dict[str, Any] | None = None,
         **kw: Any,
     ) -> dict[str, Any]:
+        """A click on a button whose callback value is ``{"perfloop": packed}``.
+
+        With ``form_value`` it is a form submit, and then the action carries *no* value: Lark's docs say a
+        button inside a form submits with ``form_action_type`` and does not take ``behaviors``, so the
+        fake strips them; only the button's ``name`` (pass the rendered one) and the form values arrive.
+        """
+        value: dict[str, Any] = {} if form_value is not None else {"perfloop": packed}
         return self.envelope(
             "card.action.trigger",
             {
@@ -507,7 +513,7 @@ class FakeFeishu:
                 "token": f"c-{secrets.token_hex(8)}",
                 "action": {
                     "tag": "button",
-                    "value": {"perfloop": packed},
+                    "value": value,
                     "name": name,
                     "form_value": form_value,
                     "timezone": "Asia/Shanghai",
@@ -539,10 +545,14 @@ class FakeFeishu:
         signature_override: str | None = None,
     ) -> tuple[bytes, dict[str, str]]:
         key = self.encrypt_key if encrypt_key is None else encrypt_key
-        body = json.dumps({"encrypt": encrypt(key, json.dumps(payload, ensure_ascii=False))}).encode()
+        try:
+            plain = json.dumps(payload, ensure_ascii=False).encode("utf-8").decode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: Feishu's JSON carries it as a \ud800 escape
+            plain = json.dumps(payload)
+        body = json.dumps({"encrypt": encrypt(key, plain)}).encode()
         headers = {"Content-Type": "application/json; charset=utf-8"}
         if sign:
-            ts, nonce = str(int(time.time())), secrets.token_hex(8)
+            ts, nonce = str(int(self.now())), secrets.token_hex(8)
             headers.update(
                 {
                     "X-Lark-Request-Timestamp": ts,

@@ -6,7 +6,9 @@ shapes and error codes (HTTP 200 + ``errcode``/``errmsg``): ``gettoken``, ``mess
 ``user/get``. It enforces access tokens (41001 missing, 40014 unknown, 42001 expired), can expire every token
 at once, answers 45009 beyond a configurable per-minute limit (or for the next N calls), validates template
 cards against the documented shape, honours ``enable_duplicate_check`` like WeCom (a resend within the window
-is not shown twice), issues single-use ``response_code`` s and records everything it receives.
+is not shown twice), issues single-use ``response_code`` s (one per ``message/send``, shared by all its
+recipients), drops messages beyond WeCom's per-member limits (30 a minute and 1,000 an hour from the app to
+one member, doc 90236/90454: answered ok, silently not delivered) and records everything it receives.
 
 Client side — builds callbacks exactly as WeCom does (plaintext XML encrypted and signed with wechatpy's
 WXBizMsgCrypt implementation, ``msg_signature``/``timestamp``/``nonce`` in the query) and POSTs them to
@@ -17,6 +19,7 @@ Where the real platform's behaviour is not documented the fake's choice is marke
 
 from __future__ import annotations
 
+import email.utils
 import itertools
 import json
 import re
@@ -30,7 +33,7 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import web
 
-from adapters.wecom.crypto import CallbackCrypto, signature
+from tests.fakes.platform_crypto import WeComSealer
 
 # The published WeCom/wechatpy sample credentials (PLATFORMS.md §1.5): handy defaults for tests.
 SAMPLE_TOKEN = "123456"
@@ -43,6 +46,9 @@ INVALID_RESPONSE_CODE = 40058
 
 TASK_ID = re.compile(r"^[0-9A-Za-z_\-@]{1,128}$")
 INTERACTIVE = {"button_interaction", "vote_interaction", "multiple_interaction"}
+MEMBER_LIMITS = ((60.0, 30), (3600.0, 1000))
+"""WeCom: an app may send one member at most 30 messages a minute and 1,000 an hour; excess is dropped
+silently (no error code). (window seconds, messages)."""
 ALLOWED_FIELDS: dict[str, set[str]] = {
     "text_notice": {
         "card_type",
@@ -208,6 +214,8 @@ class SentMessage:
     response_code: str | None
     shown: bool = True
     """False when WeCom's duplicate check suppressed it."""
+    dropped: list[str] = field(default_factory=list)
+    """Recipients it never reached because of the per-member limits (the API still answered ok)."""
 
     @property
     def card(self) -> dict[str, Any]:
@@ -237,6 +245,8 @@ class FakeWeCom:
     token: str = SAMPLE_TOKEN
     encoding_aes_key: str = SAMPLE_AES_KEY
     now: Callable[[], float] = time.time
+    date_offset: float = 0.0
+    """Seconds added to the ``Date`` header of every answer (``perfloop doctor`` reads it)."""
     token_ttl: int = 7200
     rate_limit_per_minute: int | None = None
     departments: list[dict[str, Any]] = field(default_factory=list)
@@ -252,19 +262,26 @@ class FakeWeCom:
     callback_seconds: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.crypto = CallbackCrypto(self.token, self.encoding_aes_key, self.corp_id)
+        self.crypto = WeComSealer(self.token, self.encoding_aes_key, self.corp_id)
+        """wechatpy's crypto, never the adapter's (issue 16 #18)."""
         self._tokens: dict[str, float] = {}
         self._codes: dict[str, _Code] = {}
         self._dupes: dict[str, tuple[float, SentMessage]] = {}
         self._forced: list[int] = []
         self._call_times: list[float] = []
+        self._member_sends: dict[str, list[float]] = {}
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self.url = ""
 
     # ------------------------------------------------------------------ lifecycle
+    async def _date_header(self, request: web.Request, response: web.StreamResponse) -> None:
+        """WeCom's clock as its answers show it: ``date_offset`` seconds off real time."""
+        response.headers["Date"] = email.utils.formatdate(time.time() + self.date_offset, usegmt=True)
+
     async def start(self) -> str:
         app = web.Application(client_max_size=25 * 1024 * 1024)
+        app.on_response_prepare.append(self._date_header)
         app.router.add_get("/cgi-bin/gettoken", self._gettoken)
         app.router.add_post("/cgi-bin/message/send", self._authed(self._send))
         app.router.add_post("/cgi-bin/message/update_template_card", self._authed(self._update))
@@ -347,7 +364,14 @@ class FakeWeCom:
         return [m for m in self.messages if m.shown]
 
     def shown_to(self, user_id: str) -> list[SentMessage]:
-        return [m for m in self.shown if user_id in m.recipients and user_id not in m.invalid]
+        return [
+            m
+            for m in self.shown
+            if user_id in m.recipients and user_id not in m.invalid and user_id not in m.dropped
+        ]
+
+    def dropped_for(self, user_id: str) -> list[SentMessage]:
+        return [m for m in self.messages if user_id in m.dropped]
 
     def token_fetches(self) -> int:
         return sum(1 for path, code in self.calls if path == "gettoken" and code == 0)
@@ -462,7 +486,8 @@ class FakeWeCom:
         code = None
         if msgtype == "template_card" and body["template_card"]["card_type"] in INTERACTIVE:
             code = f"RC_{secrets.token_urlsafe(24)}"
-        sent = SentMessage(body, recipients, invalid, msgid, code)
+        dropped = [u for u in recipients if u not in invalid and not self._member_slot(u)]
+        sent = SentMessage(body, recipients, invalid, msgid, code, dropped=dropped)
         self.messages.append(sent)
         if code is not None:
             self._codes[code] = _Code({u for u in recipients if u not in invalid}, sent)
@@ -482,6 +507,16 @@ class FakeWeCom:
             msgid=msgid,
             **extra,
         )
+
+    def _member_slot(self, user_id: str) -> bool:
+        """Count one message to ``user_id``; False when it is over WeCom's per-member limits (dropped)."""
+        now = self.now()
+        stamps = [t for t in self._member_sends.get(user_id, []) if t > now - 3600]
+        self._member_sends[user_id] = stamps
+        if any(sum(1 for t in stamps if t > now - window) >= limit for window, limit in MEMBER_LIMITS):
+            return False
+        stamps.append(now)
+        return True
 
     async def _update(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -654,7 +689,7 @@ class FakeWeCom:
         ts = self._timestamp()
         nonce = str(secrets.randbelow(10**10))
         echostr = self.crypto.encrypt(echo)
-        sig = signature(self.token, ts, nonce, echostr)
+        sig = self.crypto.signature(ts, nonce, echostr)
         query = {"msg_signature": sig, "timestamp": ts, "nonce": nonce, "echostr": echostr}
         async with (
             aiohttp.ClientSession() as http,

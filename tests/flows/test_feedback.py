@@ -304,15 +304,19 @@ async def test_anonymity_threshold_aggregate_only_never_names(
     assert not any(name in dumped for name in names)
     assert "rater" not in dumped
 
-    # A fourth answer refreshes the cards in place rather than sending new ones.
+    # A fourth answer changes nothing anyone can see: it waits for a full batch of 3 (issue 16 #2), or
+    # 4 × new mean − 3 × old mean would be this rater's exact scores.
     recorder.clear()
     assert (
         await answer_peer(service, "hr", by_rater[org.hr.id], 5, "12 月 1 日前补齐了 4 份入职材料")
         == "success"
     )
     await service.outbox.drain()
-    assert not recorder.to("mgr")
-    assert "3.5 / 5" in text_of(last_update(recorder, "mgr"))
+    assert not recorder.to("mgr") and not [u for u in recorder.updates if u[2] in ("mgr", "emp1")]
+    await say(service, "mgr", "/feedback @张三")
+    await service.outbox.drain()
+    shown = text_of(last_to(recorder, "mgr"))
+    assert "3.0 / 5" in shown and "3.5 / 5" not in shown and "12 月 1 日" not in shown
 
     # The manager adds their own view: the radar now has three series and the card is updated.
     form = dims(4)

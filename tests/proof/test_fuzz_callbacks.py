@@ -48,7 +48,8 @@ EXAMPLES = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-ALLOWED = {"inbound_events", "outbox"}
+ALLOWED = {"inbound_events", "outbox", "signature_claims"}
+"""``signature_claims``: an authentic DingTalk robot signature is remembered with its message (#5)."""
 
 
 @pytest.fixture

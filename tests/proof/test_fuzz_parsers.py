@@ -17,17 +17,23 @@ from pydantic import ValidationError
 
 from adapters.base import CallbackRejected
 from adapters.dingtalk import inbound as dt
-from adapters.dingtalk.crypto import SignatureError, event_signature
+from adapters.dingtalk.crypto import EventCrypto, SignatureError, event_signature
 from adapters.feishu import crypto as fs_crypto
 from adapters.feishu.inbound import parse_payload as feishu_parse
-from adapters.wecom.crypto import CryptoError, signature
+from adapters.wecom.crypto import CallbackCrypto, CryptoError, signature
 from adapters.wecom.inbound import MalformedPayload, parse_envelope, parse_message, to_event
 from bot.app.orgimport import CsvImportError, parse_org_csv
 from bot.core.events import Event
 from cards.actions import Action, InvalidAction, registered_actions, unpack
+from tests.fakes.dingtalk import AES_KEY as DT_AES_KEY
+from tests.fakes.dingtalk import APP_KEY as DT_APP_KEY
+from tests.fakes.dingtalk import CORP_ID as DT_CORP_ID
 from tests.fakes.dingtalk import TOKEN as DT_TOKEN
-from tests.fakes.wecom import SAMPLE_TOKEN
-from tests.support.edge import DINGTALK_EVENTS, WECOM
+from tests.fakes.wecom import SAMPLE_AES_KEY, SAMPLE_CORP_ID, SAMPLE_TOKEN
+
+WECOM = CallbackCrypto(SAMPLE_TOKEN, SAMPLE_AES_KEY, SAMPLE_CORP_ID)
+DINGTALK_EVENTS = EventCrypto(DT_TOKEN, DT_AES_KEY, DT_APP_KEY, DT_CORP_ID)
+"""The adapters' crypto under test (the edge signs with the SDKs' instead)."""
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

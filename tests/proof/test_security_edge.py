@@ -34,9 +34,11 @@ from tests.support.edge import (
     WECOM,
     Edge,
     dingtalk_event,
+    dingtalk_event_raw,
     dingtalk_robot_headers,
     edge_settings,
     feishu_sealed,
+    feishu_signed_headers,
     grown,
     no_crash_logged,
     running_edge,
@@ -192,11 +194,20 @@ async def test_dingtalk_refuses_stale_signatures(edge: Edge) -> None:
 async def test_a_replayed_callback_changes_nothing_on_any_platform(edge: Edge) -> None:
     dingtalk_card = edge.service.registry.get("dingtalk")
     card_token: str = dingtalk_card.card_token  # type: ignore[attr-defined]
+    packed = 'checkin.ack|{"checkin_id":1}'
+    click_token = dingtalk_card.click_sign("track-1", "nobody")(packed)  # type: ignore[attr-defined]
     card_body = json.dumps(
         {
             "outTrackId": "track-1",
             "userId": "nobody",
-            "content": json.dumps({"cardPrivateData": {"actionIds": ['checkin.ack|{"checkin_id":1}']}}),
+            "content": json.dumps(
+                {
+                    "cardPrivateData": {
+                        "actionIds": [packed],
+                        "params": {"value": packed, "pl_sig": click_token},
+                    }
+                }
+            ),
         }
     ).encode()
     wecom_body, wecom_query = wecom_signed(wecom_text(msg_id="42"))
@@ -478,3 +489,103 @@ async def _swallow_any(coro: Any) -> None:
 def test_wecom_crypto_is_shared_with_the_edge() -> None:
     """Guard for the helpers above: the edge signs with the published sample credentials."""
     assert WECOM.token == SAMPLE_TOKEN
+
+
+# ------------------------------------------------------------------ issue 16 #4: deeply nested JSON
+DEEP = "[" * 1500 + "]" * 1500
+"""1,500 levels in 3 KB: past the C JSON parser's recursion limit, which raised ``RecursionError`` (not a
+``ValueError``), so the callback answered 500 with a traceback logged at error level."""
+
+
+def _deep_requests(edge: Edge) -> dict[str, tuple[str, bytes, dict[str, str], dict[str, str]]]:
+    dingtalk_card = edge.service.registry.get("dingtalk")
+    card_token: str = dingtalk_card.card_token  # type: ignore[attr-defined]
+    fs_body, fs_headers = feishu_sealed(DEEP)
+    fs_wrapped, fs_wrapped_headers = feishu_sealed('{"schema": "2.0", "header": ' + DEEP + "}")
+    _, dt_query = dingtalk_event({"EventType": "user_add_org", "UserId": ["x"]})
+    deep_encrypted, deep_query = dingtalk_event_raw(DEEP)
+    raw = DEEP.encode()
+    return {
+        "feishu unsigned body": ("/callbacks/feishu", raw, {}, {"Content-Type": "application/json"}),
+        "feishu signed body": ("/callbacks/feishu", raw, {}, feishu_signed_headers(raw)),
+        "feishu sealed payload": ("/callbacks/feishu", fs_body, {}, fs_headers),
+        "feishu sealed nested field": ("/callbacks/feishu", fs_wrapped, {}, fs_wrapped_headers),
+        "dingtalk event body": ("/callbacks/dingtalk", raw, dt_query, {}),
+        "dingtalk event payload": ("/callbacks/dingtalk", deep_encrypted, deep_query, {}),
+        "dingtalk robot body": ("/callbacks/dingtalk", raw, {}, dingtalk_robot_headers()),
+        "dingtalk card body": ("/callbacks/dingtalk", raw, {"card_token": card_token}, {}),
+    }
+
+
+async def _fastest(
+    edge: Edge, path: str, body: bytes, params: dict[str, str], headers: dict[str, str]
+) -> float:
+    """The quickest of five answers, each of which must be a 400 that wrote nothing and logged no crash."""
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        status, rows = await post(edge, path, body, params=params, headers=headers)
+        best = min(best, time.perf_counter() - started)
+        assert (status, rows) == (400, {}), (path, params, headers.get("X-Lark-Signature"), status, rows)
+    return best
+
+
+async def test_deeply_nested_json_is_refused_fast_on_every_platform(edge: Edge) -> None:
+    for name, (path, body, params, headers) in _deep_requests(edge).items():
+        seconds = await _fastest(edge, path, body, params, headers)
+        assert seconds < 0.05, f"{name}: {seconds * 1000:.1f} ms"
+
+
+async def test_deeply_nested_json_to_the_simulator_is_refused_fast(tmp_path: Path, sqlite_url: str) -> None:
+    settings = Settings(
+        database={"url": sqlite_url}, media={"dir": tmp_path / "media"}, sim={"enabled": True}
+    )
+    async with running_edge(settings) as sim:
+        for body in (DEEP, '{"type": "text", "user": "u", "text": "x", "extra": ' + DEEP + "}"):
+            seconds = await _fastest(
+                sim, "/callbacks/sim", body.encode(), {}, {"Content-Type": "application/json"}
+            )
+            assert seconds < 0.05, f"{seconds * 1000:.1f} ms"
+
+
+# ------------------------------------------------------------------ issue 16 #7: configurable windows
+def _with_windows(settings: Settings, **windows: tuple[int, int]) -> Settings:
+    update = {}
+    for platform, (window, tolerance) in windows.items():
+        section = getattr(settings, platform)
+        update[platform] = section.model_copy(
+            update={"replay_window_seconds": window, "clock_tolerance_seconds": tolerance}
+        )
+    return settings.model_copy(update=update)
+
+
+async def test_every_platforms_replay_window_and_clock_tolerance_are_configurable(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    settings = _with_windows(
+        edge_settings(sqlite_url, tmp_path), wecom=(60, 10), dingtalk=(120, 10), feishu=(600, 10)
+    )
+    now = time.time()
+    async with running_edge(settings) as e:
+        # WeCom: 100 s old and 20 s ahead are refused; 30 s old passes.
+        for offset, msg_id, expected in ((-100, "11", 403), (20, "12", 403), (-30, "13", 200)):
+            ts = int(now + offset)
+            body, query = wecom_signed(wecom_text(msg_id=msg_id, ts=ts), timestamp=ts)
+            assert (await post(e, "/callbacks/wecom", body, params=query))[0] == expected, offset
+        # DingTalk robot and event: 200 s old is past a 120 s window (the default is an hour).
+        old_ms = int((now - 200) * 1000)
+        status, _ = await post(
+            e,
+            "/callbacks/dingtalk",
+            dingtalk_robot("m-old"),
+            headers=dingtalk_robot_headers(timestamp_ms=old_ms),
+        )
+        assert status == 401
+        body, query = dingtalk_event({"EventType": "user_add_org", "UserId": ["x"]}, timestamp_ms=old_ms)
+        assert (await post(e, "/callbacks/dingtalk", body, params=query))[0] == 401
+        # Feishu: a request signed 1,000 s ago is past a 600 s window (the default is 8 h).
+        fs_body = feishu_sealed(feishu_text("ev-old"))[0]
+        headers = feishu_signed_headers(fs_body, timestamp=int(now - 1000))
+        assert (await post(e, "/callbacks/feishu", fs_body, headers=headers))[0] == 401
+        fresh_body, fresh_headers = feishu_sealed(feishu_text("ev-fresh"))
+        assert (await post(e, "/callbacks/feishu", fresh_body, headers=fresh_headers))[0] == 200

@@ -104,7 +104,7 @@ async def test_org_sync_is_a_schedule_entry_retried_on_the_next_tick(
     service: Service, recorder: RecordingAdapter
 ) -> None:
     recorder.org = snapshot()
-    job = FlakySync(service, debounce_seconds=0.01)
+    job = FlakySync(service, debounce_seconds=0.01, retry_first_seconds=0)  # no backoff: due at the next tick
     job.synced = []
     runner = SchedulerRunner(service, JobTable([job.entry()], partial=True), name="t")
     await beats(runner, 3)

@@ -21,17 +21,20 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, literal, select, union_all
 
-from adapters.dingtalk.crypto import EventCrypto, robot_sign
-from adapters.feishu.crypto import signature as feishu_signature
 from adapters.registry import AdapterRegistry
-from adapters.wecom.crypto import CallbackCrypto
 from bot.app.http import create_app
 from bot.app.service import Service, build_service
 from bot.core.clock import Clock
 from bot.core.config import Settings
 from storage.models import Base
 from tests.fakes.dingtalk import AES_KEY, APP_KEY, APP_SECRET, CORP_ID, ROBOT_CODE, TOKEN
-from tests.fakes.feishu import encrypt as feishu_encrypt
+from tests.fakes.platform_crypto import (
+    DingTalkSealer,
+    WeComSealer,
+    dingtalk_robot_sign,
+    feishu_encrypt,
+    feishu_signature,
+)
 from tests.fakes.wecom import SAMPLE_AES_KEY, SAMPLE_CORP_ID, SAMPLE_TOKEN
 
 DEAD_BASE = "http://127.0.0.1:9"
@@ -154,8 +157,9 @@ def no_crash_logged() -> Iterator[None]:
 
 
 # ------------------------------------------------------------------------------------------ signing
-WECOM = CallbackCrypto(SAMPLE_TOKEN, SAMPLE_AES_KEY, SAMPLE_CORP_ID)
-DINGTALK_EVENTS = EventCrypto(TOKEN, AES_KEY, APP_KEY, CORP_ID)
+WECOM = WeComSealer(SAMPLE_TOKEN, SAMPLE_AES_KEY, SAMPLE_CORP_ID)
+DINGTALK_EVENTS = DingTalkSealer(TOKEN, AES_KEY, APP_KEY)
+"""The platforms' own crypto (the SDKs), never the adapters' (issue 16 #18)."""
 
 
 def wecom_signed(plaintext: str, *, timestamp: int | None = None) -> tuple[str, dict[str, str]]:
@@ -164,9 +168,17 @@ def wecom_signed(plaintext: str, *, timestamp: int | None = None) -> tuple[str, 
     return body, {"msg_signature": sig, "timestamp": ts, "nonce": nonce}
 
 
+_last_robot_ms = 0
+
+
 def dingtalk_robot_headers(*, timestamp_ms: int | None = None) -> dict[str, str]:
-    ts = str(int(time.time() * 1000) if timestamp_ms is None else timestamp_ms)
-    return {"timestamp": ts, "sign": robot_sign(ts, APP_SECRET), "Content-Type": "application/json"}
+    """Signed now; never the same millisecond twice (DingTalk signs each delivery, and a pair seen with
+    another message is refused: issue 16 #5)."""
+    global _last_robot_ms
+    if timestamp_ms is None:
+        timestamp_ms = _last_robot_ms = max(int(time.time() * 1000), _last_robot_ms + 1)
+    ts = str(timestamp_ms)
+    return {"timestamp": ts, "sign": dingtalk_robot_sign(ts, APP_SECRET), "Content-Type": "application/json"}
 
 
 def dingtalk_event(data: dict[str, Any], *, timestamp_ms: int | None = None) -> tuple[bytes, dict[str, str]]:
@@ -177,11 +189,24 @@ def dingtalk_event(data: dict[str, Any], *, timestamp_ms: int | None = None) -> 
     return json.dumps({"encrypt": sealed["encrypt"]}).encode(), query
 
 
+def dingtalk_event_raw(plaintext: str, *, timestamp_ms: int | None = None) -> tuple[bytes, dict[str, str]]:
+    """Like ``dingtalk_event`` for any plaintext, JSON or not."""
+    ts = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
+    sealed = DINGTALK_EVENTS.encrypt(plaintext, ts)
+    query = {"msg_signature": sealed["msg_signature"], "timestamp": str(ts), "nonce": sealed["nonce"]}
+    return json.dumps({"encrypt": sealed["encrypt"]}).encode(), query
+
+
 def feishu_sealed(payload: dict[str, Any] | str) -> tuple[bytes, dict[str, str]]:
     plain = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
     body = json.dumps({"encrypt": feishu_encrypt(FEISHU_KEY, plain)}).encode()
-    ts, nonce = str(int(time.time())), secrets.token_hex(8)
-    return body, {
+    return body, feishu_signed_headers(body)
+
+
+def feishu_signed_headers(body: bytes, *, timestamp: int | None = None) -> dict[str, str]:
+    """The headers Feishu sends with ``body`` when an encrypt key is set (whatever the body is)."""
+    ts, nonce = str(int(time.time()) if timestamp is None else timestamp), secrets.token_hex(8)
+    return {
         "Content-Type": "application/json; charset=utf-8",
         "X-Lark-Request-Timestamp": ts,
         "X-Lark-Request-Nonce": nonce,
