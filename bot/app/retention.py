@@ -7,9 +7,11 @@ works in batches of ``batch_size`` rows, one short transaction each, within a ti
 the budget goes on at the next tick instead of waiting for ``every_hours``.
 
 What is kept, and why it is safe:
-- ``inbound_events``: the dedupe of platform retries. Rows younger than ``inbound_events_days`` (at least
-  two days: Feishu retries for hours, WeCom and DingTalk within minutes, and every replay window is shorter)
-  stay, and so does an event whose processing is unfinished (its retry must stay a duplicate).
+- ``inbound_events``: the dedupe of platform retries and replays. Rows younger than ``inbound_events_days``
+  (at least two days: Feishu retries for hours, WeCom and DingTalk within minutes) stay, and never fewer days
+  than any enabled platform still accepts a signed callback (replay window plus clock tolerance, and a
+  DingTalk card's click-token life: ``replay_reach``); so does an event whose processing is unfinished (its
+  retry must stay a duplicate).
 - ``outbox``: a sent row loses its card JSON after ``outbox_card_days`` (status, recipients, card key,
   dedupe key and message refs stay) and is deleted after ``outbox_sent_days``; pending, sending and dead
   rows are never touched. Updating a card in place reads ``card_messages``, not old outbox rows.
@@ -65,6 +67,21 @@ class Cutoffs:
     leavers: datetime | None
 
 
+def replay_reach(settings: Settings) -> timedelta:
+    """How long a signed callback of an enabled platform can still be accepted: its replay window plus the
+    clock tolerance, and for DingTalk the life of a card's click token. An inbound event is the dedupe of
+    that callback, so it must outlive it: pruned earlier, a captured callback replayed later would pass both
+    the signature check and the dedupe."""
+    reach = timedelta(0)
+    for name in settings.enabled_platforms:
+        platform = getattr(settings, name)
+        window = timedelta(seconds=platform.replay_window_seconds + platform.clock_tolerance_seconds)
+        reach = max(reach, window)
+    if settings.dingtalk.enabled:
+        reach = max(reach, timedelta(days=settings.dingtalk.card_click_ttl_days))
+    return reach + timedelta(days=1)
+
+
 def cutoffs(settings: Settings, now: datetime) -> Cutoffs:
     """The configured ages, with the floors that keep them safe whatever the configuration says."""
     cfg = settings.retention
@@ -72,7 +89,7 @@ def cutoffs(settings: Settings, now: datetime) -> Cutoffs:
     ledger_days = max(timedelta(days=cfg.scheduled_sends_days), LONGEST_LOOKBACK + horizon + LEDGER_MARGIN)
     audit_days = max(cfg.audit_log_days, settings.digest.trend_days + 1)
     return Cutoffs(
-        inbound_events=now - timedelta(days=cfg.inbound_events_days),
+        inbound_events=now - max(timedelta(days=cfg.inbound_events_days), replay_reach(settings)),
         outbox_card=now - timedelta(days=cfg.outbox_card_days),
         outbox_sent=now - timedelta(days=max(cfg.outbox_sent_days, cfg.outbox_card_days)),
         card_messages=now - timedelta(days=cfg.card_messages_days),

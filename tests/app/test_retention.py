@@ -291,6 +291,30 @@ async def test_the_floors_keep_the_ledger_and_the_digest_safe(settings: Settings
         RetentionConfig(inbound_events_days=1)  # shorter than a platform's retries: refused
 
 
+async def test_inbound_events_outlive_every_accepted_replay(settings: Settings) -> None:
+    """An event row is the dedupe of its callback: it is kept for as long as any enabled platform would still
+    accept that callback signed, so a captured callback replayed later is still a duplicate."""
+    now = datetime(2026, 11, 24, tzinfo=UTC)
+    base = settings.model_copy(update={"retention": RetentionConfig(inbound_events_days=2)})
+    assert now - cutoffs(base, now).inbound_events == timedelta(days=2)  # only the simulator: as configured
+    feishu = base.model_copy(
+        update={
+            "feishu": base.feishu.model_copy(
+                update={
+                    "enabled": True,
+                    "replay_window_seconds": 6 * 24 * 3600,
+                    "clock_tolerance_seconds": 300,
+                }
+            )
+        }
+    )
+    assert now - cutoffs(feishu, now).inbound_events > timedelta(days=6, seconds=300)
+    dingtalk = base.model_copy(
+        update={"dingtalk": base.dingtalk.model_copy(update={"enabled": True, "card_click_ttl_days": 30})}
+    )
+    assert now - cutoffs(dingtalk, now).inbound_events > timedelta(days=30)
+
+
 async def test_retention_is_a_leader_only_sweep_that_rests_between_runs(
     service: Service, org: Org, clock: FixedClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
