@@ -116,7 +116,7 @@ class RetentionReport:
 
 
 class _OutOfTime(Exception):
-    pass
+    """The run's time budget is spent: stop between batches and go on at the next tick."""
 
 
 class Retention:
