@@ -138,21 +138,15 @@ class Dispatcher:
         answer = FailedAnswer(toast=t("common.error"), toast_kind="error")
         try:
             async with self.factory() as session, session.begin():
-                session.add(
-                    InboundEvent(
-                        platform=event.platform,
-                        event_id=event.event_id,
-                        kind=event.kind,
-                        answer={**_answer_dict(answer), "error": type(exc).__name__},
-                        received_at=self.clock.now(),
-                    )
+                tell = not isinstance(event, MemberChanged) and self._sees_no_toast(event)
+                await self._record_answer(
+                    session,
+                    event,
+                    {**_answer_dict(answer), "error": type(exc).__name__},
+                    tell=notice_card(t, t("common.refused_title"), t("common.error"), colour="red")
+                    if tell
+                    else None,
                 )
-                adapter = self.registry.get(event.platform) if event.platform in self.registry else None
-                toasts = adapter is not None and adapter.shows_toasts
-                if not isinstance(event, MemberChanged) and (not isinstance(event, CardAction) or not toasts):
-                    workspace = await self._workspace(session, event.platform, event.workspace)
-                    card = notice_card(t, t("common.refused_title"), t("common.error"), colour="red")
-                    self._outbox(session, workspace).send_to_platform_id(event.sender_id, card)
         except IntegrityError:
             # Recorded meanwhile by a concurrent delivery of the same event: answer what that one stored.
             return await self._unless_failing(self._stored_answer(event), event)
@@ -384,28 +378,39 @@ class Dispatcher:
         log.info("refused", extra={"event_id": event.event_id, "reason": refused.message})
         try:
             async with self.factory() as session, session.begin():
-                session.add(
-                    InboundEvent(
-                        platform=event.platform,
-                        event_id=event.event_id,
-                        kind=event.kind,
-                        answer=_answer_dict(answer),
-                        received_at=self.clock.now(),
-                    )
-                )
-                adapter = self.registry.get(event.platform) if event.platform in self.registry else None
-                toasts = adapter is not None and adapter.shows_toasts
-                if not isinstance(event, CardAction) or not toasts:
-                    # Chat messages, and clicks on platforms that cannot show a toast, hear why by message.
-                    workspace = await self._workspace(session, event.platform, event.workspace)
+                tell: Card | None = None
+                if self._sees_no_toast(event):
                     t = Translator(self.settings.i18n.default_locale)
-                    card = refused.card or notice_card(
+                    tell = refused.card or notice_card(
                         t, t("common.refused_title"), refused.message, colour="orange"
                     )
-                    self._outbox(session, workspace).send_to_platform_id(event.sender_id, card)
+                await self._record_answer(session, event, _answer_dict(answer), tell=tell)
         except IntegrityError:
             return await self._stored_answer(event)
         return answer
+
+    def _sees_no_toast(self, event: Event) -> bool:
+        """Chat messages, and clicks on platforms that cannot show a toast: the sender hears by message."""
+        adapter = self.registry.get(event.platform) if event.platform in self.registry else None
+        return not isinstance(event, CardAction) or adapter is None or not adapter.shows_toasts
+
+    async def _record_answer(
+        self, session: AsyncSession, event: Event, answer: dict[str, Any], *, tell: Card | None
+    ) -> None:
+        """Record an event whose handler did not commit (refused, failed) with its answer, so a redelivery
+        gets that answer; ``tell`` goes to the sender as a message, in the same transaction."""
+        session.add(
+            InboundEvent(
+                platform=event.platform,
+                event_id=event.event_id,
+                kind=event.kind,
+                answer=answer,
+                received_at=self.clock.now(),
+            )
+        )
+        if tell is not None:
+            workspace = await self._workspace(session, event.platform, event.workspace)
+            self._outbox(session, workspace).send_to_platform_id(event.sender_id, tell)
 
     async def _stored_answer(self, event: Event) -> CallbackAnswer:
         async with self.factory() as session:
