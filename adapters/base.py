@@ -127,6 +127,11 @@ class DirectoryEntry:
     department: str
     roles: frozenset[str]
     locale: str | None
+    timezone: str = "Asia/Shanghai"
+    """The zone the person's cards are written in (unknown names already resolved to the configured
+    default), so the simulator shows its times in the same zone."""
+    manager: str | None = None
+    """The line manager's name, so the picker shows who answers to whom."""
 
 
 class PeopleDirectory(Protocol):
@@ -135,6 +140,11 @@ class PeopleDirectory(Protocol):
 
     async def people(self, platform: str, workspace: str) -> list[DirectoryEntry]:
         """Active people, by department then as created."""
+        ...
+
+    async def set_locale(self, platform: str, workspace: str, user_id: str, locale: str) -> str | None:
+        """Change one person's language (the simulator's language switch): the cards built for them from
+        then on are in it. Returns the locale stored, None when there is no such active person."""
         ...
 
     async def org(self, platform: str, workspace: str) -> Org:

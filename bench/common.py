@@ -29,7 +29,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -239,8 +239,14 @@ async def _serve(settings_data: dict[str, Any]) -> None:
     async def kickoff(request: web.Request) -> web.Response:
         body = await request.json()
         try:
+            today = datetime.now(UTC).date()
             summary = await kickoff_from_cli(
-                service, code=body["code"], departments=[], hr_user_id=body["hr"]
+                service,
+                code=body["code"],
+                departments=[],
+                hr_user_id=body["hr"],
+                dates=f"{today}~{today + timedelta(days=89)}",  # a bench code is not a quarter
+                allow_overlap=True,  # the limited and the unlimited run start a cycle each for everyone
             )
         except KickoffFailed as exc:
             return web.json_response({"error": str(exc)}, status=400)

@@ -7,6 +7,8 @@ deadline, hand it to someone else, or close it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 
 from cards.actions import Action, action, pack
@@ -77,6 +79,24 @@ class ActionNudge(Action):
     """A digest reader's "remind the owner" click on an overdue item."""
 
     item_id: int
+
+
+@action("action.done_listed")
+class ActionDoneListed(Action):
+    """ "Done" clicked on the ``/actions`` list: the same as ``ActionDone``, answered with the list again."""
+
+    item_id: int
+
+
+@action("action.create")
+class ActionCreate(Action):
+    """The ``/action`` form after a vague deliverable was bounced: the owner, the typed deadline and the photo
+    flag ride on the button (so a platform that asks the form in chat keeps them too); the deliverable and
+    a changed deadline come back from the form, pre-filled with what was typed."""
+
+    owner_id: int
+    deadline: date
+    evidence: bool = False
 
 
 def _fields(
@@ -330,4 +350,146 @@ def progress_gap_card(
             ),
         ],
         summary=t("action_items.progress_gap_title"),
+    )
+
+
+def status_label(t: Translator, status: str, days_overdue: int = 0) -> str:
+    """An item's state in words: an open item past its deadline says how late it is."""
+    if days_overdue > 0:
+        return t("action_items.status_overdue", days=days_overdue)
+    return t(f"action_items.status.{status}")
+
+
+def superseded_card(
+    t: Translator,
+    *,
+    item_id: int,
+    deliverable: str,
+    deadline: date,
+    owner: str,
+    acceptor: str | None,
+    status: str,
+) -> Card:
+    """What an owner card turns into when a newer card about the same item arrives: no buttons, and a
+    pointer to the newer one, so nobody clicks a card whose moment has passed."""
+    return resolved_card(
+        t,
+        item_id=item_id,
+        deliverable=deliverable,
+        deadline=deadline,
+        owner=owner,
+        acceptor=acceptor,
+        status=status,
+        what=t("action_items.superseded"),
+    )
+
+
+@dataclass(frozen=True)
+class ListedItem:
+    """One of my open items on the ``/actions`` card."""
+
+    item_id: int
+    deliverable: str
+    deadline: date
+    status: str
+    days_overdue: int = 0
+    evidence_required: bool = False
+
+
+def my_items_card(t: Translator, items: Sequence[ListedItem], *, more: int = 0) -> Card:
+    """``/actions``: my open items, most urgent first, each with its deadline, its state and the buttons to
+    act on it right here (done, send a photo); an item waiting for sign-off is listed without buttons."""
+    title = t("action_items.mine_title")
+    if not items:
+        return Card(
+            header=Header(title=title, colour="green"),
+            elements=[Markdown(text=t("action_items.mine_empty"))],
+            summary=title,
+        )
+    elements: list[Markdown | Note | Actions] = []
+    for it in items:
+        line = t(
+            "action_items.mine_line",
+            id=it.item_id,
+            what=_cut(it.deliverable, 120),
+            deadline=it.deadline.isoformat(),
+            status=status_label(t, it.status, it.days_overdue),
+        )
+        if it.evidence_required:
+            line += t("action_items.mine_photo_needed")
+        elements.append(Markdown(text=_cut(line, 2000)))
+        if it.status in ("open", "returned"):
+            elements.append(
+                Actions(
+                    buttons=[
+                        Button(
+                            label=_cut(t("action_items.mine_done", id=it.item_id), 20),
+                            value=pack(ActionDoneListed(item_id=it.item_id)),
+                            style="primary",
+                        ),
+                        Button(
+                            label=_cut(t("action_items.mine_photo", id=it.item_id), 20),
+                            value=pack(ActionPhoto(item_id=it.item_id)),
+                        ),
+                    ]
+                )
+            )
+    if more:
+        elements.append(Note(text=t("action_items.mine_more", n=more)))
+    overdue = sum(1 for it in items if it.days_overdue > 0)
+    colour: Colour = "red" if overdue else "blue"
+    return Card(
+        header=Header(title=title, colour=colour),
+        elements=elements,
+        summary=_cut(t("action_items.mine_summary", n=len(items) + more, overdue=overdue), 100),
+    )
+
+
+def create_form(t: Translator, *, owner_id: int, evidence: bool, deliverable: str, deadline: date) -> Form:
+    """The ``/action`` command as a form, filled with what was typed, to make the deliverable concrete."""
+    return Form(
+        name="action_create",
+        inputs=[
+            TextInput(
+                name="deliverable",
+                label=t("action_items.field_deliverable"),
+                multiline=True,
+                required=True,
+                max_length=2000,
+                default=_cut(deliverable, 2000),
+            ),
+            DatePicker(name="deadline", label=t("action_items.field_deadline"), default=deadline.isoformat()),
+        ],
+        submit=Button(
+            label=t("action_items.create"),
+            value=pack(ActionCreate(owner_id=owner_id, deadline=deadline, evidence=evidence)),
+            style="primary",
+        ),
+    )
+
+
+def bounce_card(
+    t: Translator,
+    *,
+    warning: str,
+    owner_id: int,
+    owner: str,
+    evidence: bool,
+    deliverable: str,
+    deadline: date,
+) -> Card:
+    """A vague ``/action`` deliverable, asked once more: the warning, and the form with every value kept."""
+    elements: list[Markdown | Fields | Note | Form] = [
+        Markdown(text=_cut(warning, 2000)),
+        Fields(items=[KeyValue(label=t("action_items.field_owner"), value=_cut(owner, 200))]),
+    ]
+    if evidence:
+        elements.append(Note(text=t("action_items.evidence_required")))
+    elements.append(
+        create_form(t, owner_id=owner_id, evidence=evidence, deliverable=deliverable, deadline=deadline)
+    )
+    return Card(
+        header=Header(title=t("action_items.bounce_title"), colour="orange"),
+        elements=elements,
+        summary=_cut(deliverable, 100),
     )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from cards.actions import pack
 from cards.catalogue import Translator
-from cards.flow_actions import CheckinAck, CheckinAnswer, CheckinEdit, CheckinFollowup, CheckinSubmit
+from cards.flow_actions import CheckinAnswer, CheckinEdit, CheckinSubmit
 from cards.flow_common import clip
 from cards.model import (
     Actions,
@@ -30,7 +30,16 @@ from cards.snooze import snooze_button
 OVERALL = "overall"
 """Progress key used when the person has no goals in the cycle: one overall percentage."""
 
+NOTE = "note"
+"""Key in ``CheckIn.progress`` (and the form input) for what the person says about their progress in their
+own words, such as a message typed in chat instead of filling in the card. It is not a goal id, so it is never
+read as a percentage."""
+
 MAX_GOALS_ON_CARD = 10
+
+DECISIONS = ("acknowledged", "followup")
+"""The approver's answers, as stored in ``checkins.status`` (``bot.core.status.CheckInStatus``); the first
+is the form's default."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +87,15 @@ def checkin_card(
                 default=default,
             )
         )
+    note = progress.get(NOTE)
     inputs += [
+        TextInput(
+            name=NOTE,
+            label=t("checkin.note"),
+            multiline=True,
+            max_length=2000,
+            default=note[:2000] if isinstance(note, str) and note else None,
+        ),
         TextInput(
             name="obstacles", label=t("checkin.obstacles"), multiline=True, max_length=2000, default=obstacles
         ),
@@ -135,6 +152,9 @@ def _answers(
     fields = progress_fields(t, goals, progress)
     if fields is not None:
         out.append(fields)
+    note = progress.get(NOTE)
+    if isinstance(note, str) and note:
+        out.append(Markdown(text=t("checkin.note_line", note=clip(note, 1500))[:2000]))
     out.append(
         Markdown(text=t("checkin.answers", obstacles=clip(obstacles, 800), support=clip(support, 800)))
     )
@@ -180,24 +200,19 @@ def manager_card(
     progress: Mapping[str, object],
     obstacles: str | None,
     support: str | None,
+    decision_default: str = DECISIONS[0],
     comment_default: str | None = None,
     warning: str | None = None,
     edited: bool = False,
 ) -> Card:
+    """One way to answer: the decision is chosen in the form, sent together with the comment by one button.
+    A card that comes back (a vague comment asked again) shows the decision and comment the approver sent."""
     elements = _answers(t, goals, progress, obstacles, support)
     if edited:
         elements.append(Note(text=t("checkin.edited_note")))
     if warning:
         elements.append(Markdown(text=warning[:2000]))
-    elements += [
-        Actions(
-            buttons=[
-                Button(
-                    label=t("checkin.ack"), value=pack(CheckinAck(checkin_id=checkin_id)), style="primary"
-                ),
-                Button(label=t("checkin.followup"), value=pack(CheckinFollowup(checkin_id=checkin_id))),
-            ]
-        ),
+    elements.append(
         Form(
             name="checkin_answer",
             inputs=[
@@ -205,7 +220,7 @@ def manager_card(
                     name="decision",
                     label=t("checkin.decision"),
                     required=True,
-                    default="acknowledged",
+                    default=decision_default if decision_default in DECISIONS else DECISIONS[0],
                     options=[
                         Option(label=t("checkin.ack"), value="acknowledged"),
                         Option(label=t("checkin.followup"), value="followup"),
@@ -219,9 +234,13 @@ def manager_card(
                     default=comment_default,
                 ),
             ],
-            submit=Button(label=t("checkin.send_answer"), value=pack(CheckinAnswer(checkin_id=checkin_id))),
-        ),
-    ]
+            submit=Button(
+                label=t("checkin.send_answer"),
+                value=pack(CheckinAnswer(checkin_id=checkin_id)),
+                style="primary",
+            ),
+        )
+    )
     title = t("checkin.manager_title", name=employee_name, period=period)[:60]
     return Card(
         header=Header(title=title, colour="orange" if warning else "blue"),

@@ -59,8 +59,11 @@ def goals_form_card(
     slots: int,
     defaults: Sequence[GoalRow] = (),
     error: str | None = None,
+    warning: str | None = None,
     returned_comment: str | None = None,
 ) -> Card:
+    """``error``: the form cannot be saved as it is (red). ``warning``: it can, but the vague-word guard asks
+    once to sharpen it (orange); either way ``defaults`` carries what the person typed."""
     slots = max(1, min(slots, MAX_GOALS_ON_CARD))
     inputs: list[Input] = []
     for i in range(1, slots + 1):
@@ -90,6 +93,8 @@ def goals_form_card(
     elements: list[Element] = []
     if error:
         elements.append(Markdown(text=t("goals.error", error=error)))
+    elif warning:
+        elements.append(Markdown(text=warning[:2000]))
     if returned_comment:
         elements.append(Markdown(text=t("goals.returned_with", comment=clip(returned_comment, 1000))))
     elements += [
@@ -104,7 +109,10 @@ def goals_form_card(
         Actions(buttons=[Button(label=t("goals.copy_last"), value=pack(GoalsCopy(cycle_id=cycle_id)))]),
     ]
     return Card(
-        header=Header(title=t("goals.form_title", code=code)[:60], colour="red" if error else "blue"),
+        header=Header(
+            title=t("goals.form_title", code=code)[:60],
+            colour="red" if error else "orange" if warning else "blue",
+        ),
         elements=elements,
         summary=t("goals.form_title", code=code)[:100],
     )

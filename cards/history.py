@@ -14,12 +14,22 @@ from storage.feedback_scales import DIMENSIONS
 
 
 @dataclass(frozen=True)
+class ActionLine:
+    """One action item as the history shows it; ``days_overdue`` > 0 only for an open item past its deadline
+    (the stored status says "open" either way, the reader needs to see the difference)."""
+
+    deliverable: str
+    deadline: str
+    status: str
+    days_overdue: int = 0
+
+
+@dataclass(frozen=True)
 class HistoryView:
     name: str
     checkins: Sequence[tuple[str, str]] = ()
     reviews: Sequence[tuple[str, str]] = ()
-    actions: Sequence[tuple[str, str, str]] = ()
-    """(deliverable, deadline, status)"""
+    actions: Sequence[ActionLine] = ()
     streak: int = 0
     peer_means: dict[str, float] | None = None
     peer_hidden: bool = False
@@ -27,25 +37,34 @@ class HistoryView:
     grade: str | None = None
 
 
-def _status(t: Translator, status: str) -> str:
-    key = f"history.status.{status}"
+def _status(t: Translator, kind: str, status: str) -> str:
+    """A status in the words of its own record kind: an open check-in waits for the person (待填写), an
+    open action item is in progress (进行中), a done one waits for sign-off (待验收)."""
     try:
-        return t(key)
+        return t(f"history.{kind}_status.{status}")
     except KeyError:
         return status
+
+
+def _action_status(t: Translator, line: ActionLine) -> str:
+    if line.days_overdue > 0:
+        return t("history.action_overdue", days=line.days_overdue)
+    return _status(t, "action", line.status)
 
 
 def history_card(t: Translator, view: HistoryView) -> Card:
     title = t("history.title", name=view.name)
     elements: list[Any] = []
     if view.checkins:
-        lines = "\n".join(f"- {p} · {_status(t, s)}" for p, s in view.checkins)
+        lines = "\n".join(f"- {p} · {_status(t, 'checkin', s)}" for p, s in view.checkins)
         elements.append(Markdown(text=cut(t("history.checkins") + "\n" + lines, 2000)))
     if view.reviews:
-        lines = "\n".join(f"- {p} · {_status(t, s)}" for p, s in view.reviews)
+        lines = "\n".join(f"- {p} · {_status(t, 'review', s)}" for p, s in view.reviews)
         elements.append(Markdown(text=cut(t("history.reviews") + "\n" + lines, 2000)))
     if view.actions:
-        lines = "\n".join(f"- {cut(d, 80)} · {dl} · {_status(t, s)}" for d, dl, s in view.actions)
+        lines = "\n".join(
+            f"- {cut(a.deliverable, 80)} · {a.deadline} · {_action_status(t, a)}" for a in view.actions
+        )
         elements.append(Markdown(text=cut(t("history.actions") + "\n" + lines, 2000)))
     if view.peer_means is not None:
         lines = " · ".join(f"{t(f'peers.dim.{d}')} {stars(view.peer_means.get(d))}" for d in DIMENSIONS)

@@ -14,6 +14,7 @@ from cards.model import (
     Actions,
     Button,
     Card,
+    Colour,
     Divider,
     Fields,
     Form,
@@ -145,6 +146,23 @@ def approval_card(
     )
 
 
+def recoloured(card: Card, colour: Colour) -> Card:
+    """``card`` with its header in ``colour``: a decided card says how it ended before anyone reads it."""
+    return card.model_copy(update={"header": card.header.model_copy(update={"colour": colour})})
+
+
+def approval_closed_card(
+    t: Translator, *, subject_name: str, cycle_code: str, note: str, approved: bool
+) -> Card:
+    """The approval card once decided (green) or replaced by a newer list (grey): no live controls."""
+    title = t("peers.approve_title", name=subject_name, cycle=cycle_code)
+    return Card(
+        header=Header(title=cut(title, 60), colour="green" if approved else "grey"),
+        elements=[Markdown(text=cut(note, 2000))],
+        summary=cut(title, 100),
+    )
+
+
 def _dim_inputs(t: Translator, scores: dict[str, Any] | None = None) -> list[Input]:
     scores = scores or {}
     return [scale_select(t, f"dim_{d}", t(f"peers.dim.{d}"), default=scores.get(d)) for d in DIMENSIONS]
@@ -215,15 +233,6 @@ def dropped_card(t: Translator, *, subject_name: str) -> Card:
     )
 
 
-def _legend(t: Translator, *, with_manager: bool) -> str:
-    """Axis numbers to names, and the series colours (``cards.radar.RADAR_COLOURS`` order) by name."""
-    axes = " · ".join(f"{i}={t(f'peers.dim.{d}')}" for i, d in enumerate(DIMENSIONS, start=1))
-    colours = [t("peers.legend_self"), t("peers.legend_peers")]
-    if with_manager:
-        colours.append(t("peers.legend_manager"))
-    return t("peers.legend", axes=axes, series=" / ".join(colours))
-
-
 def aggregate_card(
     t: Translator,
     *,
@@ -235,9 +244,12 @@ def aggregate_card(
     gap_points: float,
     radar_media_id: str | None,
     for_manager: bool,
+    entered: dict[str, Any] | None = None,
+    error: str | None = None,
 ) -> Card:
     """The aggregate: means per dimension next to self (and manager), gap flags, anonymous examples. ``agg``
-    holds released answers only; the note says why later answers appear in groups, not one by one."""
+    holds released answers only; the note says why later answers appear in groups, not one by one.
+    ``entered`` (the manager's half-filled scores) replaces the saved ones on the form, next to ``error``."""
     title = t(
         "peers.agg_title" if for_manager else "peers.agg_self_title", name=subject_name, cycle=cycle_code
     )
@@ -266,7 +278,6 @@ def aggregate_card(
     ]
     if radar_media_id:
         elements.append(Image(media_id=radar_media_id, alt=cut(t("peers.radar_alt"), 100)))
-        elements.append(Note(text=cut(_legend(t, with_manager=for_manager), 300)))
     if gaps:
         names = "、".join(t(f"peers.dim.{d}") for d in DIMENSIONS if d in gaps)
         elements.append(Markdown(text=t("peers.gap_flag", dims=names, points=gap_points)))
@@ -274,10 +285,12 @@ def aggregate_card(
         body = "\n".join(f"- {cut(e, 300)}" for e in agg.examples)
         elements.append(Markdown(text=cut(t("peers.examples") + "\n" + body, 2000)))
     if for_manager:
+        if error:
+            elements.append(Note(text=cut(error, 300)))
         elements.append(
             Form(
                 name="manager_scores",
-                inputs=_dim_inputs(t, agg.manager),
+                inputs=_dim_inputs(t, agg.manager if entered is None else entered),
                 submit=Button(
                     label=t("peers.manager_submit"),
                     value=pack(PeerManagerScores(cycle_id=cycle_id, subject_id=subject_id)),
@@ -285,7 +298,7 @@ def aggregate_card(
             )
         )
     return Card(
-        header=Header(title=cut(title, 60), colour="purple"),
+        header=Header(title=cut(title, 60), colour="orange" if error else "purple"),
         elements=elements,
         summary=cut(title, 100),
     )

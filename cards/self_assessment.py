@@ -178,6 +178,7 @@ def manager_card(
         header=Header(title=cut(title, 60)),
         elements=[
             Fields(items=_answer_fields(t, goals, answers)),
+            Markdown(text=t("selfassess.manager_next", name=name)),
             Actions(
                 buttons=[
                     Button(

@@ -25,7 +25,7 @@ from scheduler.cadence import (
     action_item_steps,
     checkin_steps,
     latest,
-    latest_step,
+    latest_steps,
     periodic_flows,
     upcoming,
 )
@@ -66,17 +66,16 @@ class Agenda:
     """Every snoozed prompt and the reminder it wakes up as."""
 
     def owed(self, now: datetime) -> list[Due]:
-        """What may be owed at ``now``: the latest occurrence of each series and the latest step of each
-        record (after downtime the service sends once, not once per missed tick)."""
+        """What may be owed at ``now``: the latest occurrence of each series and, for each record, the
+        latest step per audience (after downtime each person hears once, not once per missed tick, and
+        nobody's rung of a ladder is skipped)."""
         dues: list[Due] = []
         for s in self.series:
             occ = latest(s.flow.series, now, s.tz)
             if occ is not None:
                 dues.append(s.flow.due(s.person_id, s.tz, occ))
         for steps in self.records:
-            step = latest_step(steps, now)
-            if step is not None:
-                dues.append(step)
+            dues.extend(latest_steps(steps, now))
         return dues
 
     def woken(self, now: datetime) -> list[tuple[ScheduledSend, Due]]:

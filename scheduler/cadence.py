@@ -81,6 +81,9 @@ class Due:
     nominal: date | None = None
     holiday: str | None = None
     makeup: bool = False
+    audience: str | None = None
+    """Who hears this step of a record ("owner", "manager", "hrbp"); a catch-up owes each audience its own
+    latest step, so a later rung for someone else never swallows the rung meant for this person."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.args, ARGS[self.job]):
@@ -393,6 +396,10 @@ def checkin_steps(
     return [s for s in steps if s.flow == "checkin.close" or s.at < close_at]
 
 
+LADDER_AUDIENCE = {1: "owner", 2: "manager", 3: "hrbp"}
+"""Who each escalation level tells (``handlers/action_items/escalation.py`` sends it)."""
+
+
 def action_item_steps(item: ActionItem, tz: str, settings: Settings, cal: WorkCalendar) -> list[Due]:
     """Reminder T-N days (moved back onto a workday), reminder on the day, then escalation: the owner on
     the first workday after the deadline, the manager ``manager_grace_days`` workdays later, the HRBP
@@ -416,6 +423,7 @@ def action_item_steps(item: ActionItem, tz: str, settings: Settings, cal: WorkCa
                 job=Job.REMIND_ACTION_ITEM,
                 policy=Policy.REMINDER,
                 args=ReminderArgs(item_id=item.id, kind=kind),
+                audience="owner",
             )
         )
 
@@ -428,6 +436,8 @@ def action_item_steps(item: ActionItem, tz: str, settings: Settings, cal: WorkCa
     level1 = add_workdays(cal, item.deadline + timedelta(days=1), 0)
     level2 = add_workdays(cal, level1, esc.manager_grace_days)
     level3 = add_workdays(cal, level2, esc.hrbp_grace_days)
+    if item.escalation_level >= 1:  # the owner has heard it is overdue: a reminder would only repeat it
+        steps.clear()
     for level, day in ((1, level1), (2, level2), (3, level3)):
         if level > item.escalation_level:
             steps.append(
@@ -440,12 +450,26 @@ def action_item_steps(item: ActionItem, tz: str, settings: Settings, cal: WorkCa
                     job=Job.ESCALATE_ACTION_ITEM,
                     policy=Policy.STATE,
                     args=EscalationArgs(item_id=item.id, level=level),
+                    audience=LADDER_AUDIENCE[level],
                 )
             )
     return steps
 
 
 def latest_step(steps: list[Due], now: datetime) -> Due | None:
-    """After downtime only the newest step of a record is owed: three escalation levels at once are noise."""
+    """The newest step at or before ``now``: after downtime, the before / on-the-day / overdue messages
+    to one person collapse into the last of them."""
     due = [(s.at, i, s) for i, s in enumerate(steps) if s.at <= now]
     return max(due, key=lambda p: (p[0], p[1]))[2] if due else None
+
+
+def latest_steps(steps: list[Due], now: datetime) -> list[Due]:
+    """What a record owes after downtime: the newest step *per audience*, in time order.
+
+    Each person hears once (their latest rung, one card), and nobody's rung is skipped: a week's outage
+    owes the owner their overdue card before the manager's escalation, never the escalation alone."""
+    audiences: dict[str | None, list[Due]] = {}
+    for step in steps:
+        audiences.setdefault(step.audience, []).append(step)
+    owed = [s for group in audiences.values() if (s := latest_step(group, now)) is not None]
+    return sorted(owed, key=lambda s: s.at)

@@ -2,9 +2,10 @@
 
 A tick is idempotent by construction: it recomputes "owed now" from the calendar and the records and skips
 keys already in the ledger, so it does not matter how many ticks ran (or did not run) before it. After
-downtime only the *latest* occurrence of each series (and the latest step of each record) is owed: the
-service sends once, not once per missed tick; an item older than ``catchup_horizon_hours`` is recorded as
-``missed`` instead of sent.
+downtime only the *latest* occurrence of each series (and, per record, the latest step for each person it
+tells) is owed: the service sends once, not once per missed tick, and a ladder never skips a rung (the
+owner's overdue card before the manager's escalation); an item older than ``catchup_horizon_hours`` is
+recorded as ``missed`` instead of sent (a state change, such as an escalation, never expires).
 """
 
 from __future__ import annotations

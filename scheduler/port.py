@@ -3,18 +3,19 @@ maths and ledger the tick uses, so "the next check-in" in chat is exactly the on
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.config import Settings
 from bot.core.localtime import person_tz
+from bot.core.schedule import Job
 from bot.core.schedule_port import Skipped, Slot, Snoozed, SnoozeKind
 from bot.core.status import SendStatus
 from scheduler import ledger
-from scheduler.cadence import Due, checkin_flow, upcoming
-from scheduler.calendar import WorkCalendar, calendar_from_settings
+from scheduler.cadence import Due, checkin_flow, periodic_flows, upcoming
+from scheduler.calendar import WorkCalendar, calendar_from_settings, next_workday
 from storage.models import Person, TeamSetting
 
 
@@ -31,6 +32,18 @@ class SchedulerPort:
     async def next_checkin(self, session: AsyncSession, person: Person, now: datetime) -> Slot | None:
         due = self._next(person, now, await _team_of(session, person))
         return None if due is None else _slot(due)
+
+    async def next_review(self, session: AsyncSession, person: Person, now: datetime) -> Slot | None:
+        del session  # the review series depends on the configuration only, not on team settings
+        cal = self._calendar()
+        flow = next(
+            (pf for pf in periodic_flows(person, self.settings, cal) if pf.job is Job.OPEN_REVIEW), None
+        )
+        if flow is None:
+            return None
+        tz = person_tz(person, self.settings)
+        occ = next(upcoming(flow.series, now, tz), None)
+        return None if occ is None else _slot(flow.due(person.id, tz, occ))
 
     async def skip_next_checkin(
         self, session: AsyncSession, person: Person, now: datetime, *, reason: str
@@ -56,6 +69,9 @@ class SchedulerPort:
     ) -> Snoozed:
         at, new = await ledger.snooze(session, f"snooze.{kind}", person.id, record_id, until=until, now=now)
         return Snoozed(until=at, new=new)
+
+    def workday_after(self, day: date) -> date:
+        return next_workday(self._calendar(), day + timedelta(days=1))
 
     def _next(self, person: Person, now: datetime, team: TeamSetting | None) -> Due | None:
         flow = checkin_flow(person, self.settings, self._calendar(), team)

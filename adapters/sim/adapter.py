@@ -54,11 +54,13 @@ class SimAdapter(Adapter):
         max_image_bytes: int = 10 * 1024 * 1024,
         max_body_bytes: int = 256 * 1024,
         default_locale: str = "zh-CN",
+        default_timezone: str = "Asia/Shanghai",
     ) -> None:
         self.workspace = WORKSPACE
         self.max_image_bytes = max_image_bytes
         self.max_body_bytes = max_body_bytes
         self.default_locale = default_locale
+        self.default_timezone = default_timezone
         self.conversations = Conversations()
         self.media = MediaStore()
         self.clock = Clock()
@@ -73,6 +75,7 @@ class SimAdapter(Adapter):
             max_image_bytes=settings.media.max_image_bytes,
             max_body_bytes=settings.server.max_body_bytes,
             default_locale=settings.i18n.default_locale,
+            default_timezone=settings.schedule.default_timezone,
         )
 
     def attach(self, links: AppLinks) -> None:

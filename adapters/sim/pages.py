@@ -14,7 +14,7 @@ import logging
 import re
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from adapters.base import AppLinks
 from adapters.sim.store import Conversations, MediaStore, SimMessage
 from bot.core.clock import Clock
-from cards.catalogue import messages, normalise_locale
+from cards.catalogue import LOCALES, messages, normalise_locale
 
 log = logging.getLogger("perfloop.sim")
 
@@ -46,6 +46,11 @@ class ClockIn(BaseModel):
         return self
 
 
+class LocaleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    locale: Literal["zh-CN", "en"]
+
+
 class Simulator(Protocol):
     """What the page uses of the simulator adapter."""
 
@@ -55,6 +60,11 @@ class Simulator(Protocol):
     def workspace(self) -> str: ...
     @property
     def default_locale(self) -> str: ...
+    @property
+    def default_timezone(self) -> str:
+        """The zone the clock is shown in before a person is picked (``[schedule] default_timezone``)."""
+        ...
+
     @property
     def max_body_bytes(self) -> int: ...
     @property
@@ -83,6 +93,7 @@ class SimPages:
             web.get("/sim", self.page),
             web.get("/sim/", self.page),
             web.get("/sim/api/people", self.people),
+            web.post("/sim/api/people/{user}/locale", self.set_locale),
             web.get("/sim/api/messages", self.messages),
             web.get("/sim/api/stream", self.stream),
             web.get("/sim/api/clock", self.clock),
@@ -96,9 +107,10 @@ class SimPages:
         locale = normalise_locale(request.query.get("lang") or self.adapter.default_locale)
         boot = {
             "locale": locale,
-            "strings": page_strings(locale),
+            "strings": {each: page_strings(each) for each in LOCALES},
             "maxUploadBytes": self.adapter.max_body_bytes,
             "now": self.adapter.now().isoformat(),
+            "timezone": self.adapter.default_timezone,
         }
         template = await asyncio.to_thread((STATIC_DIR / "index.html").read_text, "utf-8")
         # "</" never appears inside the JSON, so the boot data cannot close the script element early.
@@ -124,12 +136,38 @@ class SimPages:
                     "name": person.name,
                     "department": person.department,
                     "roles": roles,
-                    "locale": person.locale,
+                    "locale": normalise_locale(person.locale),
+                    "timezone": person.timezone,
+                    "manager": person.manager,
                     "messages": len(history),
                     "last": _preview(history[-1]) if history else None,
                 }
             )
         return web.json_response({"people": people})
+
+    async def set_locale(self, request: web.Request) -> web.Response:
+        """The page's language switch for the person it acts as: their cards (and the page) from now on are
+        in that language. The person's record is changed through the app's directory, never here."""
+        links = self.adapter.links
+        if links is None:
+            raise web.HTTPServiceUnavailable(text="simulator not bound to a service")
+        user = request.match_info["user"]
+        if not _USER.match(user):
+            raise web.HTTPBadRequest(text="user: a platform user id is required")
+        try:
+            body = LocaleIn.model_validate_json(await request.read())
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            return web.json_response(
+                {"error": f"{'.'.join(map(str, err['loc'])) or 'body'}: {err['msg']}"}, status=400
+            )
+        stored = await links.directory.set_locale(
+            self.adapter.platform, self.adapter.workspace, user, body.locale
+        )
+        if stored is None:
+            raise web.HTTPNotFound(text=f"no simulator person {user}")
+        log.info("simulator person language changed", extra={"user": user, "locale": stored})
+        return web.json_response({"user": user, "locale": stored})
 
     async def messages(self, request: web.Request) -> web.Response:
         user = _user(request)

@@ -36,14 +36,37 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("run", help="start the service (callbacks, simulator, outbox, scheduler)")
     sub.add_parser("migrate", help="upgrade the database schema to this version")
-    d = sub.add_parser("demo", help="fresh SQLite demo with a seeded org and the simulator chat")
-    d.add_argument("--host", default="127.0.0.1")
-    d.add_argument("--port", type=int, default=8080)
-    d.add_argument("--db", type=Path, default=Path("perfloop-demo.db"))
+    d = sub.add_parser(
+        "demo",
+        help="fresh SQLite demo with a seeded org and the simulator chat",
+        description="Start a throw-away demo: a fresh SQLite database with a seeded 40-person company, the "
+        "service with the simulator (every real platform off) and a local web chat to open in a browser. "
+        "Other settings (time zone, locale, cadence…) come from the config file and PERFLOOP_* variables.",
+    )
+    d.add_argument(
+        "--host",
+        default=None,
+        help="address to listen on (default: server.host / PERFLOOP_SERVER__HOST, else 127.0.0.1); "
+        "the simulator lets anyone act as anyone, so a non-loopback address needs sim.allow_remote = true",
+    )
+    d.add_argument(
+        "--port",
+        type=_port,
+        default=None,
+        help="port to listen on (default: server.port / PERFLOOP_SERVER__PORT, else 8080)",
+    )
+    d.add_argument(
+        "--db",
+        type=Path,
+        default=Path("perfloop-demo.db"),
+        help="SQLite file for the demo, deleted and created afresh on every start "
+        "(default: perfloop-demo.db; database.url is never used by the demo)",
+    )
     d.add_argument(
         "--peer-round",
         action="store_true",
-        help="also play a peer-feedback round so the manager's aggregate card is there to see",
+        help="also start this quarter's cycle and play a peer-feedback round for 周杰, so his manager "
+        "赵磊 has the aggregate card with the radar chart to see",
     )
 
     org = sub.add_parser("org", help="organisation data").add_subparsers(
@@ -69,11 +92,24 @@ def _parser() -> argparse.ArgumentParser:
     ex.add_argument("--output", type=Path, default=None, help="file to write (default: stdout)")
 
     kick = sub.add_parser("kickoff", help="start a performance cycle and broadcast the kickoff card")
-    kick.add_argument("code", help="cycle code, e.g. 2026-Q1")
+    kick.add_argument(
+        "code", help="cycle code: 2026-Q1, 2026-H2, 2026-03 or 2026 bring their dates; others need --dates"
+    )
+    kick.add_argument(
+        "--dates", default=None, help="start~end, e.g. 2026-12-01~2027-02-28 (overrides the code's)"
+    )
     kick.add_argument(
         "--departments", default="", help="comma-separated department names (default: everyone)"
     )
     kick.add_argument("--hr", default=None, help="platform user id of the HR admin recorded as the starter")
+    kick.add_argument(
+        "--allow-past", action="store_true", help="start a cycle whose period has already ended"
+    )
+    kick.add_argument(
+        "--allow-overlap",
+        action="store_true",
+        help="start even if an active cycle covers the same people and days",
+    )
 
     rep = sub.add_parser("report", help="health metrics per department and per person for a cycle")
     rep.add_argument("--cycle", default=None, help="cycle code (default: the newest active cycle)")
@@ -107,6 +143,17 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("send", help="deliver everything due in the outbox now, then exit")
     _outbox_parser(sub)
     return p
+
+
+def _port(text: str) -> int:
+    """A TCP port for ``--port``: a typo is refused by argparse with one line, not by a bind traceback."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port (1 to 65535)")
+    return port
 
 
 def _outbox_parser(sub: Any) -> None:
@@ -210,15 +257,6 @@ def _add_background(service: Any) -> None:
     service.background.append(scheduler_job(orgsync.entry()))
 
 
-async def _peer_round(service: Any, stop: asyncio.Event) -> None:
-    """Demo only: play one anonymous peer-feedback round once the service is up."""
-    from bot.app.demo_feedback import run_peer_round
-
-    del stop
-    await run_peer_round(service)
-    service.outbox.notify()
-
-
 async def _check_migrated(engine: Any, check: Callable[[Any], Awaitable[None]]) -> None:
     try:
         await check(engine)
@@ -238,16 +276,20 @@ async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.app.demo import run_demo
+    """The loaded configuration goes along: the demo keeps all of it but the database and the platforms."""
+    from bot.app.demo import DemoError, run_demo
 
-    del settings  # the demo runs on its own fresh SQLite database with the simulator
-
-    def configure(service: Any) -> None:
-        _add_background(service)
-        if args.peer_round:
-            service.background.append(_peer_round)
-
-    run_demo(args.db, args.host, args.port, configure=configure)
+    try:
+        run_demo(
+            args.db,
+            args.host,
+            args.port,
+            base=settings,
+            configure=_add_background,
+            peer_round=args.peer_round,
+        )
+    except DemoError as exc:
+        raise CliError(str(exc)) from None
     return 0
 
 
@@ -385,7 +427,15 @@ async def cmd_kickoff(args: argparse.Namespace, settings: Settings) -> int:
     try:
         await ensure_migrated(service.engine)
         await ensure_workspaces(service)
-        summary = await kickoff_from_cli(service, code=args.code, departments=departments, hr_user_id=args.hr)
+        summary = await kickoff_from_cli(
+            service,
+            code=args.code,
+            departments=departments,
+            hr_user_id=args.hr,
+            dates=args.dates,
+            allow_past=args.allow_past,
+            allow_overlap=args.allow_overlap,
+        )
     except KickoffFailed as exc:
         raise CliError(str(exc)) from None
     finally:

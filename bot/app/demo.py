@@ -8,21 +8,31 @@ acknowledge, HRBPs to escalate to, leaders to receive the digest.
 from __future__ import annotations
 
 import asyncio
+import errno
+import logging
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from aiohttp import web
+from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.app.demo_feedback import run_peer_round
 from bot.app.http import create_app
+from bot.app.kickoff_cli import KickoffFailed, kickoff_from_cli
 from bot.app.logs import setup_logging
 from bot.app.service import Service, build_service
-from bot.core.config import Settings
+from bot.core.config import Settings, format_validation_error, is_loopback
+from bot.core.localtime import local_today
 from cards.catalogue import Translator
 from storage.db import create_engine, migrate, session_factory
 from storage.models import Department, Person, Workspace
+
+log = logging.getLogger("perfloop.demo")
 
 SIM_PLATFORM = "sim"
 SIM_WORKSPACE = "sim"
@@ -102,6 +112,14 @@ PEOPLE: tuple[DemoPerson, ...] = (
     DemoPerson("shenyue", "沈悦", "ops", "malihua"),
 )
 
+HR_ADMIN = "zhouyaqin"
+HR_ADMIN_NAME = "周雅琴"
+"""Who starts the walk-through in the README (the one ``hr_admin`` below)."""
+
+PEER_ROUND_SUBJECT = "zhoujie"
+PEER_ROUND_NAMES = {"subject": "周杰", "manager": "赵磊"}
+"""Whom ``--peer-round`` is about and who sees the aggregate card (his line manager): named in the README."""
+
 HRBP_OF_HRBPS = "sunli"
 """职能部's HRBP is 郭晨; 郭晨's own HRBP is 孙丽."""
 
@@ -157,19 +175,75 @@ async def seed_demo(session: AsyncSession) -> None:
     await session.flush()
 
 
-def demo_settings(db_path: Path, host: str, port: int) -> Settings:
-    """The simulator on, every real platform off, whatever the environment says."""
-    return Settings(
-        database={"url": f"sqlite+aiosqlite:///{db_path}"},
-        server={"host": host, "port": port, "public_url": f"http://{host}:{port}"},
-        media={"dir": db_path.parent / f"{db_path.stem}-media"},
-        sim={"enabled": True},
-        # A short tick, so a fast-forwarded clock shows its reminders and escalations within seconds.
-        schedule={"tick_seconds": 10},
-        wecom={"enabled": False},
-        dingtalk={"enabled": False},
-        feishu={"enabled": False},
-    )
+class DemoError(Exception):
+    """A reason the demo cannot start, already phrased as the one line the person should read."""
+
+
+DEFAULT_TICK_SECONDS = 10
+"""A short tick, so a fast-forwarded clock shows its reminders and escalations within seconds."""
+
+
+def demo_settings(
+    db_path: Path, host: str | None = None, port: int | None = None, *, base: Settings | None = None
+) -> Settings:
+    """The demo's settings: ``base`` (the TOML file and ``PERFLOOP_*`` variables, as ``perfloop`` loaded
+    them) with only what makes it a demo forced on top.
+
+    Forced: a fresh SQLite file at ``db_path`` (a configured production database is never touched), its
+    media beside it, the simulator on and every real platform off. The address comes from the flags, else
+    ``[server]`` host/port (``PERFLOOP_SERVER__PORT=18080 make demo`` works as the README promises), else
+    127.0.0.1:8080. Everything else (time zone, locale, cadence, digest…) is the configuration's; the
+    scheduler tick defaults to a few seconds unless configured.
+    """
+    base = base if base is not None else Settings()
+    host = host or base.server.host
+    port = base.server.port if port is None else port
+    data = base.model_dump()
+    data["database"] = {**data["database"], "url": f"sqlite+aiosqlite:///{db_path}"}
+    data["server"] = {**data["server"], "host": host, "port": port, "public_url": f"http://{host}:{port}"}
+    data["media"] = {**data["media"], "dir": db_path.parent / f"{db_path.stem}-media"}
+    data["sim"] = {**data["sim"], "enabled": True}
+    if "tick_seconds" not in base.schedule.model_fields_set:
+        data["schedule"] = {**data["schedule"], "tick_seconds": DEFAULT_TICK_SECONDS}
+    for platform in ("wecom", "dingtalk", "feishu"):
+        data[platform] = {**data[platform], "enabled": False}
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise DemoError(format_validation_error(exc)) from None
+    if not settings.sim.allow_remote and not is_loopback(settings.server.host):
+        raise DemoError(
+            Translator(settings.i18n.default_locale)("sim.demo.remote_host", host=settings.server.host)
+        )
+    return settings
+
+
+def listen(settings: Settings) -> socket.socket:
+    """Bind the demo's port before anything else starts, so a port in use is one clear line (naming the
+    port and the flag) instead of a scheduler traceback from a service that was already half up."""
+    host, port = settings.server.host, settings.server.port
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise DemoError(_t(settings)("sim.demo.bad_host", host=host, reason=exc.strerror or exc)) from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        key = "sim.demo.port_in_use" if exc.errno == errno.EADDRINUSE else "sim.demo.cannot_listen"
+        raise DemoError(
+            _t(settings)(key, host=host, port=port, next=port + 1 if port < 65535 else 8081, reason=exc)
+        ) from None
+    sock.setblocking(False)
+    return sock
+
+
+def _t(settings: Settings) -> Translator:
+    return Translator(settings.i18n.default_locale)
 
 
 async def prepare_demo_database(settings: Settings) -> None:
@@ -192,27 +266,40 @@ def fresh_database(db_path: Path) -> None:
 
 def run_demo(
     db_path: str | Path = "perfloop-demo.db",
-    host: str = "127.0.0.1",
-    port: int = 8080,
+    host: str | None = None,
+    port: int | None = None,
     *,
+    base: Settings | None = None,
     configure: Callable[[Service], None] | None = None,
+    peer_round: bool = False,
     log_level: str = "WARNING",
 ) -> None:
     """Create a fresh demo database, seed it, start the service with the simulator and block until Ctrl+C.
 
-    ``configure`` lets the CLI attach what ``perfloop run`` attaches (scheduler jobs in
-    ``service.background``) before the server starts.
+    ``base`` is the loaded configuration (``demo_settings`` says what the demo keeps of it); ``host``/``port``
+    left None come from it. The port is bound first: when it is taken nothing else happens (the previous
+    demo database is not even deleted) and ``DemoError`` says so. ``configure`` lets the CLI attach what
+    ``perfloop run`` attaches (scheduler jobs in ``service.background``) before the server starts.
     """
     path = Path(db_path).resolve()
-    fresh_database(path)
-    settings = demo_settings(path, host, port)
-    setup_logging(log_level)
-    asyncio.run(prepare_demo_database(settings))
-    service = build_service(settings)
+    settings = demo_settings(path, host, port, base=base)
+    sock = listen(settings)
+    try:
+        fresh_database(path)
+        setup_logging(log_level)
+        asyncio.run(prepare_demo_database(settings))
+        service = build_service(settings)
+    except BaseException:
+        sock.close()
+        raise
     if configure is not None:
         configure(service)
-    t = Translator(settings.i18n.default_locale)
-    url = f"http://{host}:{port}/sim"
+    if peer_round:
+        service.background.append(play_peer_round)
+    t = _t(settings)
+    today = local_today(service.clock.now(), settings.schedule.default_timezone)
+    bound = sock.getsockname()[1]
+    url = f"http://{_url_host(settings.server.host)}:{bound}/sim"
 
     def announce(_aiohttp_banner: str) -> None:
         # aiohttp calls this once the socket listens, so the URL printed is ready to open.
@@ -220,7 +307,43 @@ def run_demo(
         print(t("sim.demo.seeded", people=len(PEOPLE), departments=len(DEPARTMENTS)), flush=True)
         print(t("sim.demo.database", path=path), flush=True)
         print(t("sim.demo.hint"), flush=True)
+        cycle = current_quarter(today)
+        if peer_round:
+            print(t("sim.demo.peer_round", hr=HR_ADMIN_NAME, cycle=cycle, **PEER_ROUND_NAMES), flush=True)
+        else:
+            print(t("sim.demo.first_step", hr=HR_ADMIN_NAME, cycle=cycle), flush=True)
 
-    web.run_app(
-        create_app(service), host=host, port=port, print=announce, access_log=None, shutdown_timeout=5
-    )
+    web.run_app(create_app(service), sock=sock, print=announce, access_log=None, shutdown_timeout=5)
+
+
+async def start_current_cycle(service: Service) -> str:
+    """Step 1 of the walk-through done for the visitor: the HR admin starts this quarter's cycle for the
+    whole company, exactly as ``perfloop kickoff`` does (same checks, same kickoff cards)."""
+    today = local_today(service.clock.now(), service.settings.schedule.default_timezone)
+    return await kickoff_from_cli(service, code=current_quarter(today), departments=[], hr_user_id=HR_ADMIN)
+
+
+async def play_peer_round(service: Service, stop: asyncio.Event) -> None:
+    """``perfloop demo --peer-round``: this quarter's cycle, then one anonymous peer-feedback round for 周杰
+    in it, so the walk-through's later steps and the round share one current cycle (a made-up cycle beside
+    it would make step 1's kickoff warn about an overlap)."""
+    del stop
+    try:
+        await start_current_cycle(service)
+    except KickoffFailed as exc:  # the round still runs, in a cycle of its own
+        log.warning("demo: this quarter's cycle was not started", extra={"reason": str(exc)})
+    await run_peer_round(service, subject=PEER_ROUND_SUBJECT)
+    service.outbox.notify()
+
+
+def current_quarter(day: date) -> str:
+    """The cycle code the walk-through starts with (``2026-Q4``): the quarter the demo runs in, so the
+    kickoff preview shows a current cycle rather than warning about a past one."""
+    return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+
+
+def _url_host(host: str) -> str:
+    """An address a browser can open: a bracketed IPv6 literal, loopback for a wildcard bind."""
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - naming the wildcard, not binding to it
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host

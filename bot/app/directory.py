@@ -1,32 +1,40 @@
 """The people directory adapters may read (``adapters.base.PeopleDirectory``), answered from the database.
 
 Adapters never import storage; the simulator, which has no platform behind it, still needs to know who is
-in its workspace (its people picker, and ``list_org`` reading back what is there). This is the app's
-answer: two read-only queries over one workspace.
+in its workspace (its people picker, and ``list_org`` reading back what is there) and lets a demo person
+switch language. This is the app's answer: two read-only queries over one workspace and that one change.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from adapters.base import DirectoryEntry, Org, OrgDepartment, OrgMember
+from bot.core.config import Settings
+from bot.core.localtime import person_tz
+from cards.catalogue import normalise_locale
 from storage.models import Department, Person, Workspace
 
 
 class DatabaseDirectory:
-    def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, factory: async_sessionmaker[AsyncSession], settings: Settings) -> None:
         self.factory = factory
+        self.settings = settings
+        """For ``person_tz``: the picker shows each person's zone with the same fallback their cards use."""
 
     async def people(self, platform: str, workspace: str) -> list[DirectoryEntry]:
         async with self.factory() as session:
             ws = await _workspace(session, platform, workspace)
             if ws is None:
                 return []
+            manager = aliased(Person)
             rows = (
                 await session.execute(
-                    select(Person, Department.name)
+                    select(Person, Department.name, manager.name)
                     .outerjoin(Department, Department.id == Person.department_id)
+                    .outerjoin(manager, manager.id == Person.manager_id)
                     .where(Person.workspace_id == ws.id, Person.active.is_(True))
                     .order_by(Department.id, Person.id)
                 )
@@ -38,9 +46,29 @@ class DatabaseDirectory:
                 department=department or "",
                 roles=frozenset(person.role_set),
                 locale=person.locale,
+                timezone=person_tz(person, self.settings),
+                manager=manager_name,
             )
-            for person, department in rows
+            for person, department, manager_name in rows
         ]
+
+    async def set_locale(self, platform: str, workspace: str, user_id: str, locale: str) -> str | None:
+        stored = normalise_locale(locale)
+        async with self.factory() as session, session.begin():
+            ws = await _workspace(session, platform, workspace)
+            if ws is None:
+                return None
+            person = await session.scalar(
+                select(Person).where(
+                    Person.workspace_id == ws.id,
+                    Person.platform_user_id == user_id,
+                    Person.active.is_(True),
+                )
+            )
+            if person is None:
+                return None
+            person.locale = stored
+        return stored
 
     async def org(self, platform: str, workspace: str) -> Org:
         async with self.factory() as session:

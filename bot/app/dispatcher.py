@@ -35,8 +35,7 @@ from sqlalchemy.orm import make_transient_to_detached
 
 from adapters.base import CallbackAnswer
 from adapters.registry import AdapterRegistry
-from bot.app import chatforms
-from bot.core import notify
+from bot.core import chatforms, notify
 from bot.core.clock import Clock
 from bot.core.config import Settings
 from bot.core.context import Context, Outbox, Refused, Reply
@@ -47,6 +46,7 @@ from cards.actions import InvalidAction, unpack
 from cards.catalogue import Translator
 from cards.model import Card
 from cards.notice import notice_card
+from handlers.help.help import help_reply
 from storage.db import is_transient
 from storage.models import ConversationState, InboundEvent, Person, Workspace
 
@@ -260,7 +260,9 @@ class Dispatcher:
             state = None
         if text.startswith("/"):
             name, _, args = text[1:].partition(" ")
-            if name.lower() in ("cancel", "取消") and state is not None:
+            if name.lower() in ("cancel", "取消"):
+                if state is None:
+                    return Reply(toast=ctx.t("chatform.nothing_to_cancel"), toast_kind="info")
                 await ctx.session.delete(state)
                 return Reply(toast=ctx.t("chatform.cancelled"), toast_kind="info")
             command = self.router.commands.get(name.lower())
@@ -277,7 +279,7 @@ class Dispatcher:
             reply = await text_handler(ctx, text)
             if reply is not None:
                 return reply
-        return Reply(card=notice_card(ctx.t, ctx.t("common.help_title"), ctx.t("common.help_body")))
+        return await help_reply(ctx)
 
     async def _continue_chat_form(self, ctx: Context, state: ConversationState, text: str) -> Reply | None:
         data = dict(state.data)
@@ -291,8 +293,7 @@ class Dispatcher:
             return Reply(
                 card=chatforms.question_card(ctx, question, total=total, index=index, error=ctx.t(error))
             )
-        answers[question["name"]] = value
-        pending.pop(0)
+        pending = chatforms.record(question, value, answers, data) + pending[1:]
         if pending:
             state.data = {**data, "pending": pending, "answers": answers, "total": total}
             return Reply(card=chatforms.question_card(ctx, pending[0], total=total, index=index + 1))
@@ -314,6 +315,9 @@ class Dispatcher:
         private = reply is not None and reply.private
         if reply is not None and reply.card is not None and done.message_ref and not private:
             ctx.outbox.update_ref(done.sender_id, done.message_ref, reply.card)
+        again = await chatforms.revisit(ctx, data, answers, reply)
+        if again is not None:
+            return Reply(card=again)
         return Reply(
             toast=(reply.toast if reply else None) or ctx.t("common.ok"),
             toast_kind=reply.toast_kind if reply else "success",

@@ -22,7 +22,7 @@ from handlers.help import help
 from handlers.history import history
 from handlers.kickoff import kickoff
 from handlers.kudos import kudos
-from handlers.review321 import review321
+from handlers.review321 import early, review321
 
 ROUTERS: tuple[Router, ...] = (
     action_items.router,
@@ -40,6 +40,7 @@ ROUTERS: tuple[Router, ...] = (
     leave.router,
     peer_feedback.router,
     review321.router,
+    early.router,
     self_assessment.router,
     skip.router,
     snooze.router,

@@ -1,8 +1,11 @@
-"""``perfloop kickoff CODE [--departments A,B] [--hr USER]``: start a cycle without the chat preview.
+"""``perfloop kickoff CODE [--dates A~B] [--departments A,B] [--hr USER] [--allow-past] [--allow-overlap]``:
+start a cycle without the chat preview.
 
 The CLI invocation *is* the confirmation, so this goes straight to what confirming the preview card does:
 the same validation, the same participants and the same kickoff broadcast (through the outbox, delivered
-by the running service or by ``perfloop send``).
+by the running service or by ``perfloop send``). What the preview would only warn about (a period that has
+already ended, an overlap with an active cycle for the same people) has no second look here, so it is
+refused unless the flag says the operator meant it.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from bot.core.localtime import local_today, person_date
 from bot.core.people import is_hr_admin
 from bot.core.status import CycleStatus
 from cards.catalogue import Translator
-from handlers.kickoff.api import KickoffError, launch_cycle, prepare_cycle
+from cards.kickoff import overlap_text
+from handlers.kickoff.api import KickoffError, launch_cycle, parse_request, prepare_cycle
 from storage.models import AuditLog, Person, Workspace
 from storage.queries.status import transition
 
@@ -29,13 +33,22 @@ class KickoffFailed(ValueError):
 
 
 async def kickoff_from_cli(
-    service: Service, *, code: str, departments: list[str], hr_user_id: str | None
+    service: Service,
+    *,
+    code: str,
+    departments: list[str],
+    hr_user_id: str | None,
+    dates: str | None = None,
+    allow_past: bool = False,
+    allow_overlap: bool = False,
 ) -> str:
     """Start cycle ``code`` for ``departments`` (empty = whole company) and return a one-line summary.
 
     ``hr_user_id`` (a platform user id) is recorded as the starter and must be an HR admin; without it the
     cycle is started by the operator, which is only unambiguous when the database has one workspace.
-    Raises ``KickoffFailed`` on bad input (unknown department, duplicate code, not an HR admin…).
+    ``dates`` (``2026-12-01~2027-02-28``) is required for a code that is not a period (``2026-Q1``).
+    Raises ``KickoffFailed`` on bad input (bad code or dates, unknown department, duplicate code, not an HR
+    admin, a past period without ``allow_past``, an overlap without ``allow_overlap``…).
     """
     t = Translator(service.settings.i18n.default_locale)
     now = service.clock.now()
@@ -61,12 +74,23 @@ async def kickoff_from_cli(
                 )
             workspace = workspaces[0]
         assert workspace is not None
+        settings = service.settings
+        today = (
+            person_date(starter, now, settings)
+            if starter
+            else local_today(now, settings.schedule.default_timezone)
+        )
         try:
             plan = await prepare_cycle(
-                session, workspace.id, code, [d.strip() for d in departments if d.strip()]
+                session, workspace.id, parse_request(code, dates, departments), today=today
             )
         except KickoffError as exc:
             raise KickoffFailed(exc.message(t)) from None
+        code = plan.cycle.code
+        if plan.period.past and not allow_past:
+            raise KickoffFailed(t("kickoff.cli_past", code=code, end=plan.period.ends_on.isoformat()))
+        if plan.overlaps and not allow_overlap:
+            raise KickoffFailed(t("kickoff.cli_overlap", code=code, others=overlap_text(t, plan.overlaps)))
         cycle = await transition(
             session,
             type(plan.cycle),
@@ -79,14 +103,7 @@ async def kickoff_from_cli(
             },
         )
         if cycle is None:
-            raise KickoffFailed(t("kickoff.duplicate", code=code, status=CycleStatus.ACTIVE))
-        if cycle.starts_on is None:
-            settings = service.settings
-            cycle.starts_on = (
-                person_date(starter, now, settings)
-                if starter
-                else local_today(now, settings.schedule.default_timezone)
-            )
+            raise KickoffFailed(t("kickoff.duplicate", code=code, status=t("kickoff.status.active")))
         registry = service.registry
         outbox = Outbox(
             session=session,
@@ -105,8 +122,21 @@ async def kickoff_from_cli(
                 action="cycle.started",
                 entity="cycle",
                 entity_id=cycle.id,
-                detail={"code": code, "headcount": participants, "via": "cli"},
+                detail={
+                    "code": code,
+                    "headcount": participants,
+                    "via": "cli",
+                    "past": plan.period.past,
+                    "overlap_override": [o.code for o in plan.overlaps],
+                },
             )
         )
     service.outbox.notify()
-    return t("kickoff.cli_started", code=code, n=participants, rows=rows)
+    return t(
+        "kickoff.cli_started",
+        code=code,
+        start=plan.period.starts_on.isoformat(),
+        end=plan.period.ends_on.isoformat(),
+        n=participants,
+        rows=rows,
+    )

@@ -103,7 +103,7 @@ def build_service(
             sink=service.ingress,
             clock=clock,
             media=MediaStore(settings.media.dir, max_bytes=settings.media.max_image_bytes),
-            directory=DatabaseDirectory(factory),
+            directory=DatabaseDirectory(factory, settings),
             signatures=DatabaseSignatures(factory, clock),
         )
     )

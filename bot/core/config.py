@@ -208,7 +208,10 @@ class DigestConfig(Section):
 
 
 class EvidenceConfig(Section):
-    attach_window_minutes: int = Field(60, ge=1)
+    attach_window_minutes: int | None = Field(None, ge=1)
+    """How long a photo request stays open. Unset (the default): until the end of the person's next workday
+    in their zone (the scheduler's workday calendar), since people answer from their phone hours later; a
+    number: that many minutes after the request. An unanswered request then expires."""
     missing_weeks_to_director: int = Field(2, ge=1)
     needs_improvement_streak: int = Field(3, ge=2)
 
@@ -403,7 +406,7 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
             "config error: sim.enabled: the simulator cannot run beside a real platform "
             "unless sim.allow_with_platforms = true"
         )
-    if settings.sim_enabled and not settings.sim.allow_remote and not _is_loopback(settings.server.host):
+    if settings.sim_enabled and not settings.sim.allow_remote and not is_loopback(settings.server.host):
         raise ConfigError(
             f"config error: sim.allow_remote: the simulator would be reachable on {settings.server.host}; "
             "bind server.host to 127.0.0.1 or set sim.allow_remote = true"
@@ -411,7 +414,8 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     return settings
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` keeps the server on this machine (the simulator lets anyone act as anyone)."""
     return host in ("localhost", "::1") or host.startswith("127.")
 
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.config import Settings
@@ -20,10 +20,12 @@ from bot.core.localtime import person_date, person_text, person_zone
 from bot.core.schedule_port import SchedulePort
 from cards.catalogue import Translator
 from cards.model import Card
-from storage.models import AuditLog, Base, OutboxMessage, Person, Workspace
+from storage.models import AuditLog, Base, CardMessage, OutboxMessage, Person, Workspace
 from storage.queries.status import transition
 
 BULK_ROWS = 1000
+SUPERSEDE_SETTLE = timedelta(seconds=15)
+"""How long after a send in flight its superseding update waits, so the send's message id is recorded."""
 
 M = TypeVar("M", bound=Base)
 
@@ -151,6 +153,54 @@ class Outbox:
     def update_ref(self, platform_user_id: str, message_ref: str, card: Card) -> None:
         row = self._add([platform_user_id], card, card_key=None, dedupe_key=None, op="update")
         row.target_ref = message_ref
+
+    async def supersede(self, person: Person, card_key: str, final: Card) -> bool:
+        """Put every copy of the card sent to ``person`` under ``card_key`` into its ``final`` state, because
+        a newer card (or a decision made elsewhere) replaced it: a card left with live buttons invites a
+        click that can only be refused. Returns False when no such card exists.
+
+        Where that card stands decides how: not yet delivered (still queued, perhaps held for quiet
+        hours), its queued row is rewritten, so the person never sees the live version; delivered, the
+        message is updated in place; being delivered right now, the row is rewritten for a retry and an
+        update by ``card_key`` follows once the send has settled (its message id is recorded after it)."""
+        uid = person.platform_user_id
+        found = False
+        dumped = final.model_dump(mode="json", exclude_defaults=False)
+        queued = await self.session.scalars(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.workspace_id == self.workspace.id,
+                OutboxMessage.card_key == card_key,
+                OutboxMessage.op == "send",
+                OutboxMessage.status.in_(("pending", "sending")),
+            )
+            # A worker's claim skips locked rows: none can take the row between this read and the commit.
+            .with_for_update()
+        )
+        follow_at: datetime | None = None
+        for row in queued:
+            if uid not in row.recipients:
+                continue
+            found = True
+            if list(row.recipients) == [uid]:
+                row.card = dumped
+            if row.status == "sending" or len(row.recipients) > 1:
+                after = max(row.next_attempt_at, self.now) + SUPERSEDE_SETTLE
+                follow_at = after if follow_at is None else max(follow_at, after)
+        ref = await self.session.scalar(
+            select(CardMessage.message_ref).where(
+                CardMessage.card_key == card_key,
+                CardMessage.platform_user_id == uid,
+                CardMessage.platform == self.workspace.platform,
+            )
+        )
+        if ref is not None:
+            found = True
+            self.update_ref(uid, ref, final)
+        if follow_at is not None:
+            later = self._add([uid], final, card_key=card_key, dedupe_key=None, op="update")
+            later.next_attempt_at = follow_at
+        return found
 
     def _add(
         self,

@@ -140,6 +140,20 @@ async def may_oversee(session: AsyncSession, actor: Person, person: Person) -> b
     return director is not None and director.id == actor.id
 
 
+async def leads_anyone(session: AsyncSession, person: Person) -> bool:
+    """Whether the manager commands are for ``person``: they have active direct reports, stand in as a
+    manager's delegate, or head a department (whose members without a manager on record report to them)."""
+    reports = select(Person.id).where(
+        Person.workspace_id == person.workspace_id,
+        Person.active.is_(True),
+        or_(Person.manager_id == person.id, Person.delegate_id == person.id),
+    )
+    if await session.scalar(reports.limit(1)) is not None:
+        return True
+    heads = select(Department.id).where(Department.head_id == person.id, Department.active.is_(True))
+    return await session.scalar(heads.limit(1)) is not None
+
+
 async def find_by_mention(session: AsyncSession, workspace_id: int, token: str) -> list[Person]:
     """``@张三`` → the active people of the workspace with that name (or platform user id).
 

@@ -2,7 +2,8 @@
 
 Three requests come from the chat: ``/checkin`` (answer early) needs the occurrence the scheduler will reach
 next, ``/skip`` needs that occurrence recorded as skipped in the scheduler's ledger, and the "snooze 1 day"
-button needs a wake-up recorded there. Both answers live in
+button needs a wake-up recorded there; a photo request stays open until the end of the next workday, which
+only the scheduler's calendar knows. The answers live in
 ``scheduler/`` (cadence maths, calendar, ledger); the app puts an implementation (``scheduler.port``) on every
 Context, so a flow never computes a series or writes a ledger row itself.
 """
@@ -10,7 +11,7 @@ Context, so a flow never computes a series or writes a ledger row itself.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -58,6 +59,11 @@ class SchedulePort(Protocol):
         manager's team settings, else the configured one); None when they take no check-ins."""
         ...
 
+    async def next_review(self, session: AsyncSession, person: Person, now: datetime) -> Slot | None:
+        """The person's next monthly 3-2-1 review after ``now`` as the tick will reach it (``/review``
+        answers early); None when they take no reviews."""
+        ...
+
     async def skip_next_checkin(
         self, session: AsyncSession, person: Person, now: datetime, *, reason: str
     ) -> Skipped | None:
@@ -79,4 +85,9 @@ class SchedulePort(Protocol):
         """Record, in ``session``'s transaction, that the ``kind`` prompt of ``record_id`` wakes up at
         ``until`` as its flow's reminder; a second snooze of the same prompt changes nothing and says when
         the first one wakes."""
+        ...
+
+    def workday_after(self, day: date) -> date:
+        """The first workday after ``day`` on the scheduler's calendar (Chinese public holidays and make-up
+        days, plus ``[schedule] extra_holidays``/``extra_workdays``): how long a flow waits for a person."""
         ...

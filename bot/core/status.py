@@ -14,6 +14,7 @@ streaks and social proof share; ``tests/test_status.py`` pins them to the names 
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 
 
@@ -103,6 +104,13 @@ class SendStatus(StrEnum):
 
 OPEN_ACTION_ITEM: tuple[ActionItemStatus, ...] = (ActionItemStatus.OPEN, ActionItemStatus.RETURNED)
 """An action item someone still has to deliver: reminded, escalated, counted as overdue past its deadline."""
+
+
+def action_days_overdue(status: str, deadline: date, today: date) -> int:
+    """How many days an action item is late: past its deadline while still to deliver, else 0. "Overdue" is
+    not a stored status (the row stays open), so every card that shows it asks here."""
+    return (today - deadline).days if status in OPEN_ACTION_ITEM and deadline < today else 0
+
 
 ANSWERED_CHECKIN: tuple[CheckInStatus, ...] = (
     CheckInStatus.SUBMITTED,

@@ -8,7 +8,12 @@ sending a photo), the acceptor accepts or returns it. Status changes are compare
 double click changes nothing.
 
 The scheduler calls ``remind_action_item`` (T-N days and on the day); each reminder is sent once per
-item, owner and deadline — a deadline extension or a reassignment arms the reminders again.
+item, owner and deadline — a deadline extension or a reassignment arms the reminders again. Only the newest
+card about an item keeps live buttons: a new owner card retires the one before it, and an item that is done
+puts its last cards into their final state.
+
+``/actions`` lists my own open items with a button per item; ``/action`` creates one, asking once for a
+concrete deliverable when the text is only a direction (the vague-word guard, ``bot.core.vague``).
 """
 
 from __future__ import annotations
@@ -22,20 +27,34 @@ from bot.core.forms import form_of, text
 from bot.core.people import find_by_mention, is_manager_of, manager_of, may_oversee
 from bot.core.router import Router
 from bot.core.schedule import Entry, Job, ReminderArgs, ScheduleEntry
-from bot.core.status import OPEN_ACTION_ITEM, ActionItemStatus
+from bot.core.status import OPEN_ACTION_ITEM, ActionItemStatus, action_days_overdue
+from bot.core.vague import is_vague
 from cards.action_items import (
     ActionAccept,
     ActionAck,
+    ActionCreate,
     ActionDone,
+    ActionDoneListed,
     ActionNudge,
     ActionReturn,
+    ListedItem,
     acceptor_card,
+    bounce_card,
+    create_form,
+    my_items_card,
     resolved_card,
     return_form,
 )
-from cards.model import Form
+from cards.model import Card, Form
 from cards.notice import notice_card
-from handlers.action_items.item import build_owner_card, describe, load_item, owner_card_key
+from handlers.action_items.item import (
+    build_owner_card,
+    describe,
+    load_item,
+    owner_card_key,
+    send_owner_card,
+    settle_cards,
+)
 from handlers.feedback.api import open_deliverable_ratings
 from storage.models import ActionItem, Evidence, Person
 from storage.queries.once import done_before
@@ -126,10 +145,11 @@ async def remind_action_item(ctx: Context, item_id: int, *, kind: str) -> bool:
         intro=intro,
         colour="orange" if kind == "due" else "blue",
     )
-    ctx.outbox.send(
+    await send_owner_card(
+        ctx,
         owner,
+        item,
         card,
-        card_key=owner_card_key(item.id),
         dedupe_key=f"action-remind:{item.id}:{kind}:{item.deadline.isoformat()}:{owner.id}",
     )
     ctx.audit("action_item.reminded", "action_item", item.id, key=key, kind=kind)
@@ -176,6 +196,59 @@ def parse_action_args(args: str) -> tuple[str, date, str, bool] | None:
     return mention, deadline, " ".join(words), evidence
 
 
+async def _acceptor_for(ctx: Context, owner: Person) -> Person | None:
+    """Who signs the item off: the creator when they oversee the owner, the manager for one's own item."""
+    if owner.id == ctx.person.id:
+        return await manager_of(ctx.session, owner)
+    if await may_oversee(ctx.session, ctx.person, owner):
+        return ctx.person
+    raise ctx.refuse("common.not_allowed_overseer", name=owner.name)
+
+
+async def _create(
+    ctx: Context, owner: Person, deliverable: str, deadline: date, evidence: bool, *, asked: bool
+) -> Reply:
+    """Create a ``/action`` item, or ask once for a concrete deliverable (issue 15 #7).
+
+    ``asked``: this is the answer to that question (the bounce card's form), so it is saved as written, and a
+    text still vague is recorded as ``vague.accepted`` for the numbers instead of asking again. No item
+    exists at the bounce, so its ``vague.bounced`` row is about the draft, under the owner's id."""
+    if deadline < ctx.today():
+        raise ctx.refuse("action_items.deadline_past")
+    acceptor = await _acceptor_for(ctx, owner)
+    vague = is_vague(deliverable)
+    if vague and not asked:
+        ctx.audit("vague.bounced", "action_item_draft", owner.id, text=deliverable[:500])
+        warning = ctx.t("vague.bounce", text=deliverable[:200])
+        card = bounce_card(
+            ctx.t,
+            warning=warning,
+            owner_id=owner.id,
+            owner=owner.name,
+            evidence=evidence,
+            deliverable=deliverable,
+            deadline=deadline,
+        )
+        return Reply(toast=warning[:200], toast_kind="warning", card=card)
+    item = await open_action_item(
+        ctx,
+        owner=owner,
+        deliverable=deliverable,
+        deadline=deadline,
+        acceptor=acceptor,
+        source="manual",
+        evidence_required=evidence,
+    )
+    if vague:
+        ctx.audit("vague.accepted", "action_item", item.id, text=deliverable[:500])
+    toast = ctx.t("action_items.created", id=item.id, name=owner.name, deadline=deadline.isoformat())
+    if not asked:
+        return Reply(toast=toast)
+    # The bounce card's form was answered: it turns into the created item, no longer a live form.
+    card = resolved_card(ctx.t, **await describe(ctx, item), what=toast)
+    return Reply(toast=toast, card=card)
+
+
 @router.command("action", "行动")
 async def action_command(ctx: Context, args: str) -> Reply:
     parsed = parse_action_args(args)
@@ -187,27 +260,69 @@ async def action_command(ctx: Context, args: str) -> Reply:
         raise ctx.refuse("action_items.no_such_person", name=mention)
     if len(matches) > 1:
         raise ctx.refuse("action_items.ambiguous_person", name=mention, count=len(matches))
-    owner = matches[0]
-    if deadline < ctx.today():
-        raise ctx.refuse("action_items.deadline_past")
-    if owner.id == ctx.person.id:
-        acceptor = await manager_of(ctx.session, owner)
-    elif await may_oversee(ctx.session, ctx.person, owner):
-        acceptor = ctx.person
-    else:
-        raise ctx.refuse("common.not_allowed")
-    item = await open_action_item(
-        ctx,
-        owner=owner,
-        deliverable=deliverable,
-        deadline=deadline,
-        acceptor=acceptor,
-        source="manual",
-        evidence_required=evidence,
+    return await _create(ctx, matches[0], deliverable, deadline, evidence, asked=False)
+
+
+async def _create_form(ctx: Context, payload: ActionCreate) -> Form:
+    return create_form(
+        ctx.t, owner_id=payload.owner_id, evidence=payload.evidence, deliverable="", deadline=payload.deadline
     )
-    return Reply(
-        toast=ctx.t("action_items.created", id=item.id, name=owner.name, deadline=deadline.isoformat())
+
+
+@router.action(ActionCreate, form=_create_form)
+async def create_from_form(ctx: Context, payload: ActionCreate) -> Reply:
+    owner = await ctx.session.get(Person, payload.owner_id)
+    if owner is None or not owner.active or owner.workspace_id != ctx.workspace.id:
+        raise ctx.refuse("common.invalid_action")
+    form = form_of(ctx)
+    deliverable = text(form, "deliverable")
+    if not deliverable:
+        raise ctx.refuse("action_items.deliverable_required")
+    typed = text(form, "deadline")
+    try:
+        deadline = date.fromisoformat(typed) if typed else payload.deadline
+    except ValueError:
+        raise ctx.refuse("action_items.bad_date") from None
+    return await _create(ctx, owner, deliverable, deadline, payload.evidence, asked=True)
+
+
+# ------------------------------------------------------------------ /actions: my open items
+
+MINE_SHOWN = 10
+"""Items listed on the ``/actions`` card (two card elements each; a card holds 30)."""
+
+
+async def my_items(ctx: Context) -> Card:
+    """The ``/actions`` card: my items still to deliver, overdue and soonest first, then those waiting for
+    the acceptor."""
+    rows = list(
+        await ctx.session.scalars(
+            select(ActionItem).where(
+                ActionItem.owner_id == ctx.person.id,
+                ActionItem.status.in_((*OPEN_ACTION_ITEM, ActionItemStatus.DONE)),
+            )
+        )
     )
+    rows.sort(key=lambda r: (r.status == ActionItemStatus.DONE, r.deadline, r.id))
+    today = ctx.today()
+    listed = [
+        ListedItem(
+            item_id=r.id,
+            deliverable=r.deliverable,
+            deadline=r.deadline,
+            status=r.status,
+            days_overdue=action_days_overdue(r.status, r.deadline, today),
+            evidence_required=r.evidence_required,
+        )
+        for r in rows[:MINE_SHOWN]
+    ]
+    return my_items_card(ctx.t, listed, more=max(0, len(rows) - MINE_SHOWN))
+
+
+@router.command("actions", "我的行动")
+async def actions_command(ctx: Context, args: str) -> Reply:
+    del args
+    return Reply(card=await my_items(ctx))
 
 
 # ------------------------------------------------------------------ owner buttons
@@ -217,7 +332,7 @@ async def action_command(ctx: Context, args: str) -> Reply:
 async def ack(ctx: Context, payload: ActionAck) -> Reply:
     item, owner = await load_item(ctx, payload.item_id)
     if owner.id != ctx.person.id:
-        raise ctx.refuse("common.not_allowed")
+        raise ctx.refuse("common.not_allowed_owner", name=owner.name)
     if item.status not in OPEN_ACTION_ITEM:
         raise ctx.refuse("common.already_done")
     await record_first_response(ctx, item, ctx.now)
@@ -225,11 +340,12 @@ async def ack(ctx: Context, payload: ActionAck) -> Reply:
     return Reply(toast=ctx.t("action_items.acked"))
 
 
-@router.action(ActionDone)
-async def done(ctx: Context, payload: ActionDone) -> Reply:
-    item, owner = await load_item(ctx, payload.item_id)
+async def _mark_done(ctx: Context, item_id: int) -> tuple[ActionItem, Person]:
+    """The owner's "done": compare-and-set, the acceptor's card, the deliverable ratings, and the owner's
+    latest item card put into its final state (the click may come from ``/actions``)."""
+    item, owner = await load_item(ctx, item_id)
     if owner.id != ctx.person.id:
-        raise ctx.refuse("common.not_allowed")
+        raise ctx.refuse("common.not_allowed_owner", name=owner.name)
     updated = await ctx.transition_or_refuse(
         ActionItem,
         item.id,
@@ -256,10 +372,23 @@ async def done(ctx: Context, payload: ActionDone) -> Reply:
             acceptor_card(t, **await describe(ctx, updated), evidence_count=photos),
             card_key=f"action-accept:{item.id}",
         )
+    await settle_cards(ctx, updated, what_key="action_items.done_by", owner=owner, name=owner.name)
+    return updated, owner
+
+
+@router.action(ActionDone)
+async def done(ctx: Context, payload: ActionDone) -> Reply:
+    updated, owner = await _mark_done(ctx, payload.item_id)
     card = resolved_card(
         ctx.t, **await describe(ctx, updated), what=ctx.t("action_items.done_by", name=owner.name)
     )
     return Reply(toast=ctx.t("action_items.marked_done"), card=card)
+
+
+@router.action(ActionDoneListed)
+async def done_listed(ctx: Context, payload: ActionDoneListed) -> Reply:
+    await _mark_done(ctx, payload.item_id)
+    return Reply(toast=ctx.t("action_items.marked_done"), card=await my_items(ctx))
 
 
 # ------------------------------------------------------------------ acceptor buttons
@@ -270,7 +399,7 @@ async def _check_acceptor(ctx: Context, item: ActionItem, owner: Person) -> None
         return
     if item.acceptor_id is None and await is_manager_of(ctx.session, ctx.person, owner):
         return
-    raise ctx.refuse("common.not_allowed")
+    raise ctx.refuse("common.not_allowed_acceptor", name=owner.name)
 
 
 @router.action(ActionAccept)
@@ -281,6 +410,7 @@ async def accept(ctx: Context, payload: ActionAccept) -> Reply:
         ActionItem, item.id, allowed=[ActionItemStatus.DONE], values={"status": ActionItemStatus.ACCEPTED}
     )
     ctx.audit("action_item.accepted", "action_item", item.id)
+    await settle_cards(ctx, updated, what_key="action_items.accepted_by", owner=owner, name=ctx.person.name)
     t = ctx.translator(owner)
     ctx.outbox.send(
         owner,
@@ -317,12 +447,13 @@ async def give_back(ctx: Context, payload: ActionReturn) -> Reply:
     ctx.audit("action_item.returned", "action_item", item.id, reason=reason[:500])
     t = ctx.translator(owner)
     intro = t("action_items.returned_body", name=ctx.person.name, reason=reason[:500])
-    ctx.outbox.send(
+    await send_owner_card(
+        ctx,
         owner,
+        updated,
         await build_owner_card(
             ctx, updated, t, title_key="action_items.returned_title", intro=intro, colour="orange"
         ),
-        card_key=owner_card_key(item.id),
     )
     card = resolved_card(
         ctx.t, **await describe(ctx, updated), what=ctx.t("action_items.returned_by", name=ctx.person.name)
@@ -338,7 +469,7 @@ async def nudge(ctx: Context, payload: ActionNudge) -> Reply:
     """Remind the owner of an overdue item; at most once per item and day, however many readers click."""
     item, owner = await load_item(ctx, payload.item_id)
     if not await may_oversee(ctx.session, ctx.person, owner):
-        raise ctx.refuse("common.not_allowed")
+        raise ctx.refuse("common.not_allowed_overseer", name=owner.name)
     if item.status not in OPEN_ACTION_ITEM:
         raise ctx.refuse("common.already_done")
     today = ctx.today(owner)
@@ -350,12 +481,13 @@ async def nudge(ctx: Context, payload: ActionNudge) -> Reply:
     t = ctx.translator(owner)
     overdue = max(0, (today - item.deadline).days)
     intro = t("action_items.nudge_body", name=ctx.person.name, days=overdue)
-    ctx.outbox.send(
+    await send_owner_card(
+        ctx,
         owner,
+        item,
         await build_owner_card(
             ctx, item, t, title_key="action_items.nudge_title", intro=intro, colour="orange"
         ),
-        card_key=owner_card_key(item.id),
         dedupe_key=f"action-nudge:{item.id}:{today.isoformat()}",
     )
     ctx.audit("action_item.nudged", "action_item", item.id, key=key)

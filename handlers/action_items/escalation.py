@@ -4,8 +4,11 @@ Level 1 tells the owner the day after the deadline; level 2 tells the manager af
 ``[escalation] manager_grace_days`` more days; level 3 the HRBP after ``hrbp_grace_days`` more. The
 scheduler decides when to call; ``escalate_action_item`` still checks the item is open and far enough
 past its deadline, and records each step under a key (level, deadline, owner) in the audit log, so a job
-that runs twice sends nothing twice, and an extension or reassignment starts a fresh ladder. The manager
-and HRBP cards can extend the deadline, reassign the item, or close it.
+that runs twice sends nothing twice, and an extension or reassignment starts a fresh ladder. No rung is
+skipped: a step for the manager or the HRBP first sends any lower step still owed (after a week's downtime
+the owner hears, in one card, before the manager does). The manager and HRBP cards can extend the
+deadline, reassign the item, or close it; whichever way the item is settled, every escalation card about
+it is put into its final state.
 """
 
 from __future__ import annotations
@@ -33,7 +36,15 @@ from cards.action_items import (
     resolved_card,
 )
 from cards.model import Form
-from handlers.action_items.item import build_owner_card, describe, load_item, owner_card_key
+from handlers.action_items.item import (
+    ESCALATED,
+    build_owner_card,
+    describe,
+    escalation_card_key,
+    load_item,
+    send_owner_card,
+    settle_cards,
+)
 from storage.models import ActionItem, CheckIn, Cycle, Goal, Person
 from storage.queries.metrics import PROGRESS_GAP_ACTION
 from storage.queries.once import done_before
@@ -41,7 +52,6 @@ from storage.queries.once import done_before
 router = Router()
 
 LEVELS = (1, 2, 3)
-ESCALATED = "action_item.escalated"
 
 
 def days_needed(level: int, cfg: EscalationConfig) -> int:
@@ -88,6 +98,10 @@ async def escalate_action_item(ctx: Context, item_id: int, *, level: int) -> boo
     key = f"escalate:{level}:{item.deadline.isoformat()}:{owner.id}"
     if await done_before(ctx.session, action=ESCALATED, entity="action_item", entity_id=item.id, key=key):
         return False
+    if level > 1:
+        # Never skip a rung (issue 15 #4): whoever calls for the manager's step after downtime, the owner's
+        # overdue card goes out first, in this same transaction, if it has not gone out yet.
+        await escalate_action_item(ctx, item.id, level=level - 1)
     if level == 1:
         recipient: Person | None = owner if owner.active else None
     elif level == 2:
@@ -101,15 +115,15 @@ async def escalate_action_item(ctx: Context, item_id: int, *, level: int) -> boo
     t = ctx.translator(recipient)
     dedupe = f"action-escalate:{item.id}:{level}:{item.deadline.isoformat()}:{owner.id}"
     if level == 1:
+        manager = await manager_of(ctx.session, owner)
+        if manager is not None and due_level(item.deadline, today, ctx.settings.escalation) >= 2:
+            intro = t("action_items.overdue_body_manager", days=late, manager=manager.name)
+        else:
+            intro = t("action_items.overdue_body", days=late)
         card = await build_owner_card(
-            ctx,
-            item,
-            t,
-            title_key="action_items.overdue_title",
-            intro=t("action_items.overdue_body", days=late),
-            colour="red",
+            ctx, item, t, title_key="action_items.overdue_title", intro=intro, colour="red"
         )
-        ctx.outbox.send(owner, card, card_key=owner_card_key(item.id), dedupe_key=dedupe)
+        await send_owner_card(ctx, owner, item, card, dedupe_key=dedupe)
     else:
         card = escalation_card(
             t,
@@ -119,7 +133,7 @@ async def escalate_action_item(ctx: Context, item_id: int, *, level: int) -> boo
             extend_default=today + timedelta(days=7),
             reassign_options=await _reassign_options(ctx, owner, recipient),
         )
-        ctx.outbox.send(recipient, card, card_key=f"action-escalation:{item.id}:{level}", dedupe_key=dedupe)
+        ctx.outbox.send(recipient, card, card_key=escalation_card_key(item.id, level), dedupe_key=dedupe)
     await ctx.session.execute(
         update(ActionItem)
         .where(ActionItem.id == item.id, ActionItem.escalation_level < level)
@@ -138,7 +152,7 @@ async def escalate_action_item(ctx: Context, item_id: int, *, level: int) -> boo
 async def _overseer(ctx: Context, item_id: int) -> tuple[ActionItem, Person]:
     item, owner = await load_item(ctx, item_id)
     if ctx.person.id == owner.id or not await may_oversee(ctx.session, ctx.person, owner):
-        raise ctx.refuse("common.not_allowed")
+        raise ctx.refuse("common.not_allowed_overseer", name=owner.name)
     if item.status not in OPEN_ACTION_ITEM:
         raise ctx.refuse("common.already_done")
     return item, owner
@@ -170,12 +184,20 @@ async def extend(ctx: Context, payload: ActionExtend) -> Reply:
         old=item.deadline.isoformat(),
         new=new_deadline.isoformat(),
     )
+    await settle_cards(
+        ctx,
+        updated,
+        what_key="action_items.extended_by",
+        name=ctx.person.name,
+        deadline=new_deadline.isoformat(),
+    )
     t = ctx.translator(owner)
     intro = t("action_items.extended_body", name=ctx.person.name, deadline=new_deadline.isoformat())
-    ctx.outbox.send(
+    await send_owner_card(
+        ctx,
         owner,
+        updated,
         await build_owner_card(ctx, updated, t, title_key="action_items.extended_title", intro=intro),
-        card_key=owner_card_key(item.id),
     )
     card = resolved_card(
         ctx.t,
@@ -210,11 +232,17 @@ async def reassign(ctx: Context, payload: ActionReassign) -> Reply:
         values={"owner_id": new_owner.id, "escalation_level": 0, "first_response_at": None},
     )
     ctx.audit("action_item.reassigned", "action_item", item.id, old_owner=owner.id, new_owner=new_owner.id)
+    await settle_cards(
+        ctx,
+        updated,
+        what_key="action_items.reassigned_by",
+        owner=owner,
+        name=ctx.person.name,
+        to=new_owner.name,
+    )
     t = ctx.translator(new_owner)
     intro = t("action_items.reassigned_body", name=ctx.person.name, previous=owner.name)
-    ctx.outbox.send(
-        new_owner, await build_owner_card(ctx, updated, t, intro=intro), card_key=owner_card_key(item.id)
-    )
+    await send_owner_card(ctx, new_owner, updated, await build_owner_card(ctx, updated, t, intro=intro))
     t_old = ctx.translator(owner)
     ctx.outbox.send(
         owner,
@@ -242,6 +270,7 @@ async def close(ctx: Context, payload: ActionClose) -> Reply:
         values={"status": ActionItemStatus.CLOSED, "closed_at": ctx.now},
     )
     ctx.audit("action_item.closed", "action_item", item.id)
+    await settle_cards(ctx, updated, what_key="action_items.closed_by", owner=owner, name=ctx.person.name)
     t = ctx.translator(owner)
     ctx.outbox.send(
         owner,

@@ -5,8 +5,9 @@ Lifecycle of ``checkins.status``: open → submitted → acknowledged | followup
 The employee may edit (card or chat) while it is open or submitted and unanswered; every transition is a
 compare-and-set, so a double tap, a late retry or two approvers at once change it only once.
 
-A plain chat message while a check-in is answerable is attached to the newest such check-in (appended to
-its obstacles/notes text) and counts as submitting it, so people can answer the way they talk.
+A plain chat message while a check-in is answerable is kept as the newest such check-in's progress note (the
+person's own words, never filed under obstacles); an open check-in is then completed question by question in
+chat, so people can answer the way they talk.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 
+from bot.core import chatforms
 from bot.core.context import Context, Reply
+from bot.core.events import CardAction
 from bot.core.forms import FormData, form_of, text
 from bot.core.people import approver_to_notify, require_approver, require_self
 from bot.core.router import Router
@@ -23,6 +26,7 @@ from bot.core.schedule import CheckinArgs, Entry, Job, PeriodArgs, ScheduleEntry
 from bot.core.status import ANSWERABLE_CHECKIN, CheckInStatus
 from bot.core.vague import must_bounce
 from cards import checkin as cc
+from cards.actions import pack
 from cards.catalogue import Translator
 from cards.engagement import social_proof_line, streak_line
 from cards.flow_actions import CheckinAck, CheckinAnswer, CheckinEdit, CheckinFollowup, CheckinSubmit
@@ -245,6 +249,7 @@ def _manager_card(
     employee: Person,
     lines: list[cc.GoalLine],
     *,
+    decision: str = CheckInStatus.ACKNOWLEDGED,
     comment: str | None = None,
     warning: str | None = None,
     edited: bool = False,
@@ -258,10 +263,26 @@ def _manager_card(
         progress=checkin.progress,
         obstacles=checkin.obstacles,
         support=checkin.support,
+        decision_default=decision,
         comment_default=comment,
         warning=warning,
         edited=edited,
     )
+
+
+def _note(form: FormData, checkin: CheckIn) -> str | None:
+    """The progress note as the form sent it; a form without the field (answers collected in chat where
+    it was skipped, a card sent before the field existed) leaves the note already kept."""
+    if cc.NOTE in form:
+        return text(form, cc.NOTE) or None
+    kept = checkin.progress.get(cc.NOTE)
+    return kept if isinstance(kept, str) and kept else None
+
+
+def _from_the_card(ctx: Context) -> bool:
+    """True when the person pressed submit on the check-in card itself (the dispatcher updates that card);
+    False for answers collected in chat after a typed message, where no card was clicked."""
+    return isinstance(ctx.event, CardAction) and bool(ctx.event.message_ref)
 
 
 @router.action(CheckinSubmit, form=build_checkin_form)
@@ -270,6 +291,9 @@ async def submit_checkin(ctx: Context, payload: CheckinSubmit) -> Reply:
     lines = _lines_or_overall(ctx, await goal_lines(ctx, checkin))
     form = form_of(ctx)
     progress, errors = parse_progress(ctx, form, lines)
+    note = _note(form, checkin)
+    if note:
+        progress[cc.NOTE] = note
     obstacles = text(form, "obstacles") or None
     support = text(form, "support") or None
     if errors:
@@ -298,7 +322,10 @@ async def submit_checkin(ctx: Context, payload: CheckinSubmit) -> Reply:
     )
     if updated is None:
         raise ctx.refuse("checkin.already_answered")
+    await chatforms.drop(ctx, pack(payload))
     card = await _after_submit(ctx, updated, lines, first=first)
+    if not _from_the_card(ctx):
+        ctx.outbox.update(ctx.person, card, card_key=employee_key(updated.id))
     return Reply(toast=ctx.t("checkin.submitted"), card=card)
 
 
@@ -311,26 +338,44 @@ async def edit_checkin(ctx: Context, payload: CheckinEdit) -> Reply:
 
 @router.text()
 async def checkin_text_reply(ctx: Context, message: str) -> Reply | None:
-    """A chat reply attaches to the newest answerable check-in; with none open, other handlers may try."""
+    """A message typed while a check-in is answerable is the person's progress in their own words: it is kept
+    as the check-in's note, never filed as an obstacle or anything else it may not be (issue 15 #3).
+
+    Not submitted yet: the note is saved on the open check-in and the bot asks in chat, one question at a
+    time, for what the card still needs; the last answer submits it. Submitted and unanswered: the note
+    grows and the manager's card is updated. With none answerable, other handlers may try."""
     checkin = await chq.latest_answerable(ctx.session, ctx.person.id, ANSWERABLE_CHECKIN)
-    if checkin is None or not message.strip():
+    said = message.strip()
+    if checkin is None or not said:
         return None
-    combined = f"{checkin.obstacles}\n{message.strip()}" if checkin.obstacles else message.strip()
-    first = checkin.status == CheckInStatus.OPEN
+    kept = checkin.progress.get(cc.NOTE)
+    note = (f"{kept}\n{said}" if isinstance(kept, str) and kept else said)[-2000:]
     updated = await transition(
         ctx.session,
         CheckIn,
         checkin.id,
-        allowed=ANSWERABLE_CHECKIN,
+        allowed=[checkin.status],
         extra=[CheckIn.answered_at.is_(None)],
-        values={"status": CheckInStatus.SUBMITTED, "obstacles": combined[-2000:], "submitted_at": ctx.now},
+        values={"progress": {**checkin.progress, cc.NOTE: note}},
     )
     if updated is None:
         return None
     lines = _lines_or_overall(ctx, await goal_lines(ctx, updated))
-    card = await _after_submit(ctx, updated, lines, first=first)
-    ctx.outbox.update(ctx.person, card, card_key=employee_key(updated.id))
-    return Reply(toast=ctx.t("checkin.text_attached", period=updated.period))
+    if updated.status == CheckInStatus.SUBMITTED:
+        card = await _after_submit(ctx, updated, lines, first=False)
+        ctx.outbox.update(ctx.person, card, card_key=employee_key(updated.id))
+        return Reply(toast=ctx.t("checkin.text_added", period=updated.period))
+    ctx.audit("checkin.note_kept", "checkin", updated.id)
+    prompt = _card(ctx, updated, lines)
+    ctx.outbox.update(ctx.person, prompt, card_key=employee_key(updated.id))
+    question = await chatforms.ask(
+        ctx,
+        value=pack(CheckinSubmit(checkin_id=updated.id)),
+        form=prompt.forms()[0],
+        answers={cc.NOTE: note},
+        intro=ctx.t("checkin.text_kept_ask", period=updated.period),
+    )
+    return Reply(card=question) if question is not None else None
 
 
 # ------------------------------------------------------------------ manager
@@ -355,7 +400,9 @@ async def _answer(ctx: Context, checkin_id: int, decision: str, comment: str | N
         return Reply(
             toast=warning[:200],
             toast_kind="warning",
-            card=_manager_card(ctx.t, checkin, employee, lines, comment=comment, warning=warning),
+            card=_manager_card(
+                ctx.t, checkin, employee, lines, decision=decision, comment=comment, warning=warning
+            ),
         )
     updated = await ctx.transition_or_refuse(
         CheckIn,
@@ -407,7 +454,7 @@ async def _answer(ctx: Context, checkin_id: int, decision: str, comment: str | N
     )
     if comment:
         note = f"{note}: {comment}"
-    card = _manager_card(ctx.t, updated, employee, lines)
+    card = _manager_card(ctx.t, updated, employee, lines, decision=decision, comment=comment)
     return Reply(toast=ctx.t(f"checkin.toast_{decision}"), card=with_outcome(card, note))
 
 
@@ -428,6 +475,8 @@ async def _open_followup_item(ctx: Context, checkin: CheckIn, employee: Person, 
     )
 
 
+# The two one-tap buttons of reply cards sent before the card had one way to answer (issue 15 #9): they stay
+# routed, so a card already in someone's chat still works.
 @router.action(CheckinAck)
 async def acknowledge(ctx: Context, payload: CheckinAck) -> Reply:
     return await _answer(

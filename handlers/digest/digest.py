@@ -5,20 +5,22 @@ The figures cover the last check-in cadence (``[schedule] checkin_every_weeks`` 
 before ``day``), compared with the cadence before it and with the company over the same days; the chart
 shows the last ``[digest] trend_days`` days. Everything is SQL aggregation (``storage.queries.metrics``);
 the chart renders in a worker thread and is stored in the media store, where adapters pick it up by hash.
+With nothing due in the trend window there is no chart, only a line saying so. Photo-evidence requests
+that expired unanswered are counted since the reader's previous digest (the evidence flow's promise to
+tell the manager), so each expiry is reported once.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, tzinfo
-from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.context import Context
 from bot.core.schedule import DayArgs, Entry, Job, ScheduleEntry
-from bot.core.status import OPEN_ACTION_ITEM
-from cards.charts import Series, trend_chart_png
+from bot.core.status import OPEN_ACTION_ITEM, EvidenceRequestStatus
+from cards.charts import Series, has_data, trend_chart_png
 from cards.digest import DigestView, Figure, Named, Overdue, digest_card
 from storage.media import MediaStore
 from storage.models import Person
@@ -28,6 +30,8 @@ from storage.queries.once import done_before
 from storage.queries.people import direct_reports
 
 SENT = "digest.sent"
+LOW_RATE = 0.8
+"""A completion, evidence or fulfilment rate below this is listed under the digest's risks."""
 
 
 async def digest_scope(ctx: Context, person: Person) -> m.Scope | None:
@@ -52,13 +56,33 @@ class DigestFigures:
     risks: m.Risks
     kudos_top: list[m.RiskPerson]
     trend: list[m.TrendDay]
+    expired: m.Expired
+    expired_since: date
+    previous_digest: m.PreviousDigest | None
+
+
+def has_any(figures: m.Metrics) -> bool:
+    """Whether a period has any data at all (then a 0 is a value to compare with, not an absence)."""
+    return bool(figures.checkins_due or figures.actions_due or figures.responses or figures.kudos_points)
 
 
 async def compute_figures(
-    session: AsyncSession, scope: m.Scope, *, day: date, tz: tzinfo, period_days: int, trend_days: int
+    session: AsyncSession,
+    scope: m.Scope,
+    *,
+    day: date,
+    tz: tzinfo,
+    period_days: int,
+    trend_days: int,
+    reader_id: int | None = None,
 ) -> DigestFigures:
-    """The digest's SQL: about twenty aggregates whose cost follows the window, not the history."""
+    """The digest's SQL: about twenty aggregates whose cost follows the window, not the history.
+    ``reader_id`` finds the reader's previous digest (the start of "since last time")."""
     period = m.Window.ending(day, period_days, tz)
+    last = None
+    if reader_id is not None:
+        last = await m.previous_digest(session, reader_id, action=SENT, before=day)
+    since = last.day if last is not None else period.first_day
     now = await m.metrics(session, scope, period)
     before = await m.metrics(session, scope, period.previous())
     company = now if scope == scope.company() else await m.metrics(session, scope.company(), period)
@@ -72,42 +96,82 @@ async def compute_figures(
         risks=await m.risks(session, scope, period),
         kudos_top=await m.top_kudos(session, scope, period),
         trend=await m.trend(session, scope, m.Window.ending(day, trend_days, tz)),
+        expired=await m.expired_evidence(
+            session,
+            scope,
+            m.Window(since, day, tz),
+            expired_status=EvidenceRequestStatus.EXPIRED,
+            open_status=EvidenceRequestStatus.OPEN,
+        ),
+        expired_since=since,
+        previous_digest=last,
     )
 
 
 async def build_digest(ctx: Context, person: Person, scope: m.Scope, day: date) -> DigestView:
     """Compute, chart and lay out ``person``'s digest of ``day``."""
     period_days = ctx.settings.schedule.checkin_every_weeks * 7
+    trend_days = ctx.settings.digest.trend_days
     data = await compute_figures(
         ctx.session,
         scope,
         day=day,
         tz=ctx.zone(person),
         period_days=period_days,
-        trend_days=ctx.settings.digest.trend_days,
+        trend_days=trend_days,
+        reader_id=person.id,
     )
     is_company = scope == scope.company()
-
-    def fig(key: str, attr: str, kind: Literal["rate", "hours"] = "rate", lower: bool = False) -> Figure:
-        return Figure(
-            key, getattr(data.now, attr), getattr(data.before, attr), getattr(data.company, attr), kind, lower
-        )
-
+    now, before, company = data.now, data.before, data.company
     figures = [
-        fig("checkin", "checkin_rate"),
-        fig("evidence", "evidence_rate"),
-        fig("response", "response_hours", "hours", lower=True),
-        fig("fulfilment", "fulfilment_rate"),
+        Figure(
+            "checkin",
+            now.checkin_rate,
+            before.checkin_rate,
+            company.checkin_rate,
+            done=now.checkins_done,
+            total=now.checkins_due,
+        ),
+        Figure(
+            "evidence",
+            now.evidence_rate,
+            before.evidence_rate,
+            company.evidence_rate,
+            done=now.evidence_with,
+            total=now.evidence_required,
+        ),
+        Figure(
+            "response",
+            now.response_hours,
+            before.response_hours,
+            company.response_hours,
+            kind="hours",
+            lower_is_better=True,
+            done=now.responses,
+        ),
+        Figure(
+            "fulfilment",
+            now.fulfilment_rate,
+            before.fulfilment_rate,
+            company.fulfilment_rate,
+            done=now.actions_on_time,
+            total=now.actions_due,
+        ),
     ]
-    points = data.trend
-    png = await trend_chart_png(
-        [p.day for p in points],
-        [Series([p.checkin_rate for p in points]), Series([p.fulfilment_rate for p in points])],
-    )
-    store = MediaStore(ctx.settings.media.dir, max_bytes=max(ctx.settings.media.max_image_bytes, len(png)))
-    stored = await store.store_image(png)
     t = ctx.translator(person)
+    points = data.trend
+    series = [
+        Series([p.checkin_rate for p in points], t("digest.series.checkin")),
+        Series([p.fulfilment_rate for p in points], t("digest.series.fulfilment")),
+    ]
+    chart_media_id = None
+    if has_data(series):
+        png = await trend_chart_png([p.day for p in points], series)
+        media = ctx.settings.media
+        stored = await MediaStore(media.dir, max_bytes=max(media.max_image_bytes, len(png))).store_image(png)
+        chart_media_id = stored.info.sha256
     label = t("digest.scope_company") if is_company else t("digest.scope_team", name=person.name)
+    name_nonresponders = is_company or await mention_nonresponders(ctx.session, person.id)
     return DigestView(
         day=day,
         scope_label=label,
@@ -120,11 +184,18 @@ async def build_digest(ctx: Context, person: Person, scope: m.Scope, day: date) 
         ],
         missed_twice=[Named(r.name, r.count) for r in data.risks.missed_twice],
         falling_progress=[Named(r.name, r.count) for r in data.risks.falling_progress],
-        kudos_points=data.now.kudos_points,
+        kudos_points=now.kudos_points,
         kudos_top=[Named(k.name, k.count) for k in data.kudos_top],
-        chart_media_id=stored.info.sha256,
+        chart_media_id=chart_media_id,
         compare_company=not is_company,
-        name_nonresponders=is_company or await mention_nonresponders(ctx.session, person.id),
+        name_nonresponders=name_nonresponders,
+        low_rate=LOW_RATE,
+        kudos_previous=before.kudos_points if has_any(before) else None,
+        overdue_previous=data.previous_digest.overdue if data.previous_digest else None,
+        trend_days=trend_days,
+        expired_total=data.expired.total,
+        expired=[Named(r.name, r.count) for r in data.expired.people],
+        expired_since=data.expired_since,
     )
 
 

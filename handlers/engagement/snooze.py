@@ -19,7 +19,7 @@ from bot.core.schedule_port import SnoozeKind
 from bot.core.status import CheckInStatus, ReviewStatus
 from cards.review321 import ReviewAnswers, review_card
 from cards.snooze import Snooze
-from storage.models import CheckIn, Review321
+from storage.models import CheckIn, Person, Review321
 
 router = Router()
 
@@ -37,8 +37,11 @@ async def snooze(ctx: Context, payload: Snooze) -> Reply:
         record = await ctx.session.get(CheckIn, payload.ref_id)
     else:
         record = await ctx.session.get(Review321, payload.ref_id)
-    if record is None or record.person_id != ctx.person.id:
-        raise ctx.refuse("common.not_allowed")
+    if record is None:
+        raise ctx.refuse("common.invalid_action")
+    if record.person_id != ctx.person.id:
+        owner = await ctx.session.get(Person, record.person_id)
+        raise ctx.refuse("common.not_allowed_owner", name=owner.name if owner else "")
     if record.status != (CheckInStatus.OPEN if isinstance(record, CheckIn) else ReviewStatus.OPEN):
         raise ctx.refuse("common.already_done")
     if isinstance(record, CheckIn) and record.reminded_at is not None:

@@ -1,11 +1,17 @@
-"""Photo evidence: request, attach, rate, and the two rules that watch the ratings and the gaps.
+"""Photo evidence: request, attach, rate, expire, and the two rules that watch the ratings and the gaps.
 
 A manager asks with ``/evidence @张三 [#item]`` (or the owner taps "send a photo" on an action item, or a
 rule calls ``request_evidence``): the employee gets a card and an open ``EvidenceRequest`` that accepts
-images until ``[evidence] attach_window_minutes`` have passed. Each image is downloaded through the
-adapter and checked by ``storage.media`` before anything is written; a rejected file leaves no row and
-no bytes behind. The rater (whoever asked, else the acceptor, else the line manager) gets the photo with
-达标 / 待提升 / 需支持; "需支持" opens a follow-up action item for the rater.
+images until it closes: by default at the end of the person's next workday in their zone (people answer
+from their phone hours later), or ``[evidence] attach_window_minutes`` after the request when that is set.
+Each image is downloaded through the adapter and checked by ``storage.media`` before anything is written; a
+rejected file leaves no row and no bytes behind, and the sender is told in their language what is accepted
+(the technical reason goes to the log). The rater (whoever asked, else the acceptor, else the line manager)
+gets the photo with one form: 达标 / 待提升 / 需支持 and a comment; "需支持" opens a follow-up action item
+for the rater. Every outcome tells both sides what happens next.
+
+A request that closes without a photo is expired by ``sweep_evidence_requests`` (every tick): its status
+becomes ``expired`` (``expires_at`` is when), the employee's card says so, and the digest reports it.
 
 Rules: ``check_evidence_rules`` (weekly, per employee) tells the director about required actions without
 a photo for ``missing_weeks_to_director`` weeks; a rating of "needs improvement" that completes a streak of
@@ -14,8 +20,10 @@ a photo for ``missing_weeks_to_director`` weeks; a rating of "needs improvement"
 
 from __future__ import annotations
 
+import logging
 import re
-from datetime import date, datetime, time, timedelta
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import exists, select
 
@@ -24,18 +32,21 @@ from bot.core.errors import DeliveryError
 from bot.core.forms import form_of, text
 from bot.core.people import director_of, find_by_mention, is_manager_of, manager_of
 from bot.core.router import Router
-from bot.core.schedule import Entry, Job, ScheduleEntry, WeekArgs
+from bot.core.schedule import Entry, Host, Job, ScheduleEntry, Sweep, WeekArgs
 from bot.core.status import ATTACHABLE_EVIDENCE_REQUEST, OPEN_ACTION_ITEM, EvidenceRequestStatus
+from bot.core.vague import must_bounce
 from cards.action_items import ActionPhoto
 from cards.catalogue import DEFAULT_LOCALE, Translator, messages
 from cards.evidence import (
-    RATINGS,
     EvidenceAssign,
     EvidenceDiscard,
     EvidenceRate,
+    RequestState,
+    as_rating,
     assign_card,
     coaching_card,
     missing_card,
+    rated_card,
     rating_card,
     rating_form,
     request_card,
@@ -46,7 +57,9 @@ from handlers.action_items.api import load_item, open_action_item, record_first_
 from storage.media import MediaRejected, MediaStore
 from storage.models import ActionItem, Evidence, EvidenceRequest, Person
 from storage.queries.once import done_before
+from storage.queries.status import transition
 
+log = logging.getLogger("perfloop.evidence")
 router = Router()
 
 SUPPORT_FOLLOWUP_DAYS = 7
@@ -60,39 +73,62 @@ def media_store(ctx: Context) -> MediaStore:
 
 # ------------------------------------------------------------------ requesting
 
+REQUEST_DAY_ENDS = time(23, 59, 59)
+"""A request that runs "to the end of the next workday" closes at this local time of that day."""
+
+
+def request_closes_at(ctx: Context, person: Person) -> datetime:
+    """When a request opened now for ``person`` stops taking photos: ``attach_window_minutes`` from now when
+    that is configured, else the end of the person's next workday in their zone (scheduler calendar)."""
+    minutes = ctx.settings.evidence.attach_window_minutes
+    if minutes is not None:
+        return ctx.now + timedelta(minutes=minutes)
+    day = ctx.scheduler().workday_after(ctx.today(person))
+    return datetime.combine(day, REQUEST_DAY_ENDS, tzinfo=ctx.zone(person)).astimezone(UTC)
+
+
+def request_key(request_id: int) -> str:
+    return f"evidence-request:{request_id}"
+
+
+async def _request_card_for(ctx: Context, req: EvidenceRequest, person: Person, state: RequestState) -> Card:
+    """The employee's request card rebuilt from the row, in ``state`` (to update the one sent)."""
+    requester = await ctx.session.get(Person, req.requested_by_id) if req.requested_by_id else None
+    item = await ctx.session.get(ActionItem, req.action_item_id) if req.action_item_id else None
+    asked_by = requester if requester is not None and requester.id != person.id else None
+    contact = asked_by or await manager_of(ctx.session, person)
+    return request_card(
+        ctx.translator(person),
+        requester=asked_by.name if asked_by else None,
+        deliverable=item.deliverable if item else None,
+        expires=ctx.local_text(req.expires_at, person),
+        state=state,
+        contact=contact.name if contact else person.name,
+    )
+
 
 async def request_evidence(
     ctx: Context, *, person: Person, item: ActionItem | None, requested_by: Person
 ) -> EvidenceRequest:
     """Open a request and send the "send a photo" card; usable by rules (e.g. every Wednesday for item X)."""
-    expires = ctx.now + timedelta(minutes=ctx.settings.evidence.attach_window_minutes)
     req = EvidenceRequest(
         person_id=person.id,
         action_item_id=item.id if item else None,
         requested_by_id=requested_by.id,
         status=EvidenceRequestStatus.OPEN,
         requested_at=ctx.now,
-        expires_at=expires,
+        expires_at=request_closes_at(ctx, person),
     )
     ctx.session.add(req)
     await ctx.session.flush()
-    t = ctx.translator(person)
-    ctx.outbox.send(
-        person,
-        request_card(
-            t,
-            requester=requested_by.name,
-            deliverable=item.deliverable if item else None,
-            expires=ctx.local_text(expires, person),
-        ),
-        card_key=f"evidence-request:{req.id}",
-    )
+    ctx.outbox.send(person, await _request_card_for(ctx, req, person, "open"), card_key=request_key(req.id))
     ctx.audit(
         "evidence.requested",
         "evidence_request",
         req.id,
         person_id=person.id,
         action_item_id=item.id if item else None,
+        expires_at=req.expires_at.isoformat(),
     )
     return req
 
@@ -110,7 +146,7 @@ async def evidence_command(ctx: Context, args: str) -> Reply:
         raise ctx.refuse("evidence.ambiguous_person", name=tokens[0], count=len(matches))
     person = matches[0]
     if not await is_manager_of(ctx.session, ctx.person, person):
-        raise ctx.refuse("common.not_allowed")
+        raise ctx.refuse("common.not_allowed_manager", name=person.name)
     item: ActionItem | None = None
     if len(tokens) == 2:
         raw = tokens[1].lstrip("#")
@@ -127,11 +163,11 @@ async def photo_for_item(ctx: Context, payload: ActionPhoto) -> Reply:
     """The owner's "send a photo" button on an action item opens a request for that item."""
     item, owner = await load_item(ctx, payload.item_id)
     if owner.id != ctx.person.id:
-        raise ctx.refuse("common.not_allowed")
+        raise ctx.refuse("common.not_allowed_owner", name=owner.name)
     if item.status not in OPEN_ACTION_ITEM:
         raise ctx.refuse("common.already_done")
-    await request_evidence(ctx, person=owner, item=item, requested_by=owner)
-    return Reply(toast=ctx.t("evidence.send_now", minutes=ctx.settings.evidence.attach_window_minutes))
+    req = await request_evidence(ctx, person=owner, item=item, requested_by=owner)
+    return Reply(toast=ctx.t("evidence.send_now", expires=ctx.local_text(req.expires_at)))
 
 
 # ------------------------------------------------------------------ receiving images
@@ -173,12 +209,17 @@ async def on_image(ctx: Context, media_ref: str) -> Reply | None:
     limit_mb = max(1, ctx.settings.media.max_image_bytes // (1024 * 1024))
     try:
         data = await ctx.download(media_ref)
-    except DeliveryError:
-        return Reply(toast=ctx.t("evidence.download_failed", limit=limit_mb), toast_kind="error")
+    except DeliveryError as failed:
+        log.info("evidence image not downloaded", extra={"person_id": ctx.person.id, "detail": str(failed)})
+        return _rejected(ctx, ctx.t("evidence.download_failed", limit=limit_mb))
     try:
         stored = await media_store(ctx).store_image(data)
     except MediaRejected as rejected:
-        return Reply(toast=ctx.t(f"evidence.rejected_{rejected.reason}", limit=limit_mb), toast_kind="error")
+        log.info(
+            "evidence image rejected",
+            extra={"person_id": ctx.person.id, "reason": rejected.reason, "detail": str(rejected)},
+        )
+        return _rejected(ctx, ctx.t(f"evidence.rejected_{rejected.reason}", limit=limit_mb))
     info = stored.info
     evidence = Evidence(
         person_id=ctx.person.id,
@@ -199,14 +240,27 @@ async def on_image(ctx: Context, media_ref: str) -> Reply | None:
     )
     if request is None:
         return Reply(card=assign_card(ctx.t, evidence_id=evidence.id, items=items))
-    if request.status == EvidenceRequestStatus.OPEN:
-        request.status = EvidenceRequestStatus.FULFILLED
+    if request.status == EvidenceRequestStatus.OPEN and await transition(
+        ctx.session,
+        EvidenceRequest,
+        request.id,
+        allowed=[EvidenceRequestStatus.OPEN],
+        values={"status": EvidenceRequestStatus.FULFILLED},
+    ):
+        received = await _request_card_for(ctx, request, ctx.person, "received")
+        await ctx.outbox.supersede(ctx.person, request_key(request.id), received)
     item = await ctx.session.get(ActionItem, request.action_item_id) if request.action_item_id else None
     if item is not None and item.owner_id == ctx.person.id:
         await record_first_response(ctx, item, ctx.now)
-    await _send_for_rating(ctx, evidence, item, request)
+    rater = await _send_for_rating(ctx, evidence, item, request)
     what = item.deliverable if item else ctx.t("evidence.request_general")
-    return Reply(toast=ctx.t("evidence.attached", what=what[:100]))
+    return Reply(card=_received_card(ctx, what, rater))
+
+
+def _rejected(ctx: Context, message: str) -> Reply:
+    """A photo that was not kept: said in the sender's language, with what would be accepted."""
+    card = notice_card(ctx.t, ctx.t("evidence.rejected_title"), message, colour="orange")
+    return Reply(toast=message[:200], toast_kind="error", card=card)
 
 
 async def _rater(
@@ -227,8 +281,14 @@ def _rating_card_for(
     person: Person,
     viewer: Person,
     item: ActionItem | None,
+    *,
     rated_by: str | None = None,
+    next_step: str | None = None,
+    chosen: str | None = None,
+    comment: str | None = None,
+    warning: str | None = None,
 ) -> Card:
+    rated = as_rating(ev.rating)
     return rating_card(
         ctx.translator(viewer),
         evidence_id=ev.id,
@@ -237,30 +297,35 @@ def _rating_card_for(
         deliverable=item.deliverable if item else None,
         received=ctx.local_text(ev.received_at, viewer),
         captured=ctx.local_text(ev.captured_at, viewer) if ev.captured_at else None,
-        rated=ev.rating if ev.rating in RATINGS else None,
+        rated=rated,
         rated_by=rated_by,
-        comment=ev.comment,
+        comment=ev.comment if rated else comment,
+        next_step=next_step,
+        chosen=chosen,
+        warning=warning,
     )
 
 
 async def _send_for_rating(
     ctx: Context, ev: Evidence, item: ActionItem | None, request: EvidenceRequest | None
-) -> None:
+) -> Person | None:
+    """Send the photo to its rater; returns who that is (None: nobody can rate it)."""
     person = ctx.person
     rater = await _rater(ctx, person, item, request)
     if rater is None:
-        return
+        return None
     ctx.outbox.send(rater, _rating_card_for(ctx, ev, person, rater, item), card_key=f"evidence:{ev.id}")
+    return rater
 
 
 @router.action(EvidenceAssign)
 async def assign(ctx: Context, payload: EvidenceAssign) -> Reply:
     ev = await ctx.session.get(Evidence, payload.evidence_id)
     if ev is None or ev.person_id != ctx.person.id:
-        raise ctx.refuse("common.not_allowed")
+        raise ctx.refuse("evidence.not_your_photo")
     item, owner = await load_item(ctx, payload.item_id)
     if owner.id != ctx.person.id or item.status not in OPEN_ACTION_ITEM:
-        raise ctx.refuse("common.not_allowed")
+        raise ctx.refuse("evidence.not_your_item")
     updated = await ctx.transition_or_refuse(
         Evidence,
         ev.id,
@@ -270,14 +335,18 @@ async def assign(ctx: Context, payload: EvidenceAssign) -> Reply:
     )
     await record_first_response(ctx, item, ctx.now)
     ctx.audit("evidence.assigned", "evidence", ev.id, action_item_id=item.id)
-    await _send_for_rating(ctx, updated, item, None)
-    card = notice_card(
-        ctx.t,
-        ctx.t("evidence.assign_title"),
-        ctx.t("evidence.attached", what=item.deliverable[:100]),
-        colour="green",
+    rater = await _send_for_rating(ctx, updated, item, None)
+    return Reply(
+        toast=ctx.t("evidence.attached", what=item.deliverable[:100]),
+        card=_received_card(ctx, item.deliverable, rater),
     )
-    return Reply(toast=ctx.t("evidence.attached", what=item.deliverable[:100]), card=card)
+
+
+def _received_card(ctx: Context, what: str, rater: Person | None) -> Card:
+    """The sender's receipt: where the photo went and who rates it next."""
+    body = ctx.t("evidence.attached", what=what[:200])
+    body += "\n" + (ctx.t("evidence.sent_to_rater", name=rater.name) if rater else ctx.t("evidence.no_rater"))
+    return notice_card(ctx.t, ctx.t("evidence.received_title"), body, colour="green")
 
 
 @router.action(EvidenceDiscard)
@@ -285,7 +354,7 @@ async def discard(ctx: Context, payload: EvidenceDiscard) -> Reply:
     """Forget an unassigned photo's record. The bytes stay: content-addressed files may be shared."""
     ev = await ctx.session.get(Evidence, payload.evidence_id)
     if ev is None or ev.person_id != ctx.person.id:
-        raise ctx.refuse("common.not_allowed")
+        raise ctx.refuse("evidence.not_your_photo")
     if ev.action_item_id is not None or ev.request_id is not None:
         raise ctx.refuse("common.already_done")
     await ctx.session.delete(ev)
@@ -299,6 +368,24 @@ async def discard(ctx: Context, payload: EvidenceDiscard) -> Reply:
 
 async def _rate_form(ctx: Context, payload: EvidenceRate) -> Form:
     return rating_form(ctx.t, payload.evidence_id)
+
+
+def _ask_again(
+    ctx: Context,
+    ev: Evidence,
+    person: Person,
+    item: ActionItem | None,
+    *,
+    chosen: str | None,
+    comment: str | None,
+    warning: str,
+) -> Reply:
+    """The rating comes back to the rater with everything chosen and typed still in the form. Returned, not
+    raised: a vague-comment bounce must commit its audit row while the photo stays unrated."""
+    card = _rating_card_for(
+        ctx, ev, person, ctx.person, item, chosen=chosen, comment=comment, warning=warning
+    )
+    return Reply(toast=warning[:200], toast_kind="warning", card=card)
 
 
 @router.action(EvidenceRate, form=_rate_form)
@@ -315,11 +402,28 @@ async def rate(ctx: Context, payload: EvidenceRate) -> Reply:
         or await is_manager_of(ctx.session, ctx.person, person)
     )
     if not allowed:
-        raise ctx.refuse("common.not_allowed")
-    rating = payload.rating or text(form_of(ctx), "rating")
-    if rating not in RATINGS:
-        raise ctx.refuse("evidence.rating_missing")
+        raise ctx.refuse("evidence.not_allowed_rate", name=person.name)
+    if ev.rating is not None:
+        raise ctx.refuse("common.already_done")
+    rating = payload.rating or as_rating(text(form_of(ctx), "rating"))
     comment = text(form_of(ctx), "comment") or None
+    if rating is None:
+        return _ask_again(
+            ctx, ev, person, item, chosen=None, comment=comment, warning=ctx.t("evidence.rating_missing")
+        )
+    if rating == "support" and not comment:
+        return _ask_again(
+            ctx,
+            ev,
+            person,
+            item,
+            chosen=rating,
+            comment=None,
+            warning=ctx.t("evidence.support_needs_comment"),
+        )
+    if await must_bounce(ctx, comment, entity="evidence_comment", entity_id=ev.id):
+        warning = ctx.t("vague.bounce", text=(comment or "")[:200])
+        return _ask_again(ctx, ev, person, item, chosen=rating, comment=comment, warning=warning)
     updated = await ctx.transition_or_refuse(
         Evidence,
         ev.id,
@@ -329,31 +433,45 @@ async def rate(ctx: Context, payload: EvidenceRate) -> Reply:
     )
     ctx.audit("evidence.rated", "evidence", ev.id, rating=rating)
     t = ctx.translator(person)
-    body = t(
-        "evidence.rated_body",
-        name=ctx.person.name,
-        rating=t(f"evidence.rating.{rating}"),
-        what=(item.deliverable if item else t("evidence.request_general"))[:200],
-    )
-    if comment:
-        body += "\n" + t("evidence.rated_comment", comment=comment)
-    ctx.outbox.send(person, notice_card(t, t("evidence.rated_title"), body, colour="green"))
+    what = item.deliverable if item else t("evidence.request_general")
     if rating == "support":
-        what = item.deliverable if item else t("evidence.request_general")
-        await open_action_item(
+        deadline = ctx.today() + timedelta(days=SUPPORT_FOLLOWUP_DAYS)
+        follow = await open_action_item(
             ctx,
             owner=ctx.person,
             acceptor=person,
             source="evidence",
             source_id=ev.id,
             deliverable=ctx.t(
-                "evidence.support_deliverable", name=person.name, what=what[:200], comment=comment or "-"
+                "evidence.support_deliverable",
+                name=person.name,
+                what=(item.deliverable if item else ctx.t("evidence.request_general"))[:200],
+                comment=comment or "-",
             ),
-            deadline=ctx.today() + timedelta(days=SUPPORT_FOLLOWUP_DAYS),
+            deadline=deadline,
+        )
+        employee_next = t("evidence.next.support", name=ctx.person.name, deadline=deadline.isoformat())
+        rater_next = ctx.t(
+            "evidence.rater_next.support", item=follow.id, deadline=deadline.isoformat(), person=person.name
         )
     elif rating == "improve":
-        await _coaching_rule(ctx, updated, person, item)
-    card = _rating_card_for(ctx, updated, person, ctx.person, item, rated_by=ctx.person.name)
+        coached = await _coaching_rule(ctx, updated, person, item)
+        streak = ctx.settings.evidence.needs_improvement_streak
+        employee_next = t("evidence.next.improve", name=ctx.person.name)
+        key = "evidence.rater_next.improve_coached" if coached else "evidence.rater_next.improve"
+        rater_next = ctx.t(key, person=person.name, streak=streak)
+    else:
+        employee_next = t("evidence.next.meets")
+        rater_next = ctx.t("evidence.rater_next.meets", person=person.name)
+    ctx.outbox.send(
+        person,
+        rated_card(
+            t, rater=ctx.person.name, rating=rating, what=what, comment=comment, next_step=employee_next
+        ),
+    )
+    card = _rating_card_for(
+        ctx, updated, person, ctx.person, item, rated_by=ctx.person.name, next_step=rater_next
+    )
     return Reply(toast=ctx.t("evidence.rated_toast"), card=card)
 
 
@@ -406,6 +524,73 @@ async def _coaching_rule(ctx: Context, ev: Evidence, person: Person, item: Actio
     )
     ctx.audit("evidence.coaching_sent", "evidence", ev.id, action_type=item.action_type if item else None)
     return True
+
+
+# ------------------------------------------------------------------ expiring unanswered requests
+
+
+async def expire_request(ctx: Context, request_id: int) -> bool:
+    """Close one request that got no photo by its ``expires_at`` (ctx.person = the employee): mark it
+    expired and turn the employee's card into its final "expired" state. False when a photo or an earlier
+    run got there first."""
+    req = await ctx.session.get(EvidenceRequest, request_id)
+    if req is None or req.person_id != ctx.person.id or req.expires_at > ctx.now:
+        return False
+    updated = await transition(
+        ctx.session,
+        EvidenceRequest,
+        request_id,
+        allowed=[EvidenceRequestStatus.OPEN],
+        values={"status": EvidenceRequestStatus.EXPIRED},
+    )
+    if updated is None:
+        return False
+    expired = await _request_card_for(ctx, updated, ctx.person, "expired")
+    await ctx.outbox.supersede(ctx.person, request_key(updated.id), expired)
+    ctx.audit(
+        "evidence.request_expired",
+        "evidence_request",
+        updated.id,
+        person_id=updated.person_id,
+        action_item_id=updated.action_item_id,
+        requested_by_id=updated.requested_by_id,
+    )
+    return True
+
+
+async def sweep_evidence_requests(host: Host) -> int:
+    """Expire every open request whose time is up, each in its employee's own transaction; returns how many.
+    The digest reports them to the managers (``status == expired``, ``expires_at`` = when)."""
+    now = host.clock.now()
+    async with host.factory() as session:
+        rows = list(
+            (
+                await session.execute(
+                    select(EvidenceRequest.id, EvidenceRequest.person_id)
+                    .where(
+                        EvidenceRequest.status == EvidenceRequestStatus.OPEN,
+                        EvidenceRequest.expires_at <= now,
+                    )
+                    .order_by(EvidenceRequest.id)
+                )
+            ).all()
+        )
+    expired = 0
+    for request_id, person_id in rows:
+        expired += await _run_for(host, person_id, expire_request, request_id)
+    return expired
+
+
+async def _run_for(
+    host: Host, person_id: int, fn: Callable[[Context, int], Awaitable[bool]], record_id: int
+) -> int:
+    done: list[bool] = []
+
+    async def job(ctx: Context) -> None:
+        done.append(await fn(ctx, record_id))
+
+    await host.run_for_person(person_id, job)
+    return int(bool(done and done[0]))
 
 
 # ------------------------------------------------------------------ the weekly rule
@@ -474,4 +659,5 @@ async def check_evidence_rules(ctx: Context, *, week: str) -> int:
 # ------------------------------------------------------------------ schedule entries
 SCHEDULE: tuple[ScheduleEntry, ...] = (
     Entry(Job.CHECK_EVIDENCE_RULES, WeekArgs, lambda ctx, a: check_evidence_rules(ctx, week=a.week)),
+    Sweep("sweep_evidence_requests", sweep_evidence_requests),
 )

@@ -29,7 +29,6 @@ from bot.core.router import Router
 from bot.core.schedule import Host, ScheduleEntry, Sweep
 from bot.core.status import RatingStatus
 from cards import deliverable_ratings as rc
-from cards.flow_common import with_outcome
 from cards.model import Form
 from storage.feedback_scales import RATING_ASPECTS
 from storage.models import ActionItem, DeliverableRating, Goal, Person
@@ -147,12 +146,19 @@ async def remind_deliverable_rating(ctx: Context, rating_id: int) -> bool:
     if found is None:
         return False
     owner, deliverable, _ = found
+    due_text = ctx.local_text(updated.due_at)
+    # The reminder is the card to answer now; the first request would otherwise stay open-looking above it.
+    await ctx.outbox.supersede(
+        ctx.person,
+        rating_key(updated.id),
+        rc.moved_card(ctx.t, owner_name=owner.name, deliverable=deliverable, due_text=due_text),
+    )
     card = rc.rating_card(
         ctx.t,
         rating_id=updated.id,
         owner_name=owner.name,
         deliverable=deliverable,
-        due_text=ctx.local_text(updated.due_at),
+        due_text=due_text,
         reminder=True,
     )
     await send_polite(
@@ -176,6 +182,13 @@ async def expire_deliverable_rating(ctx: Context, rating_id: int) -> bool:
     if updated is None:
         return False
     ctx.audit("ratings.expired", "deliverable_rating", rating_id)
+    found = await _deliverable(ctx, updated.kind, updated.ref_id)
+    if found is not None:
+        owner, deliverable, _ = found
+        final = rc.expired_card(
+            ctx.t, owner_name=owner.name, deliverable=deliverable, due_text=ctx.local_text(updated.due_at)
+        )
+        await ctx.outbox.supersede(ctx.person, rating_key(rating_id), final)
     return True
 
 
@@ -269,24 +282,30 @@ async def submit(ctx: Context, payload: rc.RatingSubmit) -> Reply:
         raise ctx.refuse("common.invalid_action")
     owner, deliverable, _ = found
     form = form_of(ctx)
-    values: dict[str, object] = {}
+    entered = {name: text(form, name, 1000) for name in (*RATING_ASPECTS, "comment")}
+    scores: dict[str, int] = {}
     for aspect in RATING_ASPECTS:
-        raw = text(form, aspect)
-        if not (raw.isdigit() and 1 <= int(raw) <= 5):
-            error = ctx.t("ratings.err_missing")
-            card = rc.rating_card(
-                ctx.t,
-                rating_id=row.id,
-                owner_name=owner.name,
-                deliverable=deliverable,
-                due_text=ctx.local_text(row.due_at),
-                error=error,
-            )
-            return Reply(toast=error, toast_kind="error", card=card)
-        values[aspect] = int(raw)
-    values.update(
-        status=RatingStatus.SUBMITTED, submitted_at=ctx.now, comment=text(form, "comment", 1000) or None
-    )
+        raw = entered[aspect]
+        if raw.isdigit() and 1 <= int(raw) <= 5:
+            scores[aspect] = int(raw)
+    if len(scores) < len(RATING_ASPECTS):
+        error = ctx.t("ratings.err_missing")
+        card = rc.rating_card(
+            ctx.t,
+            rating_id=row.id,
+            owner_name=owner.name,
+            deliverable=deliverable,
+            due_text=ctx.local_text(row.due_at),
+            error=error,
+            values=entered,
+        )
+        return Reply(toast=error, toast_kind="error", card=card)
+    values: dict[str, object] = {
+        **scores,
+        "status": RatingStatus.SUBMITTED,
+        "submitted_at": ctx.now,
+        "comment": entered["comment"] or None,
+    }
     updated = await transition(
         ctx.session, DeliverableRating, row.id, allowed=[RatingStatus.OPEN], values=values
     )
@@ -306,11 +325,8 @@ async def submit(ctx: Context, payload: rc.RatingSubmit) -> Reply:
         ctx.outbox.send(owner, summary, card_key=summary_key(row.kind, row.ref_id))
     else:
         ctx.outbox.update(owner, summary, card_key=summary_key(row.kind, row.ref_id))
-    card = rc.rating_card(
-        ctx.t,
-        rating_id=row.id,
-        owner_name=owner.name,
-        deliverable=deliverable,
-        due_text=ctx.local_text(row.due_at),
+    card = rc.rated_card(
+        ctx.t, owner_name=owner.name, deliverable=deliverable, scores=scores, at_text=ctx.local_text(ctx.now)
     )
-    return Reply(toast=ctx.t("ratings.thanks"), card=with_outcome(card, ctx.t("ratings.thanks")))
+    await ctx.outbox.supersede(ctx.person, rating_key(row.id), card)
+    return Reply(toast=ctx.t("ratings.thanks"), card=card)

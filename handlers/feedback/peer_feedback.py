@@ -51,6 +51,7 @@ from bot.core.vague import is_vague, must_bounce_anonymous
 from cards import peer_feedback as pc
 from cards.flow_common import with_outcome
 from cards.model import Card, Form
+from cards.notice import notice_card
 from cards.radar import radar_png
 from cards.self_assessment import PeerStart
 from storage.feedback_scales import DIMENSIONS, MAX_PEERS, MIN_PEERS
@@ -62,6 +63,45 @@ from storage.queries.people import people_by_ids
 from storage.queries.status import transition
 
 router = Router()
+
+
+def request_key(feedback_id: int) -> str:
+    return f"peer:{feedback_id}"
+
+
+def approval_key(cycle_id: int, subject_id: int) -> str:
+    return f"peers-approve:{cycle_id}:{subject_id}"
+
+
+async def _close_approval(
+    ctx: Context, subject: Person, cycle: Cycle, *, peers: Sequence[Person] | None
+) -> Card | None:
+    """Put the manager's approval card in its final state: approved with ``peers``, or (None) replaced by
+    the newer list the person just proposed. Returns the manager's final card (None: no manager)."""
+    manager = await line_manager(ctx.session, subject)
+    if manager is None:
+        return None
+    mt = ctx.translator(manager)
+    if peers is None:
+        note = mt("peers.approval_replaced", name=subject.name)
+    else:
+        note = mt("peers.approval_done", peers="、".join(p.name for p in peers), n=len(peers))
+    final = pc.approval_closed_card(
+        mt, subject_name=subject.name, cycle_code=cycle.code, note=note, approved=peers is not None
+    )
+    await ctx.outbox.supersede(manager, approval_key(cycle.id, subject.id), final)
+    return final
+
+
+async def _tell_subject(ctx: Context, subject: Person, cycle: Cycle, peers: Sequence[Person]) -> None:
+    """The person hears when someone else (their manager) settled their list: their own nomination card
+    still says "waiting for approval", and the requests now go out in their name."""
+    if subject.id == ctx.person.id:
+        return
+    st = ctx.translator(subject)
+    body = st("peers.list_set_body", name=ctx.person.name, peers="、".join(p.name for p in peers))
+    card = notice_card(st, st("peers.list_set_title", cycle=cycle.code), body, colour="green")
+    await send_polite(ctx, subject, card, card_key=f"peers-list:{cycle.id}:{subject.id}")
 
 
 def manager_agg_key(cycle_id: int, subject_id: int) -> str:
@@ -186,7 +226,7 @@ async def _request(ctx: Context, row: PeerFeedback, subject: Person, cycle: Cycl
     card = pc.request_card(
         ctx.translator(rater), feedback_id=row.id, subject_name=subject.name, cycle_code=cycle.code
     )
-    await send_polite(ctx, rater, card, card_key=f"peer:{row.id}")
+    await send_polite(ctx, rater, card, card_key=request_key(row.id))
 
 
 async def _apply_list(ctx: Context, subject: Person, cycle: Cycle, peers: list[Person]) -> int:
@@ -199,10 +239,10 @@ async def _apply_list(ctx: Context, subject: Person, cycle: Cycle, peers: list[P
             row.status = PeerFeedbackStatus.DROPPED
             rater = await ctx.session.get(Person, rater_id)
             if was_asked and rater is not None:
-                ctx.outbox.update(
+                await ctx.outbox.supersede(
                     rater,
+                    request_key(row.id),
                     pc.dropped_card(ctx.translator(rater), subject_name=subject.name),
-                    card_key=f"peer:{row.id}",
                 )
     asked = 0
     for peer in peers:
@@ -253,14 +293,18 @@ async def _nominate(ctx: Context, subject: Person, cycle: Cycle, is_manager: boo
             raise ctx.refuse("peers.answered_already", peers="、".join(again))
         asked = await _apply_list(ctx, subject, cycle, peers)
         ctx.audit("peers.approved", "person", subject.id, cycle=cycle.code, peers=[p.id for p in peers])
+        await _close_approval(ctx, subject, cycle, peers=peers)
+        await _tell_subject(ctx, subject, cycle, peers)
         card = await _nomination_card(ctx, subject, cycle, by_manager=True)
         return Reply(
             toast=ctx.t("peers.requested", n=asked),
-            card=with_outcome(card, ctx.t("peers.list_now", peers=names)),
+            card=pc.recoloured(with_outcome(card, ctx.t("peers.list_now", peers=names)), "green"),
         )
     rows = await fq.peer_rows(ctx.session, cycle.id, subject.id)
     if any(r.status in (PeerFeedbackStatus.REQUESTED, PeerFeedbackStatus.ANSWERED) for r in rows):
         raise ctx.refuse("peers.already_approved")
+    if rows:
+        await _close_approval(ctx, subject, cycle, peers=None)
     for row in rows:
         await ctx.session.delete(row)
     await ctx.session.flush()
@@ -293,7 +337,7 @@ async def _nominate(ctx: Context, subject: Person, cycle: Cycle, is_manager: boo
             proposed=[p.name for p in peers],
             candidates=await _candidates(ctx, subject),
         ),
-        card_key=f"peers-approve:{cycle.id}:{subject.id}",
+        card_key=approval_key(cycle.id, subject.id),
     )
     card = await _nomination_card(ctx, subject, cycle, by_manager=False)
     return Reply(
@@ -319,30 +363,28 @@ async def approve(ctx: Context, payload: pc.PeerApprove) -> Reply:
     ]
     asked = await _apply_list(ctx, subject, cycle, peers)
     ctx.audit("peers.approved", "person", subject.id, cycle=cycle.code, peers=[p.id for p in peers])
-    note = ctx.t("peers.list_now", peers="、".join(p.name for p in peers))
-    card = pc.approval_card(
-        ctx.t,
-        cycle_id=cycle.id,
-        subject_id=subject.id,
-        subject_name=subject.name,
-        cycle_code=cycle.code,
-        proposed=[p.name for p in peers],
-        candidates=await _candidates(ctx, subject),
-    )
-    return Reply(toast=ctx.t("peers.requested", n=asked), card=with_outcome(card, note))
+    final = await _close_approval(ctx, subject, cycle, peers=peers)
+    await _tell_subject(ctx, subject, cycle, peers)
+    return Reply(toast=ctx.t("peers.requested", n=asked), card=final)
 
 
 # ------------------------------------------------------------------ answering
 
 
-def _scores(form: FormData) -> dict[str, int] | None:
+def _entered(form: FormData) -> dict[str, int]:
+    """Every valid 1-5 score on the form, however many: what a re-shown form must carry back."""
     out: dict[str, int] = {}
     for dim in DIMENSIONS:
         value = text(form, f"dim_{dim}")
-        if not (value.isdigit() and 1 <= int(value) <= 5):
-            return None
-        out[dim] = int(value)
+        if value.isdigit() and 1 <= int(value) <= 5:
+            out[dim] = int(value)
     return out
+
+
+def _scores(form: FormData) -> dict[str, int] | None:
+    """All dimensions scored, or None."""
+    out = _entered(form)
+    return out if len(out) == len(DIMENSIONS) else None
 
 
 async def _own_request(ctx: Context, feedback_id: int) -> tuple[PeerFeedback, Person, Cycle]:
@@ -384,7 +426,7 @@ async def answer(ctx: Context, payload: pc.PeerAnswer) -> Reply:
             subject_name=subject.name,
             cycle_code=cycle.code,
             error=error,
-            scores=scores,
+            scores=_entered(form),
             example=example or None,
         )
         return Reply(toast=error, toast_kind="error", card=card, private=True)
@@ -418,24 +460,40 @@ async def answer(ctx: Context, payload: pc.PeerAnswer) -> Reply:
     # Who took part, in which cycle: not for whom, not which row, not what (the log is exportable).
     ctx.audit("peers.answered", "cycle", cycle.id)
     await publish(ctx, cycle, subject)
-    return Reply(toast=ctx.t("peers.thanks_title"), card=pc.thanks_card(ctx.t, subject_name=subject.name))
+    thanks = pc.thanks_card(ctx.t, subject_name=subject.name)
+    await ctx.outbox.supersede(ctx.person, request_key(row.id), thanks)
+    return Reply(toast=ctx.t("peers.thanks_title"), card=thanks)
 
 
 async def store_radar(
-    media_dir: Path, max_bytes: int, dimensions: int, series: Sequence[Sequence[float | None] | None]
+    media_dir: Path,
+    max_bytes: int,
+    dimensions: int,
+    series: Sequence[Sequence[float | None] | None],
+    *,
+    labels: Sequence[str] | None = None,
+    series_names: Sequence[str] | None = None,
 ) -> str:
     """Render and store the radar; returns its media id (sha256) for ``cards.model.Image``.
 
     Here, not in ``cards.radar``: cards render PNG bytes and stay clear of the media store."""
-    data = await radar_png(dimensions, series)
+    data = await radar_png(dimensions, series, labels=labels, series_names=series_names)
     stored = await MediaStore(media_dir, max_bytes=max_bytes).store_image(data)
     return stored.info.sha256
 
 
 async def aggregate_cards(
-    ctx: Context, cycle: Cycle, subject: Person, viewer: Person, *, for_manager: bool
+    ctx: Context,
+    cycle: Cycle,
+    subject: Person,
+    viewer: Person,
+    *,
+    for_manager: bool,
+    entered: dict[str, int] | None = None,
+    error: str | None = None,
 ) -> Card:
-    """The aggregate card for ``viewer`` (the subject, or their manager with the manager's own scores)."""
+    """The aggregate card for ``viewer`` (the subject, or their manager with the manager's own scores);
+    ``entered``/``error``: the manager's half-filled scores shown back with what is missing."""
     fb = ctx.settings.feedback
     agg = await fq.aggregate(
         ctx.session, cycle.id, subject.id, threshold=fb.anonymity_threshold, with_manager=for_manager
@@ -445,8 +503,14 @@ async def aggregate_cards(
         series = [fq.series(agg.self_scores), fq.series(agg.peers)]
         if for_manager:
             series.append(fq.series(agg.manager))
+        vt = ctx.translator(viewer)
         media_id = await store_radar(
-            ctx.settings.media.dir, ctx.settings.media.max_image_bytes, len(DIMENSIONS), series
+            ctx.settings.media.dir,
+            ctx.settings.media.max_image_bytes,
+            len(DIMENSIONS),
+            series,
+            labels=[vt(f"peers.dim.{d}") for d in DIMENSIONS],
+            series_names=[vt("charts.radar.self"), vt("charts.radar.peers"), vt("charts.radar.manager")],
         )
     return pc.aggregate_card(
         ctx.translator(viewer),
@@ -458,6 +522,8 @@ async def aggregate_cards(
         gap_points=fb.gap_points,
         radar_media_id=media_id,
         for_manager=for_manager,
+        entered=entered,
+        error=error,
     )
 
 
@@ -515,9 +581,16 @@ async def manager_scores(ctx: Context, payload: pc.PeerManagerScores) -> Reply:
     subject, cycle, is_manager = await _subject_and_cycle(ctx, payload.cycle_id, payload.subject_id)
     if not is_manager:
         raise ctx.refuse("peers.only_manager", name=subject.name)
-    scores = _scores(form_of(ctx))
-    if scores is None:
-        raise ctx.refuse("peers.err_answer")
+    entered = _entered(form_of(ctx))
+    if len(entered) < len(DIMENSIONS):
+        error = ctx.t("peers.err_manager")
+        card = await aggregate_cards(
+            ctx, cycle, subject, ctx.person, for_manager=True, entered=entered, error=error
+        )
+        if not card.forms():
+            raise ctx.refuse("peers.none_yet")
+        return Reply(toast=error, toast_kind="error", card=card)
+    scores = entered
     row = await fq.manager_row(ctx.session, cycle.id, subject.id)
     if row is None:
         row = PeerFeedback(
@@ -547,7 +620,7 @@ async def feedback_command(ctx: Context, args: str) -> Reply:
             raise ctx.refuse("peers.no_such_person", name=args.strip())
         subject = matches[0]
         if subject.id != ctx.person.id and not await is_manager_of(ctx.session, ctx.person, subject):
-            raise ctx.refuse("peers.not_allowed", name=subject.name)
+            raise ctx.refuse("peers.view_not_allowed", name=subject.name)
     cycle_id = await ctx.session.scalar(
         select(PeerFeedback.cycle_id)
         .where(

@@ -174,7 +174,9 @@ async def selfassess_command(ctx: Context, args: str) -> Reply:
             )
         )
     return Reply(
-        card=sc.self_assessment_card(ctx.t, assessment_id=row.id, cycle_code=cycle.code, goals=goals)
+        card=sc.self_assessment_card(
+            ctx.t, assessment_id=row.id, cycle_code=cycle.code, goals=goals, answers=row.answers
+        )
     )
 
 
@@ -193,7 +195,16 @@ async def _own_open(ctx: Context, assessment_id: int) -> tuple[SelfAssessment, C
 async def build_form(ctx: Context, payload: sc.SelfAssessSubmit) -> Form:
     row, cycle = await _own_open(ctx, payload.assessment_id)
     goals = await goal_lines(ctx.session, cycle.id, row.person_id)
-    return sc.self_assessment_card(ctx.t, assessment_id=row.id, cycle_code=cycle.code, goals=goals).forms()[0]
+    card = sc.self_assessment_card(
+        ctx.t, assessment_id=row.id, cycle_code=cycle.code, goals=goals, answers=row.answers
+    )
+    return card.forms()[0]
+
+
+def _keep_draft(row: SelfAssessment, answers: dict[str, object]) -> None:
+    """Keep what was entered on the open row (a bounce's reply commits): every later copy of the form
+    (``/selfassess``, a chat form's rebuilt questions) starts from it instead of from blank."""
+    row.answers = answers
 
 
 def _score(value: str) -> int | None:
@@ -222,6 +233,7 @@ async def submit(ctx: Context, payload: sc.SelfAssessSubmit) -> Reply:
             dims[dim] = value
     answers: dict[str, object] = {"goals": goal_answers, "dims": dims}
     if errors:
+        _keep_draft(row, answers)
         error = "\n".join(errors)
         card = sc.self_assessment_card(
             ctx.t, assessment_id=row.id, cycle_code=cycle.code, goals=goals, answers=answers, error=error
@@ -231,6 +243,7 @@ async def submit(ctx: Context, payload: sc.SelfAssessSubmit) -> Reply:
         example = str(answer["example"])
         if await must_bounce(ctx, example, entity="self_assessment", entity_id=row.id):
             warning = ctx.t("vague.bounce", text=example[:200])
+            _keep_draft(row, answers)
             card = sc.self_assessment_card(
                 ctx.t,
                 assessment_id=row.id,
@@ -273,4 +286,7 @@ async def submit(ctx: Context, payload: sc.SelfAssessSubmit) -> Reply:
         goals=goals,
         answers=updated.answers,
     )
+    # The form may have been answered from another copy (``/selfassess``, a chat form, the demo): the
+    # one the scheduler sent must not stay open-looking.
+    await ctx.outbox.supersede(ctx.person, card_key(row.id), card)
     return Reply(toast=ctx.t("selfassess.submitted"), card=card)

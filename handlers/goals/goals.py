@@ -2,6 +2,12 @@
 weight) or copies last cycle's in one click; weights must add up to 100; the manager confirms them or
 returns them with a comment (which passes the vague-word guard).
 
+A goal is a promise to be made concrete, so the goals themselves pass the same guard: a goal whose
+objective and key result together name no measure, date, person or work product ("提升团队协作能力" with no
+key result, or a key result "客户满意度明显提升") is sent back once, on the same form with every value the
+person typed, naming the goals to sharpen. An objective may be a direction ("提升客户满意度") when its key
+result measures it ("NPS 从 32 提高到 40"): OKRs are written that way.
+
 Status lives on the participant row (none → submitted → confirmed, or → returned → submitted …); the
 employee may resubmit until the manager confirms, and the manager's card is updated in place when they do.
 """
@@ -16,9 +22,9 @@ from bot.core.forms import text as _text
 from bot.core.people import approver_to_notify, require_approver
 from bot.core.router import Router
 from bot.core.status import CycleStatus, GoalsStatus
-from bot.core.vague import must_bounce
+from bot.core.vague import must_bounce, must_bounce_any
 from cards.flow_actions import GoalsConfirm, GoalsCopy, GoalsEdit, GoalsReturn, GoalsReview, GoalsSubmit
-from cards.flow_common import done_by, with_outcome
+from cards.flow_common import clip, done_by, with_outcome
 from cards.goals import (
     MAX_GOALS_ON_CARD,
     GoalRow,
@@ -100,6 +106,7 @@ async def _form_card(
     mine: CycleParticipant,
     error: str | None = None,
     defaults: Sequence[GoalRow] | None = None,
+    warning: str | None = None,
 ) -> Card:
     if defaults is None:
         defaults = rows_of(await cq.goals_of(ctx.session, cycle.id, ctx.person.id))
@@ -110,7 +117,39 @@ async def _form_card(
         slots=slots(ctx),
         defaults=defaults,
         error=error,
+        warning=warning,
         returned_comment=mine.goals_comment if mine.goals_status == GoalsStatus.RETURNED else None,
+    )
+
+
+def typed_rows(ctx: Context, form: FormData) -> list[GoalRow]:
+    """Every slot exactly as typed (empty ones too, so a goal keeps its number when the form comes back)."""
+    return [
+        GoalRow(_text(form, f"objective_{i}"), _text(form, f"key_result_{i}"), _text(form, f"weight_{i}"))
+        for i in range(1, slots(ctx) + 1)
+    ]
+
+
+def goal_text(row: GoalRow) -> str:
+    """What the vague guard reads for one goal: the objective and its key result together."""
+    return f"{row.objective}；{row.key_result}" if row.key_result else row.objective
+
+
+async def _bounce_vague(
+    ctx: Context, cycle: Cycle, mine: CycleParticipant, rows: Sequence[GoalRow]
+) -> Reply | None:
+    """The form again, asking once to sharpen the vague goals, or None when there is nothing to ask."""
+    vague = await must_bounce_any(
+        ctx, [goal_text(r) for r in rows], entity="cycle_participant_goals", entity_id=mine.id
+    )
+    if not vague:
+        return None
+    lines = [ctx.t("goals.vague_goal", n=i + 1, text=clip(rows[i].objective, 80)) for i in vague]
+    warning = "\n".join([*lines, ctx.t("goals.vague_footer")])
+    return Reply(
+        toast=lines[0][:200],
+        toast_kind="warning",
+        card=await _form_card(ctx, cycle, mine, defaults=rows, warning=warning),
     )
 
 
@@ -183,18 +222,18 @@ async def submit_goals(ctx: Context, payload: GoalsSubmit) -> Reply:
     if mine.goals_status == GoalsStatus.CONFIRMED:
         raise ctx.refuse("goals.already_confirmed")
     form = form_of(ctx)
+    typed = typed_rows(ctx, form)
     try:
         _, valid = parse_goals(ctx, form)
     except GoalsInvalid as exc:
-        typed = [
-            GoalRow(_text(form, f"objective_{i}"), _text(form, f"key_result_{i}"), _text(form, f"weight_{i}"))
-            for i in range(1, slots(ctx) + 1)
-        ]
         return Reply(
             toast=str(exc).splitlines()[0],
             toast_kind="error",
             card=await _form_card(ctx, cycle, mine, error=str(exc), defaults=typed),
         )
+    bounced = await _bounce_vague(ctx, cycle, mine, typed)
+    if bounced is not None:
+        return bounced
     return await _save(ctx, cycle, mine, valid)
 
 
@@ -210,6 +249,9 @@ async def copy_last_cycle(ctx: Context, payload: GoalsCopy) -> Reply:
     if sum(w for _, _, w in valid) != 100:  # fewer slots than last cycle had goals: let the person rebalance
         error = ctx.t("goals.err_sum", total=sum(w for _, _, w in valid))
         return Reply(toast=error, toast_kind="error", card=await _form_card(ctx, cycle, mine, error, rows))
+    bounced = await _bounce_vague(ctx, cycle, mine, rows)
+    if bounced is not None:
+        return bounced
     return await _save(ctx, cycle, mine, valid)
 
 

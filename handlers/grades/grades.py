@@ -7,9 +7,14 @@
 - Once every participant of a department has a grade, the department's distribution is checked against
   its own history (``storage.queries.grades.deviations``); any new deviation sends one alert card to the
   HR admins and the department head, before anything is released.
-- ``/grades [cycle]`` shows HR the distribution per department; only HR releases, in one action that sends
-  each person their grade once. A release while deviations stand needs a second, explicit confirmation.
-  Released grades are locked.
+- ``/grades [cycle]`` (default: the active cycle) shows HR the distribution per department and how many
+  participants have no grade yet. Only HR releases, and never on the first tap: "release" opens a
+  confirmation naming how many are released and how many are still ungraded (and, on request, who). While a
+  calibration warning stands that this HR admin has not marked as read, the confirmation offers "I have read
+  the warnings" instead of "release". If the numbers changed since the confirmation was shown, it is shown
+  again rather than releasing something else. Each person gets their grade once; released grades are locked.
+- A reason is a free text the grade rests on, so the vague-comment guard applies: "加强沟通" is bounced once,
+  with the grade and the text kept on the form.
 """
 
 from __future__ import annotations
@@ -22,10 +27,13 @@ from bot.core.forms import form_of, text
 from bot.core.people import find_by_mention, is_hr_admin, is_manager_of
 from bot.core.router import Router
 from bot.core.status import ANSWERED_CHECKIN, CheckInStatus, GradeStatus, SelfAssessmentStatus
+from bot.core.vague import must_bounce
 from cards import grades as gc
+from cards.flow_common import done_by, with_outcome
 from cards.model import Card, Form
+from handlers.kickoff.api import canonical_code
 from storage.grade_scales import Deviation
-from storage.models import CheckIn, Cycle, Department, Evidence, Grade, Person
+from storage.models import CheckIn, Cycle, CycleParticipant, Department, Evidence, Grade, Person
 from storage.queries import cycles as cq
 from storage.queries import feedback as fq
 from storage.queries import grades as gq
@@ -93,7 +101,15 @@ async def _facts(ctx: Context, cycle: Cycle, person: Person) -> list[tuple[str, 
     return facts
 
 
-async def _proposal_card(ctx: Context, cycle: Cycle, person: Person, *, error: str | None = None) -> Card:
+async def _proposal_card(
+    ctx: Context,
+    cycle: Cycle,
+    person: Person,
+    *,
+    error: str | None = None,
+    grade: str | None = None,
+    reason: str | None = None,
+) -> Card:
     current = await gq.grade_for(ctx.session, cycle.id, person.id)
     return gc.proposal_card(
         ctx.t,
@@ -105,6 +121,8 @@ async def _proposal_card(ctx: Context, cycle: Cycle, person: Person, *, error: s
         scale=ctx.settings.feedback.grade_scale,
         current=current.grade if current else None,
         error=error,
+        grade=grade,
+        reason=reason,
     )
 
 
@@ -125,37 +143,42 @@ async def grade_command(ctx: Context, args: str) -> Reply:
     return Reply(card=await _proposal_card(ctx, found[0], person))
 
 
-async def _load(ctx: Context, payload: gc.GradePropose) -> tuple[Cycle, Person]:
+async def _load(ctx: Context, payload: gc.GradePropose) -> tuple[Cycle, Person, CycleParticipant]:
     cycle = await ctx.session.get(Cycle, payload.cycle_id)
     person = await ctx.session.get(Person, payload.person_id)
     if cycle is None or person is None or cycle.workspace_id != ctx.workspace.id:
         raise ctx.refuse("common.invalid_action")
     if not await _may_grade(ctx, person):
         raise ctx.refuse("grades.not_allowed", name=person.name)
-    if await cq.participant(ctx.session, cycle.id, person.id) is None:
+    mine = await cq.participant(ctx.session, cycle.id, person.id)
+    if mine is None:
         raise ctx.refuse("grades.no_cycle", name=person.name)
-    return cycle, person
+    return cycle, person, mine
 
 
 async def build_form(ctx: Context, payload: gc.GradePropose) -> Form:
-    cycle, person = await _load(ctx, payload)
+    cycle, person, _ = await _load(ctx, payload)
     return (await _proposal_card(ctx, cycle, person)).forms()[0]
 
 
 @router.action(gc.GradePropose, form=build_form)
 async def propose(ctx: Context, payload: gc.GradePropose) -> Reply:
-    cycle, person = await _load(ctx, payload)
+    """Save a proposal. A form sent back (missing grade or reason, or a vague reason) keeps every value."""
+    cycle, person, mine = await _load(ctx, payload)
     form = form_of(ctx)
     grade = text(form, "grade", 8)
     reason = text(form, "reason", 1000)
-    if grade not in ctx.settings.feedback.grade_scale or not reason:
-        error = ctx.t("grades.err_form")
-        return Reply(
-            toast=error, toast_kind="error", card=await _proposal_card(ctx, cycle, person, error=error)
-        )
     row = await gq.grade_for(ctx.session, cycle.id, person.id)
     if row is not None and row.status == GradeStatus.RELEASED:
-        raise ctx.refuse("grades.locked")
+        raise ctx.refuse("grades.locked", name=person.name)
+    if grade not in ctx.settings.feedback.grade_scale or not reason:
+        error = ctx.t("grades.err_form")
+        card = await _proposal_card(ctx, cycle, person, error=error, grade=grade, reason=reason)
+        return Reply(toast=error, toast_kind="error", card=card)
+    if await must_bounce(ctx, reason, entity="grade_reason", entity_id=mine.id):
+        warning = ctx.t("vague.bounce", text=reason[:200])
+        card = await _proposal_card(ctx, cycle, person, error=warning, grade=grade, reason=reason)
+        return Reply(toast=warning[:200], toast_kind="warning", card=card)
     if row is None:
         row = Grade(
             cycle_id=cycle.id,
@@ -250,28 +273,52 @@ async def calibrate(ctx: Context, cycle: Cycle, department_id: int) -> int:
     return len(fresh)
 
 
-async def _rows(ctx: Context, cycle: Cycle) -> list[gc.DepartmentRow]:
+async def _departments(ctx: Context, cycle: Cycle) -> tuple[list[gc.DepartmentRow], set[str]]:
+    """Each graded department's counts and live deviations, and the deviations' keys
+    (``department:grade:direction``, the same key the alert is recorded under)."""
     dept_ids = sorted(
         {g.department_id for g in await gq.cycle_grades(ctx.session, cycle.id) if g.department_id}
     )
     out = []
+    keys: set[str] = set()
     for dept_id in dept_ids:
         dept = await ctx.session.get(Department, dept_id)
         _, counts, devs = await department_check(ctx, cycle, dept_id)
         out.append(gc.DepartmentRow(name=dept.name if dept else str(dept_id), counts=counts, deviations=devs))
-    return out
+        keys.update(f"{dept_id}:{d.grade}:{d.direction}" for d in devs)
+    return out, keys
+
+
+async def _progress(ctx: Context, cycle: Cycle) -> gc.Progress:
+    grades = await gq.cycle_grades(ctx.session, cycle.id)
+    released = sum(1 for g in grades if g.status == GradeStatus.RELEASED)
+    return gc.Progress(
+        participants=await gq.participant_count(ctx.session, cycle.id),
+        proposed=len(grades) - released,
+        released=released,
+    )
 
 
 async def _cycle_arg(ctx: Context, args: str) -> Cycle:
+    """The named cycle, else the active one, else the latest with grades; a refusal names what exists."""
     code = args.strip()
-    cycle = (
-        await cq.cycle_by_code(ctx.session, ctx.workspace.id, code)
-        if code
-        else await gq.latest_cycle_with_grades(ctx.session, ctx.workspace.id)
-    )
-    if cycle is None:
-        raise ctx.refuse("grades.no_grades")
-    return cycle
+    if code:
+        cycle = await cq.cycle_by_code(ctx.session, ctx.workspace.id, code) or await cq.cycle_by_code(
+            ctx.session, ctx.workspace.id, canonical_code(code)
+        )
+    else:
+        cycle = await cq.latest_active_cycle(
+            ctx.session, ctx.workspace.id
+        ) or await gq.latest_cycle_with_grades(ctx.session, ctx.workspace.id)
+    if cycle is not None:
+        return cycle
+    known = [c.code for c in await cq.active_cycles(ctx.session, ctx.workspace.id)]
+    known += [
+        c.code for c in await gq.cycles_with_grades(ctx.session, ctx.workspace.id) if c.code not in known
+    ]
+    if not known:
+        raise ctx.refuse("grades.no_cycle_at_all")
+    raise ctx.refuse("grades.no_grades", code=code[:40], codes=ctx.t("grades.list_sep").join(known[:10]))
 
 
 @router.command("grades", "评级分布")
@@ -279,42 +326,85 @@ async def grades_command(ctx: Context, args: str) -> Reply:
     if not is_hr_admin(ctx.person):
         raise ctx.refuse("grades.only_hr")
     cycle = await _cycle_arg(ctx, args)
-    grades = await gq.cycle_grades(ctx.session, cycle.id)
-    released = bool(grades) and all(g.status == GradeStatus.RELEASED for g in grades)
+    rows, _ = await _departments(ctx, cycle)
     card = gc.distribution_card(
         ctx.t,
         cycle_id=cycle.id,
         cycle_code=cycle.code,
         scale=ctx.settings.feedback.grade_scale,
-        rows=await _rows(ctx, cycle),
-        released=released,
+        rows=rows,
+        progress=await _progress(ctx, cycle),
     )
     return Reply(card=card)
 
 
-@router.action(gc.GradesRelease)
-async def release(ctx: Context, payload: gc.GradesRelease) -> Reply:
+async def _hr_cycle(ctx: Context, cycle_id: int) -> Cycle:
     if not is_hr_admin(ctx.person):
         raise ctx.refuse("grades.only_hr")
-    cycle = await ctx.session.get(Cycle, payload.cycle_id)
+    cycle = await ctx.session.get(Cycle, cycle_id)
     if cycle is None or cycle.workspace_id != ctx.workspace.id:
         raise ctx.refuse("common.invalid_action")
-    rows = await _rows(ctx, cycle)
-    scale = ctx.settings.feedback.grade_scale
-    if any(r.deviations for r in rows) and not payload.confirm:
-        card = gc.distribution_card(
-            ctx.t,
-            cycle_id=cycle.id,
-            cycle_code=cycle.code,
-            scale=scale,
-            rows=rows,
-            released=False,
-            confirm=True,
+    return cycle
+
+
+async def _confirmation(ctx: Context, cycle: Cycle, *, toast: str, kind: str = "warning") -> Reply:
+    """Show (again) the release confirmation, and remember what it said: a release confirmed on it goes
+    ahead only while the numbers are the same."""
+    rows, keys = await _departments(ctx, cycle)
+    progress = await _progress(ctx, cycle)
+    if not progress.proposed:
+        raise ctx.refuse(
+            "grades.nothing_to_release",
+            cycle=cycle.code,
+            released=progress.released,
+            ungraded=progress.ungraded,
         )
-        return Reply(toast=ctx.t("grades.confirm_needed"), toast_kind="warning", card=card)
+    unseen = keys - await gq.seen_alert_keys(ctx.session, cycle.id, ctx.person.id)
+    ctx.audit(
+        "grades.release_previewed",
+        "cycle",
+        cycle.id,
+        pending=progress.proposed,
+        ungraded=progress.ungraded,
+        warnings=sorted(keys),
+    )
+    card = gc.release_card(
+        ctx.t,
+        cycle_id=cycle.id,
+        cycle_code=cycle.code,
+        scale=ctx.settings.feedback.grade_scale,
+        rows=rows,
+        progress=progress,
+        unseen_warnings=bool(unseen),
+    )
+    return Reply(toast=toast[:200], toast_kind=kind, card=card)
+
+
+@router.action(gc.GradesRelease)
+async def release(ctx: Context, payload: gc.GradesRelease) -> Reply:
+    cycle = await _hr_cycle(ctx, payload.cycle_id)
+    rows, keys = await _departments(ctx, cycle)
+    progress = await _progress(ctx, cycle)
+    if not progress.proposed:
+        raise ctx.refuse(
+            "grades.nothing_to_release",
+            cycle=cycle.code,
+            released=progress.released,
+            ungraded=progress.ungraded,
+        )
+    if not payload.confirm:
+        toast = ctx.t("grades.confirm_needed", n=progress.proposed, ungraded=progress.ungraded)
+        return await _confirmation(ctx, cycle, toast=toast)
+    if keys - await gq.seen_alert_keys(ctx.session, cycle.id, ctx.person.id):
+        return await _confirmation(ctx, cycle, toast=ctx.t("grades.see_alert_needed"))
+    shown = await gq.last_release_preview(ctx.session, cycle.id, ctx.person.id)
+    if shown is None or (shown.get("pending"), shown.get("ungraded")) != (
+        progress.proposed,
+        progress.ungraded,
+    ):
+        toast = ctx.t("grades.changed_since", n=progress.proposed, ungraded=progress.ungraded)
+        return await _confirmation(ctx, cycle, toast=toast)
     pending = [g for g in await gq.cycle_grades(ctx.session, cycle.id) if g.status == GradeStatus.PROPOSED]
-    if not pending:
-        raise ctx.refuse("grades.nothing_to_release")
     result = await ctx.session.execute(
         update(Grade)
         .where(
@@ -341,10 +431,46 @@ async def release(ctx: Context, payload: gc.GradesRelease) -> Reply:
         "cycle",
         cycle.id,
         count=len(pending),
-        override=payload.confirm,
+        ungraded=progress.ungraded,
+        override=bool(keys),
         deviations=sum(len(r.deviations) for r in rows),
     )
-    card = gc.distribution_card(
-        ctx.t, cycle_id=cycle.id, cycle_code=cycle.code, scale=scale, rows=rows, released=True
+    after = gc.Progress(
+        participants=progress.participants, proposed=0, released=progress.released + len(pending)
     )
-    return Reply(toast=ctx.t("grades.released_toast", n=len(pending)), card=card)
+    card = gc.released_summary_card(
+        ctx.t, cycle_code=cycle.code, scale=ctx.settings.feedback.grade_scale, rows=rows, progress=after
+    )
+    note = done_by(
+        ctx.t,
+        name=ctx.person.name,
+        what=ctx.t("grades.did_release", n=len(pending)),
+        at=ctx.now,
+        tz=ctx.zone(),
+    )
+    return Reply(toast=ctx.t("grades.released_toast", n=len(pending)), card=with_outcome(card, note))
+
+
+@router.action(gc.GradesAlertSeen)
+async def alert_seen(ctx: Context, payload: gc.GradesAlertSeen) -> Reply:
+    """Marks the calibration warnings shown right now as read by this HR admin, then shows the
+    confirmation again, now with the release button."""
+    cycle = await _hr_cycle(ctx, payload.cycle_id)
+    _, keys = await _departments(ctx, cycle)
+    ctx.audit("grades.alert_seen", "cycle", cycle.id, keys=sorted(keys))
+    await ctx.session.flush()
+    return await _confirmation(ctx, cycle, toast=ctx.t("grades.alert_seen_toast"), kind="success")
+
+
+@router.action(gc.GradesUngraded)
+async def ungraded_list(ctx: Context, payload: gc.GradesUngraded) -> Reply:
+    """Who has no grade yet, as a separate card: the confirmation the button sits on stays as it is."""
+    cycle = await _hr_cycle(ctx, payload.cycle_id)
+    missing = await gq.ungraded(ctx.session, cycle.id)
+    if not missing:
+        return Reply(toast=ctx.t("grades.all_graded"), toast_kind="info")
+    people = [gc.Ungraded(name, dept, manager) for name, dept, manager in missing]
+    ctx.outbox.send(
+        ctx.person, gc.ungraded_card(ctx.t, cycle_code=cycle.code, people=people, total=len(people))
+    )
+    return Reply(toast=ctx.t("grades.ungraded_sent", n=len(people)), toast_kind="info")

@@ -8,6 +8,7 @@ is exactly the link anonymity forbids (issue 16 #3).
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -17,8 +18,8 @@ from bot.core.config import Settings
 from bot.core.context import Context, Reply
 from bot.core.people import find_by_mention, may_oversee
 from bot.core.router import Router
-from bot.core.status import GradeStatus
-from cards.history import HistoryView, history_card
+from bot.core.status import GradeStatus, action_days_overdue
+from cards.history import ActionLine, HistoryView, history_card
 from storage.models import ActionItem, CheckIn, Cycle, Grade, PeerFeedback, Person, Review321, SelfAssessment
 from storage.queries import feedback as fq
 from storage.queries.engagement import streak_for
@@ -43,7 +44,8 @@ async def _feedback_cycles(session: AsyncSession, person_id: int) -> list[Cycle]
     return list(await session.scalars(select(Cycle).where(Cycle.id.in_(ids)).order_by(Cycle.id)))
 
 
-async def build_view(session: AsyncSession, person: Person, settings: Settings) -> HistoryView:
+async def build_view(session: AsyncSession, person: Person, settings: Settings, today: date) -> HistoryView:
+    """The card's data; ``today`` is the person's local day, against which an open item is overdue."""
     checkins = await session.execute(
         select(CheckIn.period, CheckIn.status)
         .where(CheckIn.person_id == person.id)
@@ -84,7 +86,15 @@ async def build_view(session: AsyncSession, person: Person, settings: Settings) 
         name=person.name,
         checkins=[(p, s) for p, s in checkins.all()],
         reviews=[(p, s) for p, s in reviews.all()],
-        actions=[(d, dl.isoformat(), s) for d, dl, s in actions.all()],
+        actions=[
+            ActionLine(
+                d,
+                dl.isoformat(),
+                s,
+                days_overdue=action_days_overdue(s, dl, today),
+            )
+            for d, dl, s in actions.all()
+        ],
         streak=await streak_for(session, person.id),
         peer_means=peer_means,
         peer_hidden=peer_hidden,
@@ -104,7 +114,8 @@ async def history(ctx: Context, args: str) -> Reply:
         if person.id != ctx.person.id and not await may_oversee(ctx.session, ctx.person, person):
             raise ctx.refuse("history.not_allowed", name=person.name)
     ctx.audit("history.viewed", "person", person.id)
-    return Reply(card=history_card(ctx.t, await build_view(ctx.session, person, ctx.settings)))
+    view = await build_view(ctx.session, person, ctx.settings, ctx.today(person))
+    return Reply(card=history_card(ctx.t, view))
 
 
 async def person_export(session: AsyncSession, person: Person, settings: Settings) -> dict[str, Any]:

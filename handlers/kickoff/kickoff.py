@@ -2,7 +2,10 @@
 card; acknowledgements are tracked per person. Also ``/cancelcycle`` and the manager's team-goals overview.
 
 The chat command and ``perfloop kickoff`` share ``prepare_cycle`` and ``launch_cycle``, so a cycle started
-from the CLI is exactly the same as one confirmed on the preview card.
+from the CLI is exactly the same as one confirmed on the preview card, and both refuse the same inputs
+(``handlers/kickoff/period.py`` for codes and dates). What is allowed but risky needs an explicit yes: a
+period that has already ended is flagged on the preview (the CLI wants ``--allow-past``), and an overlap
+with an active cycle for the same people turns "start" into a red "start anyway" (``--allow-overlap``).
 """
 
 from __future__ import annotations
@@ -10,13 +13,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.config import Settings
-from bot.core.context import Context, Outbox, Reply
+from bot.core.context import Context, Outbox, Refused, Reply
 from bot.core.people import require_hr_admin
 from bot.core.router import Router
 from bot.core.status import CycleStatus
@@ -24,8 +26,20 @@ from cards.catalogue import Translator
 from cards.flow_actions import KickoffAck, KickoffCancel, KickoffConfirm, KickoffTeamGoals
 from cards.flow_common import done_by, with_outcome
 from cards.goals import team_card
-from cards.kickoff import kickoff_card, preview_card
+from cards.kickoff import (
+    CycleRow,
+    KickoffConfirmOverlap,
+    KickoffStop,
+    Overlap,
+    cancellable_card,
+    kickoff_card,
+    overlap_text,
+    preview_card,
+    stop_card,
+)
 from cards.model import Card
+from handlers.kickoff.errors import KickoffError, Label
+from handlers.kickoff.period import Period, canonical_code, parse_range, resolve_period
 from storage.models import Cycle, CycleParticipant
 from storage.queries import cycles as cq
 from storage.queries import people as pq
@@ -34,21 +48,19 @@ from storage.queries.status import transition
 router = Router()
 
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
-QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
 SEPARATORS = re.compile(r"[,，、;；\s]+")
+LOOKS_LIKE_DATE = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}")
 FINISHED = (CycleStatus.ACTIVE, CycleStatus.CLOSED)
+CANCELLABLE = (CycleStatus.DRAFT, CycleStatus.ACTIVE)
 
 
-class KickoffError(ValueError):
-    """Bad kickoff input, phrased through the catalogue so chat and CLI say the same thing."""
+@dataclass(frozen=True)
+class Request:
+    """What ``/kickoff`` (or ``perfloop kickoff``) asked for, before anything is looked up."""
 
-    def __init__(self, key: str, **params: Any) -> None:
-        super().__init__(key)
-        self.key = key
-        self.params = params
-
-    def message(self, t: Translator) -> str:
-        return t(self.key, **self.params)
+    code: str
+    dates: tuple[date, date] | None
+    departments: list[str]
 
 
 @dataclass
@@ -57,24 +69,30 @@ class Plan:
     people: list[pq.Member]
     manager_ids: set[int]
     scope_names: list[str]
+    period: Period
+    overlaps: list[Overlap]
 
 
-def parse_args(args: str) -> tuple[str, list[str]]:
-    """``2026-Q1 研发部,销售部`` → ("2026-Q1", ["研发部", "销售部"]); no departments = the whole company."""
+def parse_args(args: str) -> Request:
+    """``2026-Q1 研发部,销售部`` or ``onboarding 2026-12-01~2027-02-28 研发部``; no departments = everyone."""
     code, _, rest = args.strip().partition(" ")
     if not code:
         raise KickoffError("kickoff.usage")
-    return code, [n for n in SEPARATORS.split(rest.strip()) if n]
+    dates, rest = parse_range(rest)
+    names = [n for n in SEPARATORS.split(rest.strip()) if n]
+    if names and LOOKS_LIKE_DATE.match(names[0]):
+        raise KickoffError("kickoff.bad_dates", dates=names[0][:40])
+    return Request(code, dates, names)
 
 
-def quarter_bounds(code: str) -> tuple[date | None, date | None]:
-    m = QUARTER.match(code)
-    if not m:
-        return None, None
-    year, q = int(m.group(1)), int(m.group(2))
-    start = date(year, 3 * q - 2, 1)
-    end = date(year + 1, 1, 1) if q == 4 else date(year, 3 * q + 1, 1)
-    return start, date.fromordinal(end.toordinal() - 1)
+def parse_request(code: str, dates: str | None, departments: list[str]) -> Request:
+    """``perfloop kickoff``'s separate arguments as a ``Request``; ``dates`` must be exactly one range."""
+    parsed = None
+    if dates and dates.strip():
+        parsed, rest = parse_range(dates)
+        if parsed is None or rest.strip():
+            raise KickoffError("kickoff.bad_dates", dates=dates.strip()[:40])
+    return Request(code.strip(), parsed, [d.strip() for d in departments if d.strip()])
 
 
 async def scope_people(session: AsyncSession, workspace_id: int, scope: list[int]) -> list[pq.Member]:
@@ -85,18 +103,44 @@ async def scope_people(session: AsyncSession, workspace_id: int, scope: list[int
     )
 
 
-async def prepare_cycle(
-    session: AsyncSession, workspace_id: int, code: str, department_names: list[str]
-) -> Plan:
-    """Validate the input and create (or re-open) the cycle as a draft; a started cycle is never touched."""
-    if not CODE.match(code):
-        raise KickoffError("kickoff.bad_code", code=code[:40])
-    departments, missing = await pq.departments_by_names(session, workspace_id, department_names)
+async def overlaps_of(session: AsyncSession, cycle: Cycle, people: list[pq.Member]) -> list[Overlap]:
+    """The other active cycles whose days meet this cycle's and whose participants include its people.
+
+    A cycle started before dates were required has none: it counts as running from the day it started,
+    without an end, which is what it does in practice.
+    """
+    ids = {p.id for p in people}
+    out: list[Overlap] = []
+    for other in await cq.active_cycles(session, cycle.workspace_id, exclude_id=cycle.id):
+        start = other.starts_on or (other.started_at.date() if other.started_at else None)
+        if cycle.starts_on is not None and other.ends_on is not None and other.ends_on < cycle.starts_on:
+            continue
+        if cycle.ends_on is not None and start is not None and start > cycle.ends_on:
+            continue
+        shared = len(ids & await cq.participant_ids(session, other.id))
+        if shared:
+            out.append(Overlap(other.code, start, other.ends_on, shared))
+    return out
+
+
+async def prepare_cycle(session: AsyncSession, workspace_id: int, request: Request, *, today: date) -> Plan:
+    """Validate the request and create (or re-open) the cycle as a draft; a started cycle is never touched.
+
+    This is the one check behind the chat preview and ``perfloop kickoff``: a bad code, bad or missing
+    dates, an unknown department or an empty scope raise ``KickoffError``. What is allowed but needs a
+    second look (a period already over, ``Plan.period.past``; an overlap with an active cycle for the same
+    people, ``Plan.overlaps``) is returned for the caller to show and to require an explicit yes.
+    """
+    if not CODE.match(request.code):
+        raise KickoffError("kickoff.bad_code", code=request.code[:40])
+    period = resolve_period(request.code, request.dates, today)
+    code = period.code
+    departments, missing = await pq.departments_by_names(session, workspace_id, request.departments)
     if missing:
         raise KickoffError("kickoff.unknown_departments", names="、".join(missing)[:200])
     existing = await cq.cycle_by_code(session, workspace_id, code)
     if existing is not None and existing.status in FINISHED:
-        raise KickoffError("kickoff.duplicate", code=code, status=existing.status)
+        raise KickoffError("kickoff.duplicate", code=code, status=status_label(existing.status))
     scope = sorted(d.id for d in departments)
     if existing is None:
         cycle = Cycle(workspace_id=workspace_id, code=code, status=CycleStatus.DRAFT, scope=scope)
@@ -105,12 +149,24 @@ async def prepare_cycle(
         cycle = existing
         cycle.status = CycleStatus.DRAFT
         cycle.scope = scope
-    cycle.starts_on, cycle.ends_on = quarter_bounds(code)
+    cycle.starts_on, cycle.ends_on = period.starts_on, period.ends_on
     await session.flush()
     people = await scope_people(session, workspace_id, scope)
     if not people:
         raise KickoffError("kickoff.nobody_in_scope")
-    return Plan(cycle, people, await pq.manager_ids_among(session, people), [d.name for d in departments])
+    return Plan(
+        cycle,
+        people,
+        await pq.manager_ids_among(session, people),
+        [d.name for d in departments],
+        period,
+        await overlaps_of(session, cycle, people),
+    )
+
+
+def status_label(status: str) -> Label:
+    """A cycle status as a catalogue reference, so chat and CLI both show words, not ``active``."""
+    return Label(f"kickoff.status.{status}")
 
 
 async def launch_cycle(
@@ -165,36 +221,53 @@ async def launch_cycle(
     return len(people), rows
 
 
-def _preview(ctx: Context, plan: Plan) -> Card:
+async def _preview(
+    ctx: Context,
+    cycle: Cycle,
+    people: list[pq.Member],
+    overlaps: list[Overlap],
+    *,
+    managers: int | None = None,
+) -> Card:
     return preview_card(
         ctx.t,
-        cycle_id=plan.cycle.id,
-        code=plan.cycle.code,
-        scope_names=plan.scope_names,
-        headcount=len(plan.people),
-        managers=len(plan.manager_ids),
+        cycle_id=cycle.id,
+        code=cycle.code,
+        scope_names=[d.name for d in await pq.departments_by_ids(ctx.session, cycle.scope)],
+        headcount=len(people),
+        managers=len(await pq.manager_ids_among(ctx.session, people)) if managers is None else managers,
         schedule=ctx.settings.schedule,
+        starts_on=cycle.starts_on,
+        ends_on=cycle.ends_on,
+        past=cycle.ends_on is not None and cycle.ends_on < ctx.today(),
+        overlaps=overlaps,
     )
 
 
 @router.command("kickoff", "启动周期")
 async def kickoff_command(ctx: Context, args: str) -> Reply:
-    """``/kickoff 2026-Q1 研发部,销售部``: HR gets a preview with the head-count; nothing is sent yet."""
+    """``/kickoff 2026-Q1 研发部,销售部``: HR gets a preview with the dates, the head-count and any warning;
+    nothing is sent yet."""
     require_hr_admin(ctx)
     try:
-        code, names = parse_args(args)
-        plan = await prepare_cycle(ctx.session, ctx.workspace.id, code, names)
+        plan = await prepare_cycle(ctx.session, ctx.workspace.id, parse_args(args), today=ctx.today())
     except KickoffError as exc:
-        raise ctx.refuse(exc.key, **exc.params) from None
+        raise Refused(exc.message(ctx.t)) from None
+    cycle = plan.cycle
     ctx.audit(
         "cycle.previewed",
         "cycle",
-        plan.cycle.id,
-        code=code,
-        scope=plan.cycle.scope,
+        cycle.id,
+        code=cycle.code,
+        scope=cycle.scope,
         headcount=len(plan.people),
+        starts_on=plan.period.starts_on.isoformat(),
+        ends_on=plan.period.ends_on.isoformat(),
+        past=plan.period.past,
+        overlaps=[o.code for o in plan.overlaps],
     )
-    return Reply(card=_preview(ctx, plan))
+    card = await _preview(ctx, cycle, plan.people, plan.overlaps, managers=len(plan.manager_ids))
+    return Reply(card=card)
 
 
 async def _cycle_of(ctx: Context, cycle_id: int) -> Cycle:
@@ -204,31 +277,41 @@ async def _cycle_of(ctx: Context, cycle_id: int) -> Cycle:
     return cycle
 
 
-@router.action(KickoffConfirm)
-async def confirm_kickoff(ctx: Context, payload: KickoffConfirm) -> Reply:
+async def _start(ctx: Context, cycle_id: int, *, overlap_ok: bool) -> Reply:
+    """Confirm a draft. The overlap is checked again here: another cycle may have started since the
+    preview, and only the red "start anyway" button (``overlap_ok``) may start over one."""
     require_hr_admin(ctx)
-    await _cycle_of(ctx, payload.cycle_id)
+    cycle = await _cycle_of(ctx, cycle_id)
+    if cycle.status != CycleStatus.DRAFT:
+        raise ctx.refuse("common.already_done")
+    people = await scope_people(ctx.session, cycle.workspace_id, list(cycle.scope))
+    overlaps = await overlaps_of(ctx.session, cycle, people)
+    if overlaps and not overlap_ok:
+        return Reply(
+            toast=ctx.t("kickoff.overlap_stopped", code=cycle.code, others=overlap_text(ctx.t, overlaps))[
+                :200
+            ],
+            toast_kind="warning",
+            card=await _preview(ctx, cycle, people, overlaps),
+        )
     cycle = await ctx.transition_or_refuse(
         Cycle,
-        payload.cycle_id,
+        cycle_id,
         allowed=[CycleStatus.DRAFT],
         values={"status": CycleStatus.ACTIVE, "started_by_id": ctx.person.id, "started_at": ctx.now},
     )
-    if cycle.starts_on is None:
+    if cycle.starts_on is None:  # a draft previewed before dates were required
         cycle.starts_on = ctx.today()
     headcount, _ = await launch_cycle(ctx.session, ctx.outbox, ctx.settings, cycle)
-    ctx.audit("cycle.started", "cycle", cycle.id, code=cycle.code, headcount=headcount)
-    people = await scope_people(ctx.session, cycle.workspace_id, list(cycle.scope))
-    names = [d.name for d in await pq.departments_by_ids(ctx.session, cycle.scope)]
-    card = preview_card(
-        ctx.t,
-        cycle_id=cycle.id,
+    ctx.audit(
+        "cycle.started",
+        "cycle",
+        cycle.id,
         code=cycle.code,
-        scope_names=names,
-        headcount=len(people),
-        managers=len(await pq.manager_ids_among(ctx.session, people)),
-        schedule=ctx.settings.schedule,
+        headcount=headcount,
+        overlap_override=[o.code for o in overlaps],
     )
+    card = await _preview(ctx, cycle, people, overlaps)
     note = done_by(
         ctx.t,
         name=ctx.person.name,
@@ -237,6 +320,16 @@ async def confirm_kickoff(ctx: Context, payload: KickoffConfirm) -> Reply:
         tz=ctx.zone(),
     )
     return Reply(toast=ctx.t("kickoff.started", code=cycle.code, n=headcount), card=with_outcome(card, note))
+
+
+@router.action(KickoffConfirm)
+async def confirm_kickoff(ctx: Context, payload: KickoffConfirm) -> Reply:
+    return await _start(ctx, payload.cycle_id, overlap_ok=False)
+
+
+@router.action(KickoffConfirmOverlap)
+async def confirm_kickoff_overlap(ctx: Context, payload: KickoffConfirmOverlap) -> Reply:
+    return await _start(ctx, payload.cycle_id, overlap_ok=True)
 
 
 @router.action(KickoffCancel)
@@ -248,41 +341,81 @@ async def cancel_preview(ctx: Context, payload: KickoffCancel) -> Reply:
         Cycle, payload.cycle_id, allowed=[CycleStatus.DRAFT], values={"status": CycleStatus.CANCELLED}
     )
     ctx.audit("cycle.cancelled", "cycle", cycle.id, code=code, was=CycleStatus.DRAFT)
-    card = preview_card(
-        ctx.t,
-        cycle_id=cycle.id,
-        code=code,
-        scope_names=[d.name for d in await pq.departments_by_ids(ctx.session, cycle.scope)],
-        headcount=0,
-        managers=0,
-        schedule=ctx.settings.schedule,
-    )
+    card = await _preview(ctx, cycle, [], [], managers=0)
     note = done_by(ctx.t, name=ctx.person.name, what=ctx.t("kickoff.did_cancel"), at=ctx.now, tz=ctx.zone())
     return Reply(toast=ctx.t("kickoff.cancelled", code=code), card=with_outcome(card, note))
 
 
+async def _cancellable(ctx: Context) -> list[CycleRow]:
+    cycles = await cq.cycles_in(ctx.session, ctx.workspace.id, CANCELLABLE)
+    counts = await cq.participant_counts(ctx.session, [c.id for c in cycles])
+    return [CycleRow(c.code, c.status, c.starts_on, c.ends_on, counts.get(c.id, 0)) for c in cycles]
+
+
 @router.command("cancelcycle", "取消周期")
 async def cancel_command(ctx: Context, args: str) -> Reply:
-    """``/cancelcycle 2026-Q1``: stops a draft or active cycle (HR admins only)."""
+    """``/cancelcycle 2026-Q1``: a draft is cancelled at once; an active cycle, which everyone in scope has
+    already been told about, first shows what cancelling means and asks for a confirmation. Without a code
+    (or with an unknown one) it lists the cycles that can be cancelled."""
     require_hr_admin(ctx)
     code = args.strip()
-    cycle = await cq.cycle_by_code(ctx.session, ctx.workspace.id, code) if code else None
+    if not code:
+        return Reply(card=cancellable_card(ctx.t, rows=await _cancellable(ctx)))
+    cycle = await cq.cycle_by_code(ctx.session, ctx.workspace.id, code) or await cq.cycle_by_code(
+        ctx.session, ctx.workspace.id, canonical_code(code)
+    )
     if cycle is None:
-        raise ctx.refuse("kickoff.no_such_cycle", code=code[:40] or "—")
-    was = cycle.status
+        codes = ctx.t("kickoff.overlap_sep").join(r.code for r in await _cancellable(ctx))
+        if codes:
+            raise ctx.refuse("kickoff.no_such_cycle", code=code[:40], codes=codes[:300])
+        raise ctx.refuse("kickoff.no_such_cycle_none", code=code[:40])
+    if cycle.status == CycleStatus.ACTIVE:
+        card = stop_card(
+            ctx.t,
+            cycle_id=cycle.id,
+            code=cycle.code,
+            starts_on=cycle.starts_on,
+            ends_on=cycle.ends_on,
+            participants=len(await cq.participant_ids(ctx.session, cycle.id)),
+        )
+        return Reply(card=card)
     if (
         await transition(
             ctx.session,
             Cycle,
             cycle.id,
-            allowed=[CycleStatus.DRAFT, CycleStatus.ACTIVE],
+            allowed=[CycleStatus.DRAFT],
             values={"status": CycleStatus.CANCELLED},
         )
         is None
     ):
-        raise ctx.refuse("kickoff.cannot_cancel", code=code, status=was)
-    ctx.audit("cycle.cancelled", "cycle", cycle.id, code=code, was=was)
-    return Reply(toast=ctx.t("kickoff.cancelled", code=code))
+        raise ctx.refuse(
+            "kickoff.cannot_cancel", code=cycle.code, status=ctx.t(f"kickoff.status.{cycle.status}")
+        )
+    ctx.audit("cycle.cancelled", "cycle", cycle.id, code=cycle.code, was=CycleStatus.DRAFT)
+    return Reply(toast=ctx.t("kickoff.cancelled", code=cycle.code))
+
+
+@router.action(KickoffStop)
+async def stop_cycle(ctx: Context, payload: KickoffStop) -> Reply:
+    """The confirmed ``/cancelcycle`` of an active cycle."""
+    require_hr_admin(ctx)
+    before = await _cycle_of(ctx, payload.cycle_id)
+    code = before.code
+    cycle = await ctx.transition_or_refuse(
+        Cycle, payload.cycle_id, allowed=[CycleStatus.ACTIVE], values={"status": CycleStatus.CANCELLED}
+    )
+    ctx.audit("cycle.cancelled", "cycle", cycle.id, code=code, was=CycleStatus.ACTIVE)
+    card = stop_card(
+        ctx.t,
+        cycle_id=cycle.id,
+        code=code,
+        starts_on=cycle.starts_on,
+        ends_on=cycle.ends_on,
+        participants=len(await cq.participant_ids(ctx.session, cycle.id)),
+    )
+    note = done_by(ctx.t, name=ctx.person.name, what=ctx.t("kickoff.did_stop"), at=ctx.now, tz=ctx.zone())
+    return Reply(toast=ctx.t("kickoff.cancelled", code=code), card=with_outcome(card, note))
 
 
 @router.action(KickoffAck)

@@ -19,18 +19,34 @@ from storage.models import Recognition
 router = Router()
 
 MAX_POINTS = 5
-POINTS = re.compile(r"^\+(\d{1,2})$")
+POINTS = re.compile(r"^[+＋](\d{1,3})(?:分|pts?|points?)?$", re.IGNORECASE)
+LOOKS_LIKE_POINTS = re.compile(r"^[+＋\-－]\s*\d")
+"""A second word that starts like a number of points is one, even when it is not an allowed one: ``+100``
+must be refused with the range, never sent as +1 with "+100" in the reason (issue 15 #8)."""
+
+
+class BadPoints(ValueError):
+    """Points were given but are not a whole number from 1 to ``MAX_POINTS``."""
+
+    def __init__(self, given: str) -> None:
+        super().__init__(given)
+        self.given = given
 
 
 def parse_kudos(args: str) -> tuple[str, int, str] | None:
-    """``@name [+N] reason`` → (mention, points, reason); None when the shape is wrong."""
+    """``@name [+N] reason`` → (mention, points, reason); None when the shape is wrong.
+
+    Raises ``BadPoints`` when the points are out of range or not a whole number (``+100``, ``-2``, ``+1.5``).
+    """
     tokens = args.split()
     if len(tokens) < 2 or not tokens[0].startswith(("@", "＠")):
         return None
     points = 1
     rest = tokens[1:]
-    match = POINTS.match(rest[0])
-    if match:
+    if LOOKS_LIKE_POINTS.match(rest[0]):
+        match = POINTS.match(rest[0])
+        if match is None or not 1 <= int(match.group(1)) <= MAX_POINTS:
+            raise BadPoints(rest[0])
         points = int(match.group(1))
         rest = rest[1:]
     reason = " ".join(rest).strip()
@@ -41,12 +57,13 @@ def parse_kudos(args: str) -> tuple[str, int, str] | None:
 
 @router.command("kudos", "点赞", "感谢")
 async def kudos(ctx: Context, args: str) -> Reply:
-    parsed = parse_kudos(args)
+    try:
+        parsed = parse_kudos(args)
+    except BadPoints as bad:
+        raise ctx.refuse("kudos.bad_points", max=MAX_POINTS, given=bad.given) from None
     if parsed is None:
-        raise ctx.refuse("kudos.usage")
+        raise ctx.refuse("kudos.usage", max=MAX_POINTS)
     mention, points, reason = parsed
-    if not 1 <= points <= MAX_POINTS:
-        raise ctx.refuse("kudos.bad_points", max=MAX_POINTS)
     matches = await find_by_mention(ctx.session, ctx.workspace.id, mention)
     if not matches:
         raise ctx.refuse("kudos.no_such_person", name=mention)

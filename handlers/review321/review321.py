@@ -9,6 +9,7 @@ transaction, so a double tap cannot create two). The employee may edit until the
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
@@ -114,6 +115,8 @@ async def submit_review(ctx: Context, payload: ReviewSubmit) -> Reply:
     )
     today = ctx.today()
     deadline = iso_date(answers.deadline or "")
+    # What comes back on the card is the date as a date picker holds it (a client may add a time).
+    answers = replace(answers, deadline=deadline.isoformat() if deadline else None)
     errors = [
         ctx.t(f"review321.err_{name}")
         for name in ("solid_action", "change_brought", "blocker", "new_action")

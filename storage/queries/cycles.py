@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from collections.abc import Iterable
+
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Cycle, CycleParticipant, Goal, Person
@@ -10,6 +12,45 @@ from storage.models import Cycle, CycleParticipant, Goal, Person
 
 async def cycle_by_code(session: AsyncSession, workspace_id: int, code: str) -> Cycle | None:
     return await session.scalar(select(Cycle).where(Cycle.workspace_id == workspace_id, Cycle.code == code))
+
+
+async def cycles_in(session: AsyncSession, workspace_id: int, statuses: Iterable[str]) -> list[Cycle]:
+    """This workspace's cycles in these statuses, newest first."""
+    return list(
+        await session.scalars(
+            select(Cycle)
+            .where(Cycle.workspace_id == workspace_id, Cycle.status.in_(list(statuses)))
+            .order_by(Cycle.starts_on.desc(), Cycle.id.desc())
+        )
+    )
+
+
+async def active_cycles(
+    session: AsyncSession, workspace_id: int, *, exclude_id: int | None = None
+) -> list[Cycle]:
+    return [c for c in await cycles_in(session, workspace_id, ["active"]) if c.id != exclude_id]
+
+
+async def latest_active_cycle(session: AsyncSession, workspace_id: int) -> Cycle | None:
+    """The most recently started active cycle: what "this cycle" means when nobody names one."""
+    return await session.scalar(
+        select(Cycle)
+        .where(Cycle.workspace_id == workspace_id, Cycle.status == "active")
+        .order_by(Cycle.started_at.desc(), Cycle.id.desc())
+        .limit(1)
+    )
+
+
+async def participant_counts(session: AsyncSession, cycle_ids: Iterable[int]) -> dict[int, int]:
+    ids = list(cycle_ids)
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(CycleParticipant.cycle_id, func.count())
+        .where(CycleParticipant.cycle_id.in_(ids))
+        .group_by(CycleParticipant.cycle_id)
+    )
+    return {cycle_id: int(n) for cycle_id, n in rows.all()}
 
 
 async def participant(session: AsyncSession, cycle_id: int, person_id: int) -> CycleParticipant | None:

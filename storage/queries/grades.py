@@ -13,11 +13,12 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from statistics import fmean, pstdev
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from storage.grade_scales import Deviation
-from storage.models import Cycle, Grade
+from storage.models import AuditLog, Cycle, CycleParticipant, Department, Grade, Person
 
 EPSILON = 1e-9
 """Float noise allowance, so "exactly two standard deviations" stays on the quiet side of the line."""
@@ -85,6 +86,17 @@ async def department_history(
     return [shares(g) for _, g in sorted(by_cycle.items())]
 
 
+async def cycles_with_grades(session: AsyncSession, workspace_id: int) -> list[Cycle]:
+    """Cycles that hold any grade, newest first (what ``/grades`` can show)."""
+    return list(
+        await session.scalars(
+            select(Cycle)
+            .where(Cycle.workspace_id == workspace_id, Cycle.id.in_(select(Grade.cycle_id).distinct()))
+            .order_by(Cycle.id.desc())
+        )
+    )
+
+
 async def latest_cycle_with_grades(session: AsyncSession, workspace_id: int) -> Cycle | None:
     return await session.scalar(
         select(Cycle)
@@ -93,3 +105,63 @@ async def latest_cycle_with_grades(session: AsyncSession, workspace_id: int) -> 
         .order_by(Cycle.id.desc())
         .limit(1)
     )
+
+
+async def participant_count(session: AsyncSession, cycle_id: int) -> int:
+    """Active participants of a cycle: the people who should end up with a grade."""
+    return int(
+        await session.scalar(
+            select(func.count())
+            .select_from(CycleParticipant)
+            .join(Person, Person.id == CycleParticipant.person_id)
+            .where(CycleParticipant.cycle_id == cycle_id, Person.active.is_(True))
+        )
+        or 0
+    )
+
+
+async def ungraded(session: AsyncSession, cycle_id: int) -> list[tuple[str, str | None, str | None]]:
+    """(name, department, manager) of every active participant without a grade, by department and name."""
+    manager = aliased(Person)
+    rows = await session.execute(
+        select(Person.name, Department.name, manager.name)
+        .select_from(CycleParticipant)
+        .join(Person, Person.id == CycleParticipant.person_id)
+        .outerjoin(Department, Department.id == Person.department_id)
+        .outerjoin(manager, manager.id == Person.manager_id)
+        .outerjoin(Grade, (Grade.cycle_id == cycle_id) & (Grade.person_id == Person.id))
+        .where(CycleParticipant.cycle_id == cycle_id, Person.active.is_(True), Grade.id.is_(None))
+        .order_by(Department.name, Person.name, Person.id)
+    )
+    return [(name, dept, mgr) for name, dept, mgr in rows.all()]
+
+
+async def seen_alert_keys(session: AsyncSession, cycle_id: int, actor_id: int) -> set[str]:
+    """The calibration warnings (``department:grade:direction``) this HR admin has marked as read."""
+    rows = await session.scalars(
+        select(AuditLog.detail).where(
+            AuditLog.action == "grades.alert_seen",
+            AuditLog.entity == "cycle",
+            AuditLog.entity_id == cycle_id,
+            AuditLog.actor_id == actor_id,
+        )
+    )
+    return {str(k) for d in rows if isinstance(d, dict) for k in d.get("keys") or []}
+
+
+async def last_release_preview(
+    session: AsyncSession, cycle_id: int, actor_id: int
+) -> dict[str, object] | None:
+    """What the last release confirmation shown to this HR admin said (``grades.release_previewed``)."""
+    detail = await session.scalar(
+        select(AuditLog.detail)
+        .where(
+            AuditLog.action == "grades.release_previewed",
+            AuditLog.entity == "cycle",
+            AuditLog.entity_id == cycle_id,
+            AuditLog.actor_id == actor_id,
+        )
+        .order_by(AuditLog.id.desc())
+        .limit(1)
+    )
+    return detail if isinstance(detail, dict) else None

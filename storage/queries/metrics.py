@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, and_, case, exists, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import ActionItem, AuditLog, CheckIn, Evidence, Person, Recognition
+from storage.models import ActionItem, AuditLog, CheckIn, Evidence, EvidenceRequest, Person, Recognition
 
 DONE_CHECKIN = ("submitted", "acknowledged", "followup")
 PROGRESS_GAP_ACTION = "progress.gap"
@@ -152,6 +152,18 @@ class TrendDay:
     day: date
     checkin_rate: float | None
     fulfilment_rate: float | None
+
+
+@dataclass(frozen=True)
+class PreviousDigest:
+    day: date
+    overdue: int | None
+
+
+@dataclass
+class Expired:
+    total: int = 0
+    people: list[RiskPerson] = field(default_factory=list)
 
 
 @dataclass
@@ -472,3 +484,64 @@ async def trend(session: AsyncSession, scope: Scope, window: Window) -> list[Tre
         TrendDay(d, by_day_checkin.get(d), by_day_items.get(d))
         for d in (window.first_day + timedelta(days=i) for i in range(window.days))
     ]
+
+
+async def previous_digest(
+    session: AsyncSession, person_id: int, *, action: str, before: date
+) -> PreviousDigest | None:
+    """The last digest ``person_id`` got before ``before`` (from the digest flow's own audit rows, keyed
+    ``digest:<day>``), with the overdue count it showed; None for a first digest."""
+    rows = await session.scalars(
+        select(AuditLog.detail).where(
+            AuditLog.entity == "person", AuditLog.entity_id == person_id, AuditLog.action == action
+        )
+    )
+    best: PreviousDigest | None = None
+    for detail in rows:
+        key = detail.get("key") if isinstance(detail, dict) else None
+        if not isinstance(key, str) or not key.startswith("digest:"):
+            continue
+        try:
+            day = date.fromisoformat(key.removeprefix("digest:"))
+        except ValueError:
+            continue
+        if day < before and (best is None or day > best.day):
+            overdue = detail.get("overdue")
+            best = PreviousDigest(day, overdue if isinstance(overdue, int) else None)
+    return best
+
+
+async def expired_evidence(
+    session: AsyncSession,
+    scope: Scope,
+    window: Window,
+    *,
+    expired_status: str,
+    open_status: str,
+    limit: int = 5,
+) -> Expired:
+    """Photo-evidence requests in scope that expired unanswered in the window (by ``expires_at``), and the
+    people they were for, most first. A request still ``open`` whose ``expires_at`` already passed counts
+    too: the sweep that marks it expired may not have run yet, but nobody can answer it any more."""
+    lapsed = and_(
+        EvidenceRequest.expires_at >= window.start,
+        EvidenceRequest.expires_at < window.end,
+        EvidenceRequest.status.in_((expired_status, open_status)),
+    )
+    total = await session.scalar(
+        select(func.count())
+        .select_from(EvidenceRequest)
+        .join(Person, Person.id == EvidenceRequest.person_id)
+        .where(*scope.where(), lapsed)
+    )
+    n = func.count().label("n")
+    rows = await session.execute(
+        select(Person.id, Person.name, n)
+        .select_from(EvidenceRequest)
+        .join(Person, Person.id == EvidenceRequest.person_id)
+        .where(*scope.where(), lapsed)
+        .group_by(Person.id, Person.name)
+        .order_by(n.desc(), Person.id)
+        .limit(limit)
+    )
+    return Expired(int(total or 0), [RiskPerson(r[0], r[1], int(r[2])) for r in rows])

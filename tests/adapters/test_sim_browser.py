@@ -5,9 +5,10 @@ from __future__ import annotations
 import struct
 import time
 import zlib
+from datetime import timedelta
 
 import pytest
-from playwright.async_api import FilePayload, Page, expect
+from playwright.async_api import Browser, FilePayload, Page, expect
 from sqlalchemy import select
 
 from bot.core.context import Context, Reply
@@ -27,8 +28,8 @@ from cards.model import (
     Select,
     TextInput,
 )
-from storage.models import InboundEvent
-from tests.support.browser import SimServer, eventually
+from storage.models import InboundEvent, Person
+from tests.support.browser import PAGE_TIMEOUT_MS, SimServer, eventually
 
 pytestmark = pytest.mark.browser
 
@@ -195,3 +196,58 @@ async def test_fast_forward_moves_the_service_clock(sim_server: SimServer, sim_p
     await sim_page.locator("#ff-week").click()
     await expect(sim_page.locator(".toast.success")).to_be_visible()
     assert (sim_server.service.clock.now() - before).days == 7
+
+
+# ------------------------------------------------ issue 15 #17: the person's zone, +1 hour, language
+
+
+async def test_times_are_the_persons_zone_not_the_browsers(sim_server: SimServer, browser: Browser) -> None:
+    """The browser sits in New York; 周杰 lives in Shanghai and 马超 in Berlin: the page shows their times."""
+    async with sim_server.service.factory() as session, session.begin():
+        machao = await session.scalar(select(Person).where(Person.platform_user_id == "machao"))
+        assert machao is not None
+        machao.timezone = "Europe/Berlin"
+    context = await browser.new_context(locale="zh-CN", timezone_id="America/New_York")
+    context.set_default_timeout(PAGE_TIMEOUT_MS)
+    page = await context.new_page()
+    try:
+        await sim_server.open_chat(page, "zhoujie")  # the clock is 2026-11-24 02:00 UTC
+        await expect(page.locator("#clock-now")).to_contain_text("10:00")
+        await expect(page.locator("#clock-zone")).to_have_text("Asia/Shanghai")
+        await page.locator("#text").fill("/help")
+        await page.locator("#text").press("Enter")
+        await expect(page.locator(".msg.user time")).to_contain_text("10:00")
+
+        await page.locator('li.person[data-user="machao"]').click()
+        await expect(page.locator("#clock-now")).to_contain_text("03:00")
+        await expect(page.locator("#clock-zone")).to_have_text("Europe/Berlin")
+    finally:
+        await context.close()
+
+
+async def test_one_hour_forward_and_the_manager_in_the_picker(sim_server: SimServer, sim_page: Page) -> None:
+    before = sim_server.service.clock.now()
+    await sim_server.open_chat(sim_page, "zhoujie")
+    await expect(sim_page.locator('li.person[data-user="zhoujie"] .dept')).to_contain_text("赵磊")
+    await expect(sim_page.locator('li.person[data-user="zhaolei"] .dept')).to_contain_text("王志强")
+    await sim_page.locator("#ff-hour").click()
+    await expect(sim_page.locator(".toast.success")).to_be_visible()
+    assert sim_server.service.clock.now() - before == timedelta(hours=1)
+    await expect(sim_page.locator("#clock-now")).to_contain_text("11:00")
+
+
+async def test_a_person_switches_to_english_cards_included(sim_server: SimServer, sim_page: Page) -> None:
+    page = sim_page
+    await sim_server.open_chat(page, "zhoujie")
+    await page.locator("#lang").click()
+    await expect(page.locator(".toast.success")).to_contain_text("English")
+    await expect(page.locator("#send")).to_have_text("Send")  # the page chrome…
+    assert (await sim_server.person("zhoujie")).locale == "en"
+    await page.locator("#text").fill("/help")
+    await page.locator("#text").press("Enter")
+    await expect(sim_server.card(page, "perfloop help")).to_be_visible()  # …and the cards
+    await expect(page.locator("#lang")).to_have_text("Switch to 中文")
+
+    await page.reload()  # the choice outlives a reload: it is the person's, in the database
+    await page.locator('body[data-stream="open"]').wait_for()
+    await expect(page.locator("#lang")).to_have_text("Switch to 中文")

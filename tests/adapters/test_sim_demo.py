@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -14,11 +15,15 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from bot.app.demo import seed_demo
+from bot.app.demo import current_quarter, play_peer_round, seed_demo
 from bot.app.service import Service
-from storage.models import Department, Person, Workspace
+from bot.core.localtime import local_today
+from storage.models import Cycle, CycleParticipant, Department, Person, Workspace
+from tests.support.browser import SimServer, eventually
+
+PEER_ROUND_MANAGER = "zhaolei"
 
 CJK_NAME = re.compile(r"^[\u4e00-\u9fff]{2,3}$")
 
@@ -116,3 +121,27 @@ def test_run_demo_starts_fresh_and_prints_the_url(tmp_path: Path) -> None:
             proc.kill()
             raise
     assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+
+
+async def test_peer_round_plays_in_this_quarters_cycle(sim_server: SimServer) -> None:
+    """``perfloop demo --peer-round`` starts the current quarter (step 1 of the README) and plays the round
+    in it: no made-up cycle beside it that the walk-through's kickoff would warn about (issue 15 #17)."""
+    service = sim_server.service
+    today = local_today(service.clock.now(), service.settings.schedule.default_timezone)
+    await play_peer_round(service, asyncio.Event())
+    async with service.factory() as session:
+        cycles = list(await session.scalars(select(Cycle)))
+        participants = await session.scalar(select(func.count()).select_from(CycleParticipant))
+    assert [(c.code, c.status) for c in cycles] == [(current_quarter(today), "active")]
+    assert participants == 40
+
+    async def aggregate_for_manager() -> bool:
+        titles = [
+            m.card["header"]["title"]
+            for m in sim_server.adapter.conversations.messages(PEER_ROUND_MANAGER)
+            if m.card is not None
+        ]
+        return any("周杰" in t and current_quarter(today) in t for t in titles[1:])
+
+    service.outbox.notify()
+    await eventually(aggregate_for_manager)

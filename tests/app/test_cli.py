@@ -167,7 +167,7 @@ def test_kickoff_from_the_cli(env: Path, capsys: pytest.CaptureFixture[str]) -> 
     (env / "org.csv").write_text(GOOD + "人事部,hr1,陈人事,boss,,hr_admin,,\n", encoding="utf-8")
     assert main(["org", "import", "org.csv"]) == 0
     capsys.readouterr()
-    assert main(["kickoff", "2026-Q1", "--departments", "研发部", "--hr", "hr1"]) == 0
+    assert main(["kickoff", "2026-Q1", "--departments", "研发部", "--hr", "hr1", "--allow-past"]) == 0
     assert "2026-Q1" in capsys.readouterr().out
     outbox = list(csv.DictReader(io.StringIO(export("outbox", capsys))))
     recipients = {r for row in outbox for r in json.loads(row["recipients"])}
@@ -191,7 +191,7 @@ def test_schedule_lists_next_items(env: Path, capsys: pytest.CaptureFixture[str]
 def test_report_for_a_cycle(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (env / "org.csv").write_text(GOOD + "人事部,hr1,陈人事,boss,,hr_admin,,\n", encoding="utf-8")
     assert main(["org", "import", "org.csv"]) == 0
-    assert main(["kickoff", "2026-Q1", "--hr", "hr1"]) == 0
+    assert main(["kickoff", "2026-Q1", "--hr", "hr1", "--allow-past"]) == 0
     capsys.readouterr()
     assert main(["report", "--cycle", "2026-Q1", "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)

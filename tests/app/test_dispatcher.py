@@ -14,6 +14,7 @@ from bot.core.context import Context, Reply
 from bot.core.events import CardAction, ImageMessage, TextMessage
 from bot.core.router import Router
 from cards.actions import Action, action, pack
+from cards.catalogue import Translator
 from cards.model import Actions, Button, Card, DatePicker, Form, Header, Markdown, Option, Select, TextInput
 from storage.models import AuditLog, ConversationState, InboundEvent, OutboxMessage
 from tests.fakes.recording import RecordingAdapter
@@ -127,7 +128,7 @@ async def test_duplicate_event_has_one_effect(routed: Service, org: Org) -> None
 
 async def test_unauthorised_click_changes_nothing(routed: Service, org: Org) -> None:
     answer = await routed.dispatcher.dispatch(click("emp1", pack(Approve(subject_id=7))))
-    assert answer.toast_kind == "error" and answer.toast == "你没有权限执行这个操作。"
+    assert answer.toast_kind == "error" and answer.toast == Translator("zh-CN")("common.not_allowed")
     assert await count(routed, AuditLog) == 0
     assert await count(routed, OutboxMessage) == 0
     # The refusal is remembered: a retry gets the same answer and still changes nothing.
@@ -138,7 +139,7 @@ async def test_unauthorised_click_changes_nothing(routed: Service, org: Org) -> 
 
 async def test_refusal_in_english_for_english_speaker(routed: Service, org: Org) -> None:
     answer = await routed.dispatcher.dispatch(click("emp2", pack(Approve(subject_id=1)), event_id="en"))
-    assert answer.toast == "You are not allowed to do that."
+    assert answer.toast == Translator("en")("common.not_allowed")
 
 
 @pytest.mark.parametrize(
@@ -186,10 +187,11 @@ async def test_commands_fallbacks_and_help(routed: Service, org: Org, recorder: 
     await routed.dispatcher.dispatch(text("emp1", "random words", "t3"))
     await routed.dispatcher.dispatch(text("emp1", "/nosuch", "t4"))
     await routed.outbox.drain()
-    bodies = [c.elements[0].text for c in recorder.to("emp1")]  # type: ignore[union-attr]
+    cards = recorder.to("emp1")
+    bodies = [c.elements[0].text for c in cards]  # type: ignore[union-attr]
     assert bodies[0] == "echo 1 2"
     assert bodies[1] == "heard hi there"
-    assert "/help" in bodies[2]
+    assert "/help" in cards[2].model_dump_json()  # the help card, for words nothing understood
     assert "/nosuch" in bodies[3]
 
 
@@ -362,7 +364,7 @@ async def test_chat_form_cancel_saves_nothing(chat_service: tuple[Service, NoInp
     assert await count(service, AuditLog) == 0
     assert await count(service, ConversationState) == 0
     bodies = [c.elements[0].text for c in adapter.to("emp1") if c.elements[0].kind == "markdown"]  # type: ignore[union-attr]
-    assert "已放弃本次填写，没有保存任何内容。" in bodies and "heard hi again" in bodies
+    assert "已放弃本次填写，这次在聊天里回答的内容没有保存。" in bodies and "heard hi again" in bodies
 
 
 async def test_card_with_inputs_goes_straight_to_handler(routed: Service, org: Org) -> None:
@@ -390,5 +392,5 @@ async def test_refused_click_is_explained_by_message_where_no_toasts(routed: Ser
     await routed.outbox.drain()
     (card,) = adapter.to("emp1")
     assert card.header.title == "操作未完成"
-    assert card.elements[0].text == "你没有权限执行这个操作。"  # type: ignore[union-attr]
+    assert card.elements[0].text == Translator("zh-CN")("common.not_allowed")  # type: ignore[union-attr]
     assert await count(routed, AuditLog) == 0

@@ -99,6 +99,7 @@ async def test_reminders_before_and_on_the_day_exactly_once(
         for _ in range(2)
     ]
     assert results == [True, False]
+    await service.outbox.drain()  # delivered three days before the next one
     # "due" before the day is allowed to be sent early by the scheduler? No: it is for the day itself.
     clock.advance(timedelta(days=3))  # 2026-11-27
     results += [
@@ -110,6 +111,10 @@ async def test_reminders_before_and_on_the_day_exactly_once(
     titles = [c.header.title for c in recorder.to("emp1")]
     assert titles == ["行动项即将到期", "行动项今天到期"]
     assert "3 天" in str(recorder.to("emp1")[0].model_dump())
+    # The day's reminder supersedes the earlier card: that one loses its buttons (issue 15 #10).
+    [(ref, old_card, _)] = recorder.updates
+    assert ref == recorder.sent[0].message_ref and old_card.buttons() == []
+    assert "最新的卡片" in str(old_card.model_dump())
 
     clock.advance(timedelta(days=1))  # past the deadline: no late "due" reminder
     other = await add_item(service, org.emp1, deadline=date(2026, 11, 27))

@@ -69,13 +69,21 @@ async def test_photo_rated_item_escalated_and_digest_with_chart(
     rating = sim_server.card(page, "请评价行动照片")
     await expect(rating.locator("img")).to_be_visible()
     assert await rating.locator("img").evaluate("img => img.naturalWidth") == 64
-    await rating.get_by_role("button", name="达标").click()
+    # One way to rate: the form (rating + comment + submit), no duplicate one-tap buttons.
+    assert await rating.get_by_role("button", name="达标").count() == 0
+    await rating.locator('select[name="rating"]').select_option("meets")
+    await rating.locator('textarea[name="comment"]').fill("A 区 12 个价签全部到位")
+    await rating.get_by_role("button", name="提交评价").click()
 
     async def rated() -> bool:
         async with service.factory() as s:
             return await s.scalar(select(Evidence.rating)) == "meets"
 
     await eventually(rated)
+    await expect(sim_server.card(page, "行动照片已评价")).to_be_visible()
+    await sim_server.open_chat(page, "zhoujie")
+    await expect(sim_server.card(page, "你的行动照片：达标")).to_be_visible()
+    await expect(sim_server.card(page, "关键动作照片已收到")).to_be_visible()
 
     # Fast-forward from the page: the deadline passes, the scheduler's ticks escalate the item.
     scheduler = Scheduler(service, JobTable(SCHEDULE))

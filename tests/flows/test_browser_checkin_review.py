@@ -68,9 +68,11 @@ async def test_checkin_then_acknowledge(sim_server: SimServer, sim_page: Page) -
     await sim_server.open_chat(page, "zhaolei")  # 周杰's manager
     summary = sim_server.card(page, "周杰 的进度对话 · 2026-11-27")
     await expect(summary).to_contain_text("支付回调联调等运维开白名单")
-    await summary.get_by_role("button", name="已阅").click()
+    await expect(summary.get_by_role("button")).to_have_count(1)  # one way to answer (issue 15 #9)
+    await expect(summary.locator('select[name="decision"]')).to_have_value("acknowledged")
+    await summary.get_by_role("button", name="发送回复").click()
     await expect(page.locator(".toast.success")).to_contain_text("已阅")
-    await expect(summary.get_by_role("button", name="已阅")).to_be_disabled()
+    await expect(summary.get_by_role("button", name="发送回复")).to_have_count(0)
     await expect(summary).to_contain_text("赵磊")
 
     async with sim_server.service.factory() as session:

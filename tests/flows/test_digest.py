@@ -31,10 +31,10 @@ from bot.app.service import Service
 from bot.core.clock import FixedClock
 from bot.core.status import OPEN_ACTION_ITEM
 from cards.charts import HEIGHT_PX, WIDTH_PX
-from cards.model import Card, Fields, Image
+from cards.model import Card, Fields, Image, Markdown
 from handlers.digest.digest import send_digest
 from storage.media import MediaStore
-from storage.models import ActionItem, AuditLog, CheckIn, Cycle, Evidence, Recognition
+from storage.models import ActionItem, AuditLog, CheckIn, Cycle, Evidence, EvidenceRequest, Recognition
 from storage.queries import metrics as m
 from tests.fakes.recording import RecordingAdapter
 from tests.support.factories import Org
@@ -207,19 +207,40 @@ async def test_digest_card_chart_and_once_per_day(
     await service.outbox.drain()
     [card] = recorder.to("leader")
     f = fields(card)
-    assert f["签到完成率"] == "67% · 较上期 ↑17pp"
-    assert f["证据完整率"] == "50% · 无上期数据"
-    assert f["平均响应时间"] == "15.0h · 较上期 ↑13.0h（变差）"
-    assert f["承诺兑现率"] == "33% · 较上期 ↓17pp（变差）"
+    assert f["签到完成率"] == "67%（4/6） · 较上期 ↑17pp"
+    assert f["证据完整率"] == "50%（1/2） · 上期无数据"
+    assert f["平均响应时间"] == "15.0 小时（2 项） · 较上期 ↑13.0 小时（变差）"
+    assert f["承诺兑现率"] == "33%（1/3） · 较上期 ↓17pp（变差）"
     body = str(card.model_dump())
-    assert "逾期行动项：2 项" in body and "李四(2)" in body and "张三(+3)" in body and "本期共 4 分" in body
+    assert "逾期行动项：2 项" in body and "李四(2)" in body and "张三(+3)" in body
+    assert "本期共 4 分（上期 0 分）" in body
+    assert "统计区间：11-10 至 11-23（14 天）" in body
     nudges = [b for b in card.buttons() if b.value.startswith("action.nudge|")]
-    assert [b.label for b in nudges] == ["催办 李四", "催办 李四"]
+    assert [b.label for b in nudges] == ["催办 李四：D2026-11-01", "催办 李四：D2026-11-18"]
 
     [chart] = [el for el in card.elements if isinstance(el, Image)]
     data, mime = await MediaStore(service.settings.media.dir, max_bytes=10**7).read(chart.media_id)
     assert mime == "image/png"
     assert PILImage.open(io.BytesIO(data)).size == (WIDTH_PX, HEIGHT_PX)
+
+
+async def test_risks_repeat_what_the_card_shows_above(
+    service: Service, org: Org, recorder: RecordingAdapter
+) -> None:
+    """Issue 15 #15: 风险 said 暂无 under 2 overdue items and a 33 % fulfilment rate."""
+    await seed(service, org)
+    assert await run_job(service, org.leader, lambda ctx: send_digest(ctx, day=DAY))
+    await service.outbox.drain()
+    [card] = recorder.to("leader")
+    risks = next(el.text for el in card.elements if isinstance(el, Markdown) and "**风险**" in el.text)
+    assert risks.splitlines()[1:] == [
+        "- 2 项行动项逾期，最久的已逾期 23 天（见上方列表）",
+        "- 签到完成率只有 67%，低于 80%",
+        "- 证据完整率只有 50%，低于 80%",
+        "- 承诺兑现率只有 33%，低于 80%",
+        "- 两次以上未签到：李四(2)",
+        "- 进度持续落后：张三",
+    ]
 
 
 async def test_manager_digest_compares_with_company(
@@ -234,8 +255,8 @@ async def test_manager_digest_compares_with_company(
     await service.outbox.drain()
     [card] = recorder.to("mgr")
     f = fields(card)
-    assert f["签到完成率"] == "50% · 持平 · 公司 67%"
-    assert f["承诺兑现率"] == "50% · 持平 · 公司 33%"
+    assert f["签到完成率"] == "50%（2/4） · 与上期持平 · 公司 67%"
+    assert f["承诺兑现率"] == "50%（1/2） · 与上期持平 · 公司 33%"
     assert card.header.subtitle == "王经理 的团队"
 
 
@@ -256,3 +277,70 @@ async def test_report_per_department_and_person(service: Service, org: Org) -> N
     assert lines[0].startswith("level,id,name,department,")
     assert any(line.startswith("person,") and ",李四," in line for line in lines)
     assert any(line.startswith("company,") for line in lines)
+
+
+async def test_a_digest_without_data_says_so(service: Service, org: Org, recorder: RecordingAdapter) -> None:
+    """Issue 15 #15: "平均响应时间 0.0h" (or "—") with nothing measured, and an empty chart grid."""
+    assert await run_job(service, org.leader, lambda ctx: send_digest(ctx, day=DAY))
+    await service.outbox.drain()
+    [card] = recorder.to("leader")
+    f = fields(card)
+    assert f["签到完成率"] == "暂无数据：本期没有到期的签到"
+    assert f["平均响应时间"] == "暂无数据：本期新建的行动项还没有人回应"
+    assert f["承诺兑现率"] == "暂无数据：本期没有到期的行动项"
+    assert not [el for el in card.elements if isinstance(el, Image)]
+    body = str(card.model_dump())
+    assert "近 30 天还没有到期的签到或行动项" in body and "- 暂无" in body and "0.0" not in body
+    assert "本期共 0 分" in body and "上期" not in body.split("本期共 0 分")[1][:8]
+
+
+async def test_the_previous_period_shows_when_only_it_has_data(
+    service: Service, org: Org, recorder: RecordingAdapter
+) -> None:
+    """A comparison that exists appears: nothing due this period, 1 of 2 check-ins done the period before."""
+    async with service.factory() as s, s.begin():
+        s.add(CheckIn(person_id=org.emp1.id, period="a", status="submitted", due_at=utc(2026, 10, 29, 8)))
+        s.add(CheckIn(person_id=org.emp2.id, period="b", status="missed", due_at=utc(2026, 10, 29, 8)))
+    assert await run_job(service, org.leader, lambda ctx: send_digest(ctx, day=DAY))
+    await service.outbox.drain()
+    [card] = recorder.to("leader")
+    assert fields(card)["签到完成率"] == "暂无数据：本期没有到期的签到 · 上期 50%"
+
+
+async def test_expired_evidence_requests_since_the_previous_digest(
+    service: Service, org: Org, recorder: RecordingAdapter
+) -> None:
+    """The evidence flow promises to tell the manager about expiries in the digest: each counted once, since
+    the reader's previous digest, within the reader's scope (answered requests are not expiries)."""
+    await seed(service, org)
+    async with service.factory() as s, s.begin():
+
+        def req(person: int, expires: datetime, status: str) -> None:
+            s.add(
+                EvidenceRequest(
+                    person_id=person, status=status, requested_at=utc(2026, 11, 1), expires_at=expires
+                )
+            )
+
+        req(org.emp2.id, utc(2026, 11, 22, 15, 59), "expired")  # 11-22 23:59 local: reported on 11-23
+        req(org.emp2.id, utc(2026, 11, 23, 15, 59), "expired")  # 11-23 local: reported on 11-24
+        req(org.emp1.id, utc(2026, 11, 23, 10), "open")  # lapsed, not swept yet: still an expiry
+        req(org.emp1.id, utc(2026, 11, 23, 10), "fulfilled")  # answered: not an expiry
+        req(org.seller.id, utc(2026, 11, 23, 10), "expired")  # another team
+    yesterday = date(2026, 11, 23)
+    assert await run_job(service, org.leader, lambda ctx: send_digest(ctx, day=yesterday))
+    assert await run_job(service, org.leader, lambda ctx: send_digest(ctx, day=DAY))
+    settings = service.settings.model_copy(
+        update={"digest": service.settings.digest.model_copy(update={"managers_too": True})}
+    )
+    service.dispatcher.settings = settings
+    assert await run_job(service, org.manager, lambda ctx: send_digest(ctx, day=DAY))
+    await service.outbox.drain()
+    first, second = recorder.to("leader")
+    assert "照片证据请求过期未交：1 个（11-09 以来）：李四" in str(first.model_dump())
+    body = str(second.model_dump())
+    assert "照片证据请求过期未交：3 个（11-23 以来）：张三、李四、周销售" in body
+    assert "逾期行动项：2 项**（上次简报 2 项" in body
+    [team] = recorder.to("mgr")
+    # The manager's first digest: since the start of the period, own team only.
+    assert "照片证据请求过期未交：3 个（11-10 以来）：李四(2)、张三" in str(team.model_dump())

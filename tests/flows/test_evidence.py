@@ -129,8 +129,9 @@ async def test_photo_attaches_within_window_and_manager_rates(
     shown = [[el.media_id for el in card.elements if el.kind == "image"] for card in cards]
     assert sorted(shown) == sorted([[r.sha256] for r in rows])
 
-    # After the window closes the next image does not attach to the request.
-    clock.advance(timedelta(minutes=settings.evidence.attach_window_minutes))
+    # After the request closes the next image does not attach to it.
+    assert req.expires_at == datetime(2026, 11, 25, 15, 59, 59, tzinfo=UTC)  # Wed 23:59:59 in Shanghai
+    clock.set(req.expires_at)
     recorder.clear()
     recorder.media["ref-3"] = image_bytes("PNG", size=(20, 20))
     await service.dispatcher.dispatch(image("emp1", "ref-3"))
@@ -166,7 +167,7 @@ async def test_bad_files_are_rejected_with_a_message(
 ) -> None:
     await request_photo(service, recorder)
     if kind == "pdf":
-        data, expect = b"%PDF-1.7\n" + b"0" * 5000, "只接受 JPEG"
+        data, expect = b"%PDF-1.7\n" + b"0" * 5000, "不超过 10 MB 的 JPEG、PNG、GIF 或 WebP 图片"
     elif kind == "oversized":
         data, expect = b"\xff\xd8\xff" + b"0" * (settings.media.max_image_bytes + 1), "上限"
     else:
@@ -175,7 +176,7 @@ async def test_bad_files_are_rejected_with_a_message(
     await service.dispatcher.dispatch(image("emp1", "bad"))
     await service.outbox.drain()
     [reply] = recorder.to("emp1")
-    assert expect in str(reply.model_dump())
+    assert reply.header.title == "图片没有保存" and expect in str(reply.model_dump())
     assert await count(service, Evidence) == 0
     assert media_files(settings) == []
     assert recorder.to("mgr") == []
@@ -195,18 +196,18 @@ async def test_rating_authorisation_and_compare_and_set(
     await service.dispatcher.dispatch(image("emp1", "p"))
     await service.outbox.drain()
     [card] = recorder.to("mgr")
-    meets = button(card, "evidence.rate", rating="meets")
+    submit = card.forms()[0].submit
 
     for outsider in ("emp2", "emp1", "smgr"):  # a peer, the employee, another department's manager
-        answer = await service.dispatcher.dispatch(click(outsider, meets))
-        assert answer.toast == "你没有权限执行此操作。" or answer.toast_kind == "error", outsider
+        answer = await service.dispatcher.dispatch(click(outsider, submit, {"rating": "meets"}))
+        assert answer.toast_kind == "error" and "张三" in (answer.toast or ""), outsider
     async with service.factory() as s:
         ev = await s.scalar(select(Evidence))
     assert ev is not None and ev.rating is None
 
-    answer = await service.dispatcher.dispatch(click("mgr", meets, {"comment": "很好"}))
+    answer = await service.dispatcher.dispatch(click("mgr", submit, {"rating": "meets", "comment": "很好"}))
     assert answer.toast_kind == "success"
-    again = await service.dispatcher.dispatch(click("mgr", button(card, "evidence.rate", rating="improve")))
+    again = await service.dispatcher.dispatch(click("mgr", submit, {"rating": "improve"}))
     assert again.toast_kind == "error"
     rated = await get(service, Evidence, ev.id)
     assert (rated.rating, rated.rated_by_id, rated.comment) == ("meets", org.manager.id, "很好")
@@ -222,7 +223,8 @@ async def test_form_rating_needs_support_opens_follow_up_for_manager(
     [card] = recorder.to("mgr")
     submit = card.forms()[0].submit
     missing = await service.dispatcher.dispatch(click("mgr", submit, {"comment": "x"}))
-    assert missing.toast_kind == "error"
+    assert missing.toast_kind == "warning" and missing.toast == "请选择一个评价。"
+    assert await count(service, ActionItem) == 0
     await service.dispatcher.dispatch(click("mgr", submit, {"rating": "support", "comment": "缺少工具"}))
     await service.outbox.drain()
     async with service.factory() as s:
@@ -253,7 +255,7 @@ async def test_coaching_note_after_three_needs_improvement_in_a_row(
         await service.dispatcher.dispatch(image("emp1", f"x{n}"))
         await service.outbox.drain()
         card = recorder.to("mgr")[-1]
-        await service.dispatcher.dispatch(click("mgr", button(card, "evidence.rate", rating=rating)))
+        await service.dispatcher.dispatch(click("mgr", card.forms()[0].submit, {"rating": rating}))
         await service.outbox.drain()
         notes.extend(str(c.model_dump()) for c in recorder.to("emp1") if c.header.title == "辅导建议")
         clock.advance(timedelta(days=1))

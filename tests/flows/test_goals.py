@@ -1,4 +1,5 @@
-"""Goals: form, weights = 100, copy last cycle, manager confirm/return (vague-guarded), authorisation."""
+"""Goals: form, weights = 100, copy last cycle, manager confirm/return (vague-guarded), the goals themselves
+vague-guarded (issue 15 #7), authorisation."""
 
 from __future__ import annotations
 
@@ -15,14 +16,14 @@ from cards.flow_actions import (
     GoalsSubmit,
     KickoffTeamGoals,
 )
-from storage.models import Cycle, CycleParticipant, Goal
+from storage.models import AuditLog, Cycle, CycleParticipant, Goal
 from tests.fakes.recording import RecordingAdapter
 from tests.support.factories import Org
 from tests.support.flows import button, click, has_enabled, last_to, last_update, say, text_of
 
 
 async def _start(service: Service, code: str = "2026-Q1") -> int:
-    await kickoff_from_cli(service, code=code, departments=["研发部"], hr_user_id="hr")
+    await kickoff_from_cli(service, code=code, departments=["研发部"], hr_user_id="hr", allow_past=True)
     await service.outbox.drain()
     async with service.factory() as s:
         cycle_id = await s.scalar(select(Cycle.id).where(Cycle.code == code))
@@ -158,6 +159,100 @@ async def test_return_comment_is_vague_guarded(
     await service.outbox.drain()
     assert (await _participant(service, cycle_id, org.emp1.id)).goals_status == "submitted"
     assert has_enabled(last_to(recorder, "mgr"), GoalsConfirm)
+
+
+VAGUE_FORM = {
+    "objective_1": "上线新计费系统",
+    "key_result_1": "3 月底前全量",
+    "weight_1": "60",
+    "objective_2": "进一步加强团队沟通协作能力",
+    "weight_2": "30%",
+    "objective_4": "提升客户满意度",
+    "key_result_4": "客户满意度有明显提升",
+    "weight_4": "10",
+}
+
+
+async def _vague_audit(service: Service, participant_id: int) -> list[str]:
+    async with service.factory() as s:
+        rows = await s.scalars(
+            select(AuditLog.action)
+            .where(AuditLog.entity == "cycle_participant_goals", AuditLog.entity_id == participant_id)
+            .order_by(AuditLog.id)
+        )
+        return list(rows)
+
+
+async def test_vague_goals_are_bounced_once_keeping_every_value(
+    service: Service, org: Org, recorder: RecordingAdapter
+) -> None:
+    """A slogan objective with no key result, and a key result that measures nothing, are asked about once;
+    the form comes back with every slot exactly as typed (the empty third one too, so numbers hold)."""
+    cycle_id = await _start(service)
+    answer = await click(service, "emp1", GoalsSubmit(cycle_id=cycle_id), VAGUE_FORM, message_ref="form-1")
+    await service.outbox.drain()
+    assert answer.toast_kind == "warning" and "第 2 个目标" in (answer.toast or "")
+    bounce = last_update(recorder, "emp1")
+    assert bounce.header.colour == "orange"
+    body = text_of(bounce)
+    assert "第 2 个目标" in body and "第 4 个目标" in body and "第 1 个目标" not in body
+    assert "内容都保留着" in body
+    typed = {i.name: i.default for f in bounce.forms() for i in f.inputs}
+    for name, value in VAGUE_FORM.items():
+        assert typed[name] == value, name
+    assert not typed["objective_3"] and not typed["key_result_2"]
+    assert await _goals(service, cycle_id, org.emp1.id) == []
+    cp = await _participant(service, cycle_id, org.emp1.id)
+    assert cp.goals_status == "none"
+    assert recorder.to("mgr")[-1].header.title.startswith("考核周期")  # the manager heard nothing yet
+
+    # asked once: the same goals submitted again are saved as written, and counted
+    answer = await click(service, "emp1", GoalsSubmit(cycle_id=cycle_id), VAGUE_FORM)
+    await service.outbox.drain()
+    assert answer.toast_kind != "warning"
+    assert [o for o, _ in await _goals(service, cycle_id, org.emp1.id)] == [
+        "上线新计费系统",
+        "进一步加强团队沟通协作能力",
+        "提升客户满意度",
+    ]
+    assert (await _participant(service, cycle_id, org.emp1.id)).goals_status == "submitted"
+    assert await _vague_audit(service, cp.id) == ["vague.bounced", "vague.accepted"]
+
+
+async def test_a_direction_with_a_measured_key_result_passes(
+    service: Service, org: Org, recorder: RecordingAdapter
+) -> None:
+    """OKRs put the direction in the objective and the measure in the key result: that is not vague."""
+    cycle_id = await _start(service)
+    form = {
+        "objective_1": "提升客户满意度",
+        "key_result_1": "Q3 结束前 NPS 从 32 提高到 40",
+        "weight_1": "50",
+        "objective_2": "上线新版会员积分系统",
+        "weight_2": "50",
+    }
+    answer = await click(service, "emp1", GoalsSubmit(cycle_id=cycle_id), form)
+    assert answer.toast == "目标已提交，等待上级确认。"
+    cp = await _participant(service, cycle_id, org.emp1.id)
+    assert cp.goals_status == "submitted" and await _vague_audit(service, cp.id) == []
+
+
+async def test_copied_vague_goals_are_asked_about_too(
+    service: Service, org: Org, recorder: RecordingAdapter
+) -> None:
+    q1 = await _start(service, "2026-Q1")
+    await click(service, "emp1", GoalsSubmit(cycle_id=q1), VAGUE_FORM)
+    await click(service, "emp1", GoalsSubmit(cycle_id=q1), VAGUE_FORM)  # saved as written the second time
+    q2 = await _start(service, "2026-Q2")
+    answer = await click(service, "emp1", GoalsCopy(cycle_id=q2), message_ref="q2-form")
+    await service.outbox.drain()
+    assert answer.toast_kind == "warning"
+    form = last_update(recorder, "emp1")
+    assert button(form, GoalsSubmit).cycle_id == q2
+    typed = {i.name: i.default for f in form.forms() for i in f.inputs}
+    assert typed["objective_2"] == "进一步加强团队沟通协作能力" and typed["weight_3"] == "10"
+    assert await _goals(service, q2, org.emp1.id) == []
+    assert (await _participant(service, q2, org.emp1.id)).goals_status == "none"
 
 
 async def test_hrbp_may_confirm(service: Service, org: Org, recorder: RecordingAdapter) -> None:

@@ -7,14 +7,17 @@ from typing import Any
 
 import pytest
 
+from adapters.base import CallbackAnswer
 from bot.app.service import Service
 from bot.core.config import Settings
 from cards import grades as gc
+from cards.actions import unpack
+from cards.model import Card
 from storage.models import Cycle, Grade, Person
 from storage.queries.grades import deviations
 from tests.fakes.recording import RecordingAdapter
 from tests.support.factories import Org
-from tests.support.flows import click, last_to, say, text_of
+from tests.support.flows import button, click, last_to, say, text_of
 from tests.support.flows3 import audit, make_cycle, rows
 
 
@@ -77,6 +80,21 @@ async def propose(
         {"grade": grade, "reason": reason},
     )
     return answer.toast_kind
+
+
+async def tap(
+    service: Service,
+    recorder: RecordingAdapter,
+    sender: str,
+    payload: Any,
+    form: dict[str, Any] | None = None,
+) -> tuple[CallbackAnswer, Card | None]:
+    """Click, deliver, and return the answer with the clicked card's new version (None if unchanged)."""
+    before = len(recorder.updates)
+    answer = await click(service, sender, payload, form)
+    await service.outbox.drain()
+    mine = [card for _, card, rcpt in recorder.updates[before:] if rcpt == sender]
+    return answer, (mine[-1] if mine else None)
 
 
 @pytest.mark.parametrize(("sigma", "alerted"), [(2.0, False), (1.9, True)])
@@ -159,7 +177,11 @@ async def test_release_only_by_hr_in_one_broadcast_then_locked(
     await service.outbox.drain()
     dist = text_of(last_to(recorder, "hr"))
     assert "研发部" in dist and "销售部" in dist
-    assert (await click(service, "hr", release)).toast_kind == "success"
+    ask, ask_card = await tap(service, recorder, "hr", release)  # never on the first tap
+    assert ask.toast_kind == "warning" and ask_card is not None
+    assert all(g.status == "proposed" for g in await rows(service, Grade))
+    recorder.clear()
+    assert (await click(service, "hr", button(ask_card, gc.GradesRelease))).toast_kind == "success"
     assert (await click(service, "hr", release)).toast_kind == "error"  # nothing left to release
     await service.outbox.drain()
     assert ["A", "B", "C"] == [
@@ -182,11 +204,125 @@ async def test_release_with_deviations_needs_confirmation(
     assert await propose(service, "mgr", cycle, org.emp2, "A", "主导 2 次架构升级") == "success"
     await service.outbox.drain()
     assert any("研发部" in c.header.title for c in recorder.to("hr"))  # band alert before release
-    first = await click(service, "hr", gc.GradesRelease(cycle_id=cycle.id))
-    assert first.toast_kind == "warning"
+    first, first_card = await tap(service, recorder, "hr", gc.GradesRelease(cycle_id=cycle.id))
+    assert first.toast_kind == "warning" and first_card is not None
+    assert "A 占比 100%，超出设定范围 0%–50%" in text_of(first_card)
+    assert "点「我已查看校准提醒」后才能发布" in text_of(first_card)
+    assert not any(isinstance(unpack(b.value), gc.GradesRelease) for b in first_card.buttons())
     assert all(g.status == "proposed" for g in await rows(service, Grade))
-    assert (
-        await click(service, "hr", gc.GradesRelease(cycle_id=cycle.id, confirm=True))
-    ).toast_kind == "success"
+    # the alert was sent but not seen: even a crafted "confirm" only shows the warnings again
+    forced = await click(service, "hr", gc.GradesRelease(cycle_id=cycle.id, confirm=True))
+    assert forced.toast == "发布前请先查看校准提醒。"
+    assert all(g.status == "proposed" for g in await rows(service, Grade))
+    seen, seen_card = await tap(service, recorder, "hr", button(first_card, gc.GradesAlertSeen))
+    assert seen.toast_kind == "success" and seen_card is not None
+    confirm = button(seen_card, gc.GradesRelease)
+    assert confirm.confirm
+    assert (await click(service, "hr", confirm)).toast_kind == "success"
     [released] = await audit(service, "grades.released")
     assert released.detail["override"] is True
+    [alert_seen] = await audit(service, "grades.alert_seen")
+    assert alert_seen.actor_id == org.hr.id and alert_seen.detail["keys"] == [f"{org.rnd.id}:A:high"]
+
+
+async def test_release_names_the_ungraded_and_rechecks_before_sending(
+    service: Service, org: Org, recorder: RecordingAdapter
+) -> None:
+    """Issue 15 #6: grades went out on the first tap with 1 of 40 graded."""
+    cycle = await make_cycle(service, [org.emp1, org.emp2, org.seller])
+    assert await propose(service, "mgr", cycle, org.emp1, "A", "全年交付 4 个项目") == "success"
+    await service.outbox.drain()
+    recorder.clear()
+
+    await say(service, "hr", "/grades")  # no code: the active cycle
+    await service.outbox.drain()
+    dist = last_to(recorder, "hr")
+    assert "2026-Q4" in dist.header.title and "已评级 **1 / 3** 人" in text_of(dist)
+    ask, ask_card = await tap(service, recorder, "hr", button(dist, gc.GradesRelease))
+    assert ask.toast == "请先确认：1 人将收到结果，2 人还没有评级。" and ask_card is not None
+    assert "还有 2 人没有评级" in text_of(ask_card)
+    assert button(ask_card, gc.GradesRelease).confirm
+    assert all(g.status == "proposed" for g in await rows(service, Grade))
+    assert not recorder.to("emp1")
+
+    # who, on request: a separate card with each person's manager
+    listing = await click(service, "hr", button(ask_card, gc.GradesUngraded))
+    assert listing.toast == "未评级名单（2 人）已发给你。"
+    await service.outbox.drain()
+    who = text_of(last_to(recorder, "hr"))
+    assert "李四 · 研发部 · 经理：王经理" in who and "周销售 · 销售部 · 经理：孙经理" in who
+    assert "张三" not in who
+    assert (await click(service, "emp1", button(ask_card, gc.GradesUngraded))).toast_kind == "error"
+
+    # another grade arrives after the confirmation was shown: confirm shows the new numbers instead
+    assert await propose(service, "mgr", cycle, org.emp2, "B", "完成 2 个目标") == "success"
+    stale, stale_card = await tap(service, recorder, "hr", button(ask_card, gc.GradesRelease))
+    assert stale.toast == "情况有变：现在 2 人待发布、1 人未评级。请看更新后的卡片再确认。"
+    assert all(g.status == "proposed" for g in await rows(service, Grade))
+    assert stale_card is not None
+    done, done_card = await tap(service, recorder, "hr", button(stale_card, gc.GradesRelease))
+    assert done.toast == "已向 2 人发布结果。" and done_card is not None
+    assert "已评级 **2 / 3** 人（其中已发布 2 人）· 未评级 **1** 人" in text_of(done_card)
+    assert not any(b for b in done_card.buttons() if not b.disabled)
+    [released] = await audit(service, "grades.released")
+    assert released.detail["count"] == 2 and released.detail["ungraded"] == 1
+
+
+async def test_grades_without_a_cycle_uses_the_active_one(
+    service: Service, org: Org, recorder: RecordingAdapter
+) -> None:
+    """Issue 15 #13: ``/grades`` without a code answered "没有找到评级"."""
+    nothing = await say(service, "hr", "/grades")
+    assert (nothing.toast or "").startswith("目前没有进行中的周期，也没有任何评级。用法：/grades [周期代码]")
+    await make_cycle(service, [org.emp1, org.emp2])
+    await say(service, "hr", "/grades")
+    await service.outbox.drain()
+    card = last_to(recorder, "hr")
+    assert "2026-Q4" in card.header.title and "还没有评级" in text_of(card)
+    assert "未评级 **2** 人" in text_of(card)
+    await say(service, "hr", "/grades 2026q4")
+    await service.outbox.drain()
+    assert "2026-Q4" in last_to(recorder, "hr").header.title
+    wrong = await say(service, "hr", "/grades 2026-Q9")
+    assert wrong.toast == "没有找到周期 2026-Q9。有评级或进行中的周期：2026-Q4。用法：/grades [周期代码]。"
+
+
+def _form_values(card: Card) -> dict[str, str | None]:
+    return {i.name: i.default for f in card.forms() for i in f.inputs}
+
+
+@pytest.mark.parametrize("vague", ["加强沟通", "表现一般"])
+async def test_vague_reason_is_bounced_once_keeping_what_was_entered(
+    service: Service, org: Org, recorder: RecordingAdapter, vague: str
+) -> None:
+    """Issue 15 #1 and #7: a grade reason is a promise of facts; a bounce keeps the grade and the text."""
+    cycle = await make_cycle(service, [org.emp1])
+    answer, card = await tap(
+        service,
+        recorder,
+        "mgr",
+        gc.GradePropose(cycle_id=cycle.id, person_id=org.emp1.id),
+        {"grade": "C", "reason": vague},
+    )
+    assert answer.toast_kind == "warning" and card is not None
+    assert _form_values(card) == {"grade": "C", "reason": vague}
+    assert await rows(service, Grade) == []
+    # asked once: the same text again is saved as written
+    assert await propose(service, "mgr", cycle, org.emp1, "C", vague) == "success"
+    [grade] = await rows(service, Grade)
+    assert (grade.grade, grade.reason) == ("C", vague)
+
+
+async def test_incomplete_grade_form_keeps_the_reason(
+    service: Service, org: Org, recorder: RecordingAdapter
+) -> None:
+    cycle = await make_cycle(service, [org.emp1])
+    answer, card = await tap(
+        service,
+        recorder,
+        "mgr",
+        gc.GradePropose(cycle_id=cycle.id, person_id=org.emp1.id),
+        {"grade": "", "reason": "完成 3 个目标中的 2 个"},
+    )
+    assert answer.toast_kind == "error" and card is not None
+    assert _form_values(card)["reason"] == "完成 3 个目标中的 2 个"

@@ -82,6 +82,7 @@ commands = st.builds(lambda c, a: f"/{c} {a}".strip(), st.sampled_from(COMMANDS)
 # rows of its own purpose, nothing else; and any command may audit what it did or what was viewed.
 _EFFECTS: list[tuple[list[str], frozenset[str]]] = [
     (["checkin", "签到"], frozenset({"checkins", "scheduled_sends"})),
+    (["review", "复盘"], frozenset({"reviews_321"})),
     (["skip", "跳过"], frozenset({"scheduled_sends"})),
     (["kickoff", "启动周期", "cancelcycle", "取消周期"], frozenset({"cycles", "cycle_participants"})),
     (["kudos", "点赞", "感谢"], frozenset({"recognitions"})),

@@ -287,6 +287,7 @@ FIELD_TABLE = {
     "rating_id": "deliverable_ratings",
     "person_id": "victims",
     "subject_id": "victims",
+    "owner_id": "victims",
 }
 
 
@@ -299,6 +300,8 @@ def _values(name: str, annotation: Any, ids: dict[str, list[int]]) -> list[Any]:
         return ["checkin", "review"]
     if annotation is bool:
         return [True]
+    if annotation is date:
+        return [date(2026, 12, 31)]
     literals = [a for arg in get_args(annotation) for a in (get_args(arg) or [arg]) if isinstance(a, str)]
     if literals:
         return literals

@@ -31,7 +31,11 @@ def test_the_registry_has_one_entry_for_every_job() -> None:
     for job in Job:
         entry = table.entry(job)
         assert entry is not None and entry.args is ARGS[job]
-    assert {s.name for s in table.sweeps} == {"sweep_deliverable_ratings", "sweep_self_assessments"}
+    assert {s.name for s in table.sweeps} == {
+        "sweep_deliverable_ratings",
+        "sweep_evidence_requests",
+        "sweep_self_assessments",
+    }
 
 
 def test_a_job_without_an_entry_is_an_error_when_the_table_is_built() -> None:

@@ -3,12 +3,14 @@
 (() => {
   const boot = JSON.parse(document.getElementById("boot").textContent);
   const $ = (id) => document.getElementById(id);
+  // The page speaks the language of the person it acts as once they switch (boot.strings has every locale).
+  const state = { people: [], user: null, stream: null, messages: new Map(), locale: boot.locale, now: boot.now };
   const S = (key, params) => {
-    let text = boot.strings[key] ?? key;
+    let text = boot.strings[state.locale]?.[key] ?? boot.strings["zh-CN"][key] ?? key;
     for (const [k, v] of Object.entries(params || {})) text = text.split(`{${k}}`).join(String(v));
     return text;
   };
-  const state = { people: [], user: null, stream: null, messages: new Map() };
+  const LANGUAGES = { "zh-CN": "中文", en: "English" };
 
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
@@ -39,9 +41,18 @@
     setTimeout(() => node.remove(), 3300);
   }
 
+  function current() { return state.people.find((p) => p.user_id === state.user) || null; }
+
+  // Times are shown where the person lives, as their cards are written, never in the browser's own zone.
+  function zone() { return current()?.timezone || boot.timezone; }
+
   function fmtTime(iso) {
-    const d = new Date(iso);
-    return d.toLocaleString(boot.locale, { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
+    const options = { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+    try {
+      return new Date(iso).toLocaleString(state.locale, { ...options, timeZone: zone() });
+    } catch (err) {
+      return new Date(iso).toLocaleString(state.locale, { ...options, timeZone: boot.timezone });
+    }
   }
 
   // ------------------------------------------------------------------ people picker
@@ -55,7 +66,7 @@
   function matches(p, q) {
     if (!q) return true;
     const roles = p.roles.map((r) => S(`role_${r}`)).join(" ");
-    return `${p.name} ${p.department} ${p.user_id} ${roles}`.toLowerCase().includes(q);
+    return `${p.name} ${p.department} ${p.user_id} ${roles} ${p.manager || ""}`.toLowerCase().includes(q);
   }
 
   function drawPeople() {
@@ -72,7 +83,8 @@
         el("div", { class: "meta" },
           el("div", { class: "line1" }, el("span", { class: "name", text: p.name }), ...tags,
             p.messages ? el("span", { class: "badge", text: String(p.messages) }) : null),
-          el("div", { class: "dept", text: p.department }),
+          el("div", { class: "dept" }, p.department,
+            p.manager ? el("span", { class: "boss", text: ` · ${S("reports_to", { name: p.manager })}` }) : null),
           last ? el("div", { class: "last", text: last }) : null));
     }));
     $("no-results").hidden = shown.length > 0;
@@ -84,8 +96,8 @@
     state.user = userId;
     state.messages.clear();
     history.replaceState(null, "", `#user=${encodeURIComponent(userId)}`);
-    const person = state.people.find((p) => p.user_id === userId);
-    $("acting-as").textContent = person ? `${S("you")}：${person.name} · ${person.department}` : userId;
+    drawActingAs();
+    showClock(state.now);
     document.body.classList.add("chatting");
     $("chat").replaceChildren(el("p", { class: "placeholder", text: S("connecting") }));
     for (const id of ["text", "send"]) $(id).disabled = false;
@@ -93,8 +105,36 @@
     connect(userId);
   }
 
+  function drawActingAs() {
+    const person = current();
+    $("acting-as").textContent = person ? `${S("you")}：${person.name} · ${person.department}` : state.user || "";
+    const other = person && person.locale === "en" ? "zh-CN" : "en";
+    $("lang").hidden = !person;
+    $("lang").textContent = S("lang_switch", { lang: LANGUAGES[other] });
+    $("lang").dataset.to = other;
+  }
+
+  // The person's language (their cards from now on) and this page's, changed together.
+  async function switchLanguage() {
+    const person = current();
+    if (!person) return;
+    const res = await fetch(`/sim/api/people/${encodeURIComponent(person.user_id)}/locale`, {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ locale: $("lang").dataset.to }) });
+    const data = await res.json().catch(() => ({}));
+    if (!res.ok) { toast(data.error || `HTTP ${res.status}`, "error"); return; }
+    person.locale = data.locale;
+    state.locale = data.locale;
+    history.replaceState(null, "", `?lang=${encodeURIComponent(data.locale)}${location.hash}`);
+    label();
+    drawPeople();
+    drawAll();
+    toast(S("lang_switched", { name: person.name, lang: LANGUAGES[data.locale] }), "success");
+  }
+
   function setStatus(kind) {
     document.body.dataset.stream = kind;
+    state.status = kind;
     $("status").textContent = S(kind === "open" ? "connected" : kind === "closed" ? "disconnected" : "connecting");
   }
 
@@ -137,6 +177,7 @@
 
   function drawAll() {
     const chat = $("chat");
+    if (!state.user) return;
     const all = [...state.messages.values()];
     if (!all.length) { chat.replaceChildren(el("p", { class: "placeholder", text: S("empty_chat") })); return; }
     chat.replaceChildren(...all.map(drawMessage));
@@ -294,11 +335,16 @@
   }
 
   // ------------------------------------------------------------------ clock
-  function showClock(iso) { $("clock-now").textContent = fmtTime(iso); $("clock-now").dateTime = iso; }
+  function showClock(iso) {
+    state.now = iso;
+    $("clock-now").textContent = fmtTime(iso);
+    $("clock-now").dateTime = iso;
+    $("clock-zone").textContent = zone();
+  }
 
-  async function fastForward(days) {
+  async function fastForward(step) {
     const res = await fetch("/sim/api/clock", { method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ days }) });
+      body: JSON.stringify(step) });
     const data = await res.json();
     if (!res.ok) { toast(data.error, "error"); return; }
     showClock(data.now);
@@ -306,21 +352,30 @@
   }
 
   // ------------------------------------------------------------------ wiring
-  document.title = S("title");
-  for (const node of document.querySelectorAll("[data-s]")) node.textContent = S(node.dataset.s);
-  $("search").placeholder = S("search");
-  $("text").placeholder = S("input_placeholder");
-  $("upload-label").title = S("upload");
+  function label() {
+    document.documentElement.lang = state.locale;
+    document.title = S("title");
+    for (const node of document.querySelectorAll("[data-s]")) node.textContent = S(node.dataset.s);
+    $("search").placeholder = S("search");
+    $("text").placeholder = S("input_placeholder");
+    $("upload-label").title = S("upload");
+    if (state.status) setStatus(state.status);
+    drawActingAs();
+    showClock(state.now);
+  }
+
+  label();
   $("search").addEventListener("input", drawPeople);
   $("composer").addEventListener("submit", sendText);
   $("text").addEventListener("keydown", (ev) => {
     if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) sendText(ev);
   });
   $("upload").addEventListener("change", upload);
-  $("ff-day").addEventListener("click", () => fastForward(1));
-  $("ff-week").addEventListener("click", () => fastForward(7));
+  $("ff-hour").addEventListener("click", () => fastForward({ hours: 1 }));
+  $("ff-day").addEventListener("click", () => fastForward({ days: 1 }));
+  $("ff-week").addEventListener("click", () => fastForward({ days: 7 }));
+  $("lang").addEventListener("click", switchLanguage);
   $("back").addEventListener("click", () => document.body.classList.remove("chatting"));
-  showClock(boot.now);
   setInterval(async () => {
     const res = await fetch("/sim/api/clock").catch(() => null);
     if (res && res.ok) showClock((await res.json()).now);
