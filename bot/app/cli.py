@@ -220,24 +220,30 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from aiohttp import web
 
     from bot.app.http import create_app
+    from bot.app.listen import ListenError, listen
     from bot.app.logs import setup_logging
     from bot.app.service import build_service
     from storage.db import NotMigratedError, create_engine, ensure_migrated
 
+    try:
+        sock = listen(settings, texts="server")
+    except ListenError as exc:
+        raise CliError(str(exc)) from None
     setup_logging(settings.server.log_level)
     engine = create_engine(settings.database.url)
     try:
         asyncio.run(_check_migrated(engine, ensure_migrated))
     except NotMigratedError as exc:
+        sock.close()
         raise CliError(str(exc)) from None
     except OSError as exc:
+        sock.close()
         raise CliError(f"database unreachable: {exc}") from None
     service = build_service(settings)
     _add_background(service)
     web.run_app(
         create_app(service),
-        host=settings.server.host,
-        port=settings.server.port,
+        sock=sock,
         print=None,
         access_log=None,
         shutdown_timeout=10,

@@ -8,7 +8,6 @@ acknowledge, HRBPs to escalate to, leaders to receive the digest.
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import socket
 from collections.abc import Callable
@@ -24,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.app.demo_feedback import run_peer_round
 from bot.app.http import create_app
 from bot.app.kickoff_cli import KickoffFailed, kickoff_from_cli
+from bot.app.listen import ListenError
+from bot.app.listen import listen as bind
 from bot.app.logs import setup_logging
 from bot.app.service import Service, build_service
 from bot.core.config import Settings, format_validation_error, is_loopback
@@ -219,27 +220,11 @@ def demo_settings(
 
 
 def listen(settings: Settings) -> socket.socket:
-    """Bind the demo's port before anything else starts, so a port in use is one clear line (naming the
-    port and the flag) instead of a scheduler traceback from a service that was already half up."""
-    host, port = settings.server.host, settings.server.port
+    """The demo's port, bound before the old database is deleted or anything starts."""
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-        family, kind, proto, _, address = infos[0]
-        sock = socket.socket(family, kind, proto)
-    except OSError as exc:
-        raise DemoError(_t(settings)("sim.demo.bad_host", host=host, reason=exc.strerror or exc)) from None
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(128)
-    except OSError as exc:
-        sock.close()
-        key = "sim.demo.port_in_use" if exc.errno == errno.EADDRINUSE else "sim.demo.cannot_listen"
-        raise DemoError(
-            _t(settings)(key, host=host, port=port, next=port + 1 if port < 65535 else 8081, reason=exc)
-        ) from None
-    sock.setblocking(False)
-    return sock
+        return bind(settings, texts="sim.demo")
+    except ListenError as exc:
+        raise DemoError(str(exc)) from None
 
 
 def _t(settings: Settings) -> Translator:

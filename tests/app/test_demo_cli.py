@@ -220,3 +220,37 @@ def test_make_demo_installs_without_the_dev_extra_and_make_test_with_it(tmp_path
     for stamp in (".installed-app", ".installed-dev"):
         os.utime(venv / stamp, (older, older))
     assert _make(venv, "demo") and _make(venv, "pytest")
+
+
+def test_run_on_a_port_in_use_is_one_line_too(tmp_path: Path) -> None:
+    """The sibling of the demo's fault: ``perfloop run`` on a taken port said "cannot reach a required
+    service" with a traceback from a half-started service."""
+    env = _env(PERFLOOP_DATABASE__URL=f"sqlite+aiosqlite:///{tmp_path / 'run.db'}")
+    migrate = subprocess.run(
+        [sys.executable, "-m", "bot.app.cli", "migrate"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert migrate.returncode == 0, migrate.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "bot.app.cli", "run"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={**env, "PERFLOOP_SERVER__PORT": str(port), "PERFLOOP_SIM__ENABLED": "false"},
+            cwd=tmp_path,
+        )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert str(port) in lines[0] and "PERFLOOP_SERVER__PORT" in lines[0]
+    assert "Traceback" not in proc.stderr and "cannot reach a required service" not in proc.stderr
