@@ -212,7 +212,7 @@ def _render_form(body: dict[str, Any], form: Form, extra: list[Button], lines: l
             body["submit_button"] = submit
             return "multiple_interaction"
     # A button card: one single-choice dropdown that fits rides along as ``button_selection``; every other
-    # question is listed here and asked in chat after the submit click (bot/chatforms.py).
+    # question is listed here and asked in chat after the submit click (bot/core/chatforms.py).
     on_card = next((s for s in selects if not s.multiple and _fits(s, MAX_SELECT_OPTIONS)), None)
     if on_card is not None:
         body["button_selection"] = {

@@ -30,6 +30,7 @@ from sqlalchemy import exists, select
 from bot.core.context import Context, Reply
 from bot.core.errors import DeliveryError
 from bot.core.forms import form_of, text
+from bot.core.notify import send_polite
 from bot.core.people import director_of, find_by_mention, is_manager_of, manager_of
 from bot.core.router import Router
 from bot.core.schedule import Entry, Host, Job, ScheduleEntry, Sweep, WeekArgs
@@ -54,6 +55,7 @@ from cards.evidence import (
 from cards.model import Card, Form
 from cards.notice import notice_card
 from handlers.action_items.api import load_item, open_action_item, record_first_response
+from handlers.digest.api import reads_digest
 from storage.media import MediaRejected, MediaStore
 from storage.models import ActionItem, Evidence, EvidenceRequest, Person
 from storage.queries.once import done_before
@@ -547,6 +549,7 @@ async def expire_request(ctx: Context, request_id: int) -> bool:
         return False
     expired = await _request_card_for(ctx, updated, ctx.person, "expired")
     await ctx.outbox.supersede(ctx.person, request_key(updated.id), expired)
+    await _tell_requester_of_expiry(ctx, updated)
     ctx.audit(
         "evidence.request_expired",
         "evidence_request",
@@ -558,9 +561,30 @@ async def expire_request(ctx: Context, request_id: int) -> bool:
     return True
 
 
+async def _tell_requester_of_expiry(ctx: Context, req: EvidenceRequest) -> None:
+    """The requester hears of an expiry once: in their digest if they read one, else in one notice (held for
+    their quiet hours). A request the employee made of themselves tells nobody."""
+    if req.requested_by_id is None or req.requested_by_id == req.person_id:
+        return
+    requester = await ctx.session.get(Person, req.requested_by_id)
+    if requester is None or not requester.active or await reads_digest(ctx, requester):
+        return
+    t = ctx.translator(requester)
+    item = await ctx.session.get(ActionItem, req.action_item_id) if req.action_item_id else None
+    body = t(
+        "evidence.expired_notice.body",
+        name=ctx.person.name,
+        expires=ctx.local_text(req.expires_at, requester),
+        what=item.deliverable if item else t("evidence.expired_notice.no_item"),
+    )
+    card = notice_card(t, t("evidence.expired_notice.title", name=ctx.person.name), body, colour="grey")
+    await send_polite(ctx, requester, card, dedupe_key=f"evidence-expired:{req.id}")
+
+
 async def sweep_evidence_requests(host: Host) -> int:
     """Expire every open request whose time is up, each in its employee's own transaction; returns how many.
-    The digest reports them to the managers (``status == expired``, ``expires_at`` = when)."""
+    The requester hears of each: in the digest (``status == expired``, ``expires_at`` = when) if they read
+    one, else in a notice."""
     now = host.clock.now()
     async with host.factory() as session:
         rows = list(

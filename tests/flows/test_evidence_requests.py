@@ -185,3 +185,27 @@ async def test_bad_image_is_refused_in_the_persons_language_with_what_is_accepte
     [logged] = [r for r in caplog.records if r.getMessage() == "evidence image rejected"]
     assert logged.__dict__["reason"] == "type" and "magic bytes" in logged.__dict__["detail"]
     assert (await get(service, EvidenceRequest, (await only_request(service)).id)).status == "open"
+
+
+async def test_an_expiry_reaches_the_requester_once_in_a_notice_or_in_their_digest(
+    service: Service, org: Org, recorder: RecordingAdapter, clock: FixedClock
+) -> None:
+    """Issue 15 #2: "the manager never hears". A requester who reads no daily digest (a line manager,
+    ``[digest] managers_too`` off) gets one grey notice naming the person; one who reads a digest hears it
+    there, not twice."""
+    await ask(service, recorder)
+    clock.set(WED_END_SHANGHAI + timedelta(minutes=2))
+    assert await sweep_evidence_requests(service) == 1
+    await service.outbox.drain()
+    [notice] = recorder.to("mgr")
+    assert notice.header.title == "张三 的照片请求已过期" and notice.header.colour == "grey"
+    assert "/evidence @张三" in notice.model_dump_json()
+
+    recorder.clear()
+    service.settings.digest.managers_too = True
+    clock.set(WED_END_SHANGHAI + timedelta(days=1))
+    await ask(service, recorder)
+    clock.set(WED_END_SHANGHAI + timedelta(days=3))
+    assert await sweep_evidence_requests(service) == 1
+    await service.outbox.drain()
+    assert recorder.to("mgr") == []
