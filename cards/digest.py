@@ -41,6 +41,10 @@ class Figure:
     """For a rate: what was done (the numerator); for hours: how many responses were timed."""
     total: int | None = None
     """For a rate: what was due (the denominator)."""
+    days: int | None = None
+    """For a daily average (the daily-active rate): over how many workdays."""
+    counts_as_risk: bool = True
+    """Whether a rate below the floor is listed under the risks (an activity rate is context, not a risk)."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,8 @@ def _amount(t: Translator, fig: Figure) -> str:
         return head + t("digest.of", done=fig.done, total=fig.total)
     if fig.kind == "hours" and fig.done:
         return head + t("digest.timed", count=fig.done)
+    if fig.days:
+        return head + t("digest.over_days", days=fig.days)
     return head
 
 
@@ -131,7 +137,7 @@ def figure_text(t: Translator, fig: Figure, *, compare_company: bool) -> str:
 
 
 def is_low(fig: Figure, low_rate: float) -> bool:
-    return fig.kind == "rate" and fig.value is not None and fig.value < low_rate
+    return fig.counts_as_risk and fig.kind == "rate" and fig.value is not None and fig.value < low_rate
 
 
 def _names(t: Translator, people: list[Named], *, counts: bool) -> str:

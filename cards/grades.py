@@ -11,6 +11,7 @@ from typing import Any
 from cards.actions import Action, action, pack
 from cards.catalogue import Translator
 from cards.feedback_common import cut
+from cards.grade_appeals import GradeAppealStart
 from cards.model import (
     Actions,
     Button,
@@ -57,6 +58,14 @@ class GradesUngraded(Action):
     cycle_id: int
 
 
+@action("grades.review")
+class GradesReview(Action):
+    """HR has reviewed a department whose grades the calibration check locked: unlock them."""
+
+    cycle_id: int
+    department_id: int
+
+
 @dataclass(frozen=True)
 class DepartmentRow:
     name: str
@@ -66,15 +75,17 @@ class DepartmentRow:
 
 @dataclass(frozen=True)
 class Progress:
-    """How far grading has got in one cycle: participants, grades proposed (not yet released), released."""
+    """How far grading has got in one cycle: participants, grades proposed (not yet released), released, and
+    proposed grades locked by a calibration anomaly until HR reviews them (never released while locked)."""
 
     participants: int
     proposed: int
     released: int
+    locked: int = 0
 
     @property
     def ungraded(self) -> int:
-        return max(self.participants - self.proposed - self.released, 0)
+        return max(self.participants - self.proposed - self.released - self.locked, 0)
 
 
 @dataclass(frozen=True)
@@ -167,13 +178,14 @@ def _department_lines(
 
 
 def _progress_text(t: Translator, progress: Progress) -> str:
-    return t(
+    text = t(
         "grades.progress",
-        graded=progress.proposed + progress.released,
+        graded=progress.proposed + progress.released + progress.locked,
         total=progress.participants,
         released=progress.released,
         ungraded=progress.ungraded,
     )
+    return text + (t("grades.progress_locked", n=progress.locked) if progress.locked else "")
 
 
 def distribution_card(
@@ -236,6 +248,8 @@ def release_card(
     elements: list[Any] = [Fields(items=facts)]
     if progress.ungraded:
         elements.append(Markdown(text=t("grades.ungraded_warning", n=progress.ungraded)))
+    if progress.locked:
+        elements.append(Markdown(text=t("grades.locked_warning", n=progress.locked)))
     if items:
         elements.append(Fields(items=items))
     if warnings:
@@ -302,23 +316,50 @@ def ungraded_card(t: Translator, *, cycle_code: str, people: Sequence[Ungraded],
     )
 
 
-def alert_card(t: Translator, *, cycle_code: str, department: str, deviations: Sequence[Deviation]) -> Card:
+def alert_card(
+    t: Translator,
+    *,
+    cycle_code: str,
+    department: str,
+    deviations: Sequence[Deviation],
+    locked: int = 0,
+    review: GradesReview | None = None,
+) -> Card:
+    """The calibration alert. ``locked`` grades of the department are held until HR reviews them; HR's
+    copy carries the ``review`` button that unlocks them, the department head's copy only informs."""
     title = t("grades.alert_title", department=department, cycle=cycle_code)
     lines = "\n".join(f"- {_deviation_text(t, d)}" for d in deviations)
-    return Card(
-        header=Header(title=cut(title, 60), colour="red"),
-        elements=[
-            Markdown(text=cut(t("grades.alert_body", department=department) + "\n" + lines, 2000)),
-            Note(text=t("grades.alert_note")),
-        ],
-        summary=cut(title, 100),
-    )
+    elements: list[Any] = [
+        Markdown(text=cut(t("grades.alert_body", department=department) + "\n" + lines, 2000)),
+    ]
+    if locked:
+        elements.append(Markdown(text=t("grades.alert_locked", n=locked, department=department)))
+    elements.append(Note(text=t("grades.alert_note")))
+    if review is not None:
+        elements.append(
+            Actions(buttons=[Button(label=t("grades.review"), value=pack(review), style="primary")])
+        )
+    return Card(header=Header(title=cut(title, 60), colour="red"), elements=elements, summary=cut(title, 100))
 
 
-def released_card(t: Translator, *, cycle_code: str, grade: str) -> Card:
+def released_card(
+    t: Translator, *, cycle_code: str, grade: str, grade_id: int | None = None, closes: str | None = None
+) -> Card:
+    """The person's grade; with ``grade_id`` and ``closes``, how to appeal and until when."""
     title = t("grades.released_title", cycle=cycle_code)
+    elements: list[Any] = [Markdown(text=t("grades.released_body", cycle=cycle_code, grade=grade))]
+    if grade_id is not None and closes is not None:
+        elements.append(Note(text=t("grade_appeals.may_appeal", closes=closes)))
+        elements.append(
+            Actions(
+                buttons=[
+                    Button(
+                        label=t("grade_appeals.appeal_button"),
+                        value=pack(GradeAppealStart(grade_id=grade_id)),
+                    )
+                ]
+            )
+        )
     return Card(
-        header=Header(title=cut(title, 60), colour="green"),
-        elements=[Markdown(text=t("grades.released_body", cycle=cycle_code, grade=grade))],
-        summary=cut(title, 100),
+        header=Header(title=cut(title, 60), colour="green"), elements=elements, summary=cut(title, 100)
     )

@@ -25,6 +25,17 @@ class ActionLine:
 
 
 @dataclass(frozen=True)
+class GradeEvent:
+    """One step of a released grade (release, HR correction, appeal, decision, withdrawal) on a local day."""
+
+    kind: str
+    date: str
+    cycle: str
+    before: str = ""
+    after: str = ""
+
+
+@dataclass(frozen=True)
 class HistoryView:
     name: str
     checkins: Sequence[tuple[str, str]] = ()
@@ -35,6 +46,7 @@ class HistoryView:
     peer_hidden: bool = False
     ratings: dict[str, float] = field(default_factory=dict)
     grade: str | None = None
+    grade_events: Sequence[GradeEvent] = ()
 
 
 def _status(t: Translator, kind: str, status: str) -> str:
@@ -76,6 +88,12 @@ def history_card(t: Translator, view: HistoryView) -> Card:
         elements.append(Markdown(text=cut(t("history.ratings") + "\n" + lines, 2000)))
     if view.grade:
         elements.append(Markdown(text=t("history.grade", grade=view.grade)))
+    if view.grade_events:
+        lines = "\n".join(
+            t(f"grade_appeals.history.{e.kind}", date=e.date, cycle=e.cycle, before=e.before, after=e.after)
+            for e in view.grade_events[-10:]
+        )
+        elements.append(Markdown(text=cut(t("grade_appeals.history_title") + "\n" + lines, 2000)))
     if not elements:
         elements.append(Markdown(text=t("history.empty")))
     elements.append(Note(text=t("history.streak", n=view.streak)))

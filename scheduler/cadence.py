@@ -274,6 +274,13 @@ class WeeklyRulesSeries:
 
 
 # ---------------------------------------------------------------------------------- who gets which
+WEEKLY_CHECKS = frozenset({Job.CHECK_EVIDENCE_RULES, Job.CHECK_THRESHOLDS, Job.CHECK_EARLY_WARNING})
+"""Jobs run on the first workday after an ISO week, for that week (``WeeklyRulesSeries``)."""
+BRIEF_ROLES = ("leader", "hrbp", "manager")
+"""Who may read a monthly department brief (the flow sends one only to leaders, department heads and
+department HRBPs; the rest of these get nothing)."""
+
+
 @dataclass(frozen=True)
 class PeriodicFlow:
     flow: str
@@ -283,7 +290,7 @@ class PeriodicFlow:
     def args(self, occ: Occurrence) -> JobArgs:
         if self.job is Job.SEND_DIGEST:
             return DayArgs(day=occ.day)
-        if self.job is Job.CHECK_EVIDENCE_RULES:
+        if self.job in WEEKLY_CHECKS:
             return WeekArgs(week=occ.period)
         return PeriodArgs(period=occ.period, due_at=occ.at)
 
@@ -334,9 +341,20 @@ def periodic_flows(
         out.append(
             PeriodicFlow("evidence", Job.CHECK_EVIDENCE_RULES, WeeklyRulesSeries(cal, tz, cfg.reminder_time))
         )
+        out.append(
+            PeriodicFlow(
+                "insights.warn", Job.CHECK_EARLY_WARNING, WeeklyRulesSeries(cal, tz, cfg.reminder_time)
+            )
+        )
     digest = settings.digest
     if digest.enabled and (person.has_role("leader") or (digest.managers_too and person.has_role("manager"))):
         out.append(PeriodicFlow("digest", Job.SEND_DIGEST, DailySeries(cal, tz, digest.time)))
+    if any(person.has_role(role) for role in BRIEF_ROLES):
+        brief = ReviewSeries(cal, tz, "first_workday", digest.time)
+        out.append(PeriodicFlow("insights.brief", Job.SEND_DEPARTMENT_BRIEF, brief))
+    if person.has_role("hrbp") or person.has_role("manager"):
+        alerts = WeeklyRulesSeries(cal, tz, cfg.reminder_time)
+        out.append(PeriodicFlow("insights.alerts", Job.CHECK_THRESHOLDS, alerts))
     return out
 
 

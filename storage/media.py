@@ -184,3 +184,11 @@ class MediaStore:
 
     def exists(self, sha256: str) -> bool:
         return self.path_for(sha256).exists()
+
+    def remove(self, sha256: str) -> bool:
+        """Delete a stored file (synchronous); False when it was not there."""
+        try:
+            self.path_for(sha256).unlink()
+        except FileNotFoundError:
+            return False
+        return True

@@ -120,13 +120,18 @@ class Cycle(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
     code: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16), default="draft")  # draft, active, cancelled, closed
+    status: Mapped[str] = mapped_column(String(16), default="draft")  # draft active closing closed cancelled
     scope: Mapped[list[Any]] = mapped_column(default=list)  # department ids; empty = whole company
     starts_on: Mapped[date | None] = mapped_column(Date, default=None)
     ends_on: Mapped[date | None] = mapped_column(Date, default=None)
     started_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = created_col()
+    # 0005 (issue 20 #1): the close, also audited as ``cycle.closed``; status gains ``closing``.
+    closed_at: Mapped[datetime | None] = mapped_column(default=None)
+    closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
+    close_mode: Mapped[str | None] = mapped_column(String(16), default=None)
+    """What became of the items still open at the close: ``carry_over`` or ``cancel``."""
 
 
 class CycleParticipant(Base):
@@ -165,6 +170,7 @@ class CheckIn(Base):
         Index("ix_checkins_status_due", "status", "due_at"),
         Index("ix_checkins_period", "period"),
         Index("ix_checkins_due_person_status", "due_at", "person_id", "status"),  # 0002: digest/report ranges
+        Index("ix_checkins_answered_at", "answered_at"),  # 0010: feedback frequency
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -376,6 +382,7 @@ class InboundEvent(Base):
     __table_args__ = (
         UniqueConstraint("platform", "event_id"),
         Index("ix_inbound_events_received_at", "received_at"),  # 0004 (#12): pruning past the replay window
+        Index("ix_inbound_events_person_received", "person_id", "received_at"),  # 0010: a team's active days
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -451,6 +458,7 @@ class PeerFeedback(Base):
     __table_args__ = (
         UniqueConstraint("cycle_id", "subject_id", "rater_id"),
         Index("ix_peer_feedback_rater_status", "rater_id", "status"),
+        Index("ix_peer_feedback_released_at", "released_at"),  # 0010: participation figures
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -518,11 +526,13 @@ class Grade(Base):
     """The department at proposal time: the calibration history must not move when people do."""
     grade: Mapped[str] = mapped_column(String(8))
     reason: Mapped[str | None] = mapped_column(Text, default=None)
-    status: Mapped[str] = mapped_column(String(16), default="proposed")  # proposed, released
+    status: Mapped[str] = mapped_column(String(16), default="proposed")  # proposed, locked, released
     proposed_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
     proposed_at: Mapped[datetime] = mapped_column(default=utcnow)
     released_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
     released_at: Mapped[datetime | None] = mapped_column(default=None)
+    corrected_at: Mapped[datetime | None] = mapped_column(default=None)
+    """HR's last correction after release (issue 20): the appeal window restarts from it."""
 
 
 class TeamSetting(Base):
@@ -578,3 +588,108 @@ EXPORTABLE_TABLES: dict[str, type[Base]] = {
         QuietHours,
     )
 }
+
+
+# ---------------------------------------------------------------- issue 20: grade appeals
+
+
+class GradeAppeal(Base):
+    """An employee contesting a released grade, and the HRBP's decision (uphold or change, with a reason).
+
+    ``open_grade_id`` is the grade's id while the appeal is open and NULL once it is decided or withdrawn:
+    a unique column that NULLs do not collide in, so "one open appeal per grade" holds under two taps and
+    two replicas on SQLite and PostgreSQL alike. Every step is also in ``audit_log`` (``grade.appeal*``)."""
+
+    __tablename__ = "grade_appeals"
+    __table_args__ = (
+        UniqueConstraint("open_grade_id"),
+        Index("ix_grade_appeals_person", "person_id", "cycle_id"),
+        Index("ix_grade_appeals_cycle", "cycle_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    grade_id: Mapped[int] = mapped_column(ForeignKey("grades.id", ondelete="CASCADE"))
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    open_grade_id: Mapped[int | None] = mapped_column(BigId, default=None)
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open, upheld, changed, withdrawn
+    grade_before: Mapped[str] = mapped_column(String(8))
+    """The grade the person contested, as it was when they appealed."""
+    grade_after: Mapped[str | None] = mapped_column(String(8), default=None)
+    """The grade after the decision (the same as before when upheld); None while open or withdrawn."""
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
+    decision_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = created_col()
+    decided_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+EXPORTABLE_TABLES[GradeAppeal.__tablename__] = GradeAppeal
+
+
+# ---------------------------------------------------------------- issue 20: results (HR's flags)
+
+
+class ResultFlag(Base):
+    """HR's promotion or high-potential mark on one person in one cycle, exported with the results.
+
+    One row per (cycle, person, kind), so a second tap or a second replica cannot mark twice; taking a flag
+    back deletes the row. Who set or took it back, and when, is also in ``audit_log`` (``result.flag_set`` /
+    ``result.flag_unset``), which keeps the history the row alone does not."""
+
+    __tablename__ = "result_flags"
+    __table_args__ = (UniqueConstraint("cycle_id", "person_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # promotion, high_potential
+    set_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
+    set_at: Mapped[datetime] = created_col()
+
+
+EXPORTABLE_TABLES[ResultFlag.__tablename__] = ResultFlag
+
+
+# ---------------------------------------------------------------- issue 20: monthly growth snapshots
+
+
+class Snapshot(Base):
+    """One person's monthly growth snapshot: the previous month's figures as they were computed on the
+    first workday (``figures``, JSON), and the image the card showed. (person, month) is the natural key:
+    a second sweep, a second replica or a retry finds the row and sends nothing. ``status`` says whether the
+    card went out (``sent``) or not (``skipped`` on leave, ``missed`` past the catch-up horizon); the figures
+    are kept either way so ``/snapshot`` can show them."""
+
+    __tablename__ = "snapshots"
+    __table_args__ = (
+        UniqueConstraint("person_id", "month"),
+        Index("ix_snapshots_month", "month"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    month: Mapped[str] = mapped_column(String(7))
+    """The month reported on, ``2026-09`` (sent on the first workday of October)."""
+    status: Mapped[str] = mapped_column(String(16), default="sent")
+    figures: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    media_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime] = created_col()
+
+
+EXPORTABLE_TABLES[Snapshot.__tablename__] = Snapshot
+
+
+# ---------------------------------------------------------------- issue 20: keys the service makes itself
+
+
+class ServiceSecret(Base):
+    """A random key the service made for itself on first use (e.g. ``snapshot.links``, which signs the PDF
+    download links), kept here so every replica and every restart signs and checks with the same one
+    without configuration. Never exported (not in ``EXPORTABLE_TABLES``); a configured secret overrides it."""
+
+    __tablename__ = "service_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = created_col()

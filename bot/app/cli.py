@@ -142,6 +142,12 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("doctor", help="check config, database, migrations and platform credentials")
     sub.add_parser("send", help="deliver everything due in the outbox now, then exit")
     _outbox_parser(sub)
+    from bot.app.cycle_cli import add_parser as cycle_parser
+
+    cycle_parser(sub)
+    from bot.app.results_cli import add_parser as results_parser
+
+    results_parser(sub)
     return p
 
 
@@ -584,6 +590,36 @@ async def cmd_outbox_retry(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def cmd_results_export(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app.results_cli import ResultsFailed, results_export
+
+    try:
+        print(await results_export(args, settings), file=sys.stderr)
+    except ResultsFailed as exc:
+        raise CliError(str(exc)) from None
+    return 0
+
+
+async def cmd_results_flag(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app.results_cli import ResultsFailed, results_flag
+
+    try:
+        print(await results_flag(args, settings))
+    except ResultsFailed as exc:
+        raise CliError(str(exc)) from None
+    return 0
+
+
+async def cmd_cycle_close(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app.cycle_cli import CycleCommandFailed, cycle_close
+
+    try:
+        print(await cycle_close(args, settings))
+    except CycleCommandFailed as exc:
+        raise CliError(str(exc)) from None
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "run": cmd_run,
     "migrate": cmd_migrate,
@@ -593,6 +629,7 @@ COMMANDS: dict[str, Command] = {
     "export": cmd_export,
     "doctor": cmd_doctor,
     "kickoff": cmd_kickoff,
+    "cycle close": cmd_cycle_close,
     "schedule": cmd_schedule,
     "report": cmd_report,
     "person-export": cmd_person_export,
@@ -600,6 +637,8 @@ COMMANDS: dict[str, Command] = {
     "send": cmd_send,
     "outbox list": cmd_outbox_list,
     "outbox retry": cmd_outbox_retry,
+    "results export": cmd_results_export,
+    "results flag": cmd_results_flag,
 }
 
 

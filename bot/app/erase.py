@@ -57,6 +57,7 @@ from storage.models import (
     EvidenceRequest,
     Goal,
     Grade,
+    GradeAppeal,
     InboundEvent,
     OutboxMessage,
     PeerFeedback,
@@ -65,6 +66,7 @@ from storage.models import (
     Recognition,
     Review321,
     SelfAssessment,
+    Snapshot,
     Workspace,
 )
 from storage.queries.retention import ERASED_PREFIX
@@ -245,6 +247,7 @@ class _Eraser:
                 "checkins", CheckIn, [CheckIn.person_id == pid], {"obstacles": None, "support": None}
             )
         )
+        await self._checkin_notes(pid)
         await self.blank(
             "checkin comments",
             CheckIn,
@@ -293,6 +296,7 @@ class _Eraser:
             else set()
         )
         photos -= shared
+        photos |= await self._snapshots(pid)
         link["evidence_request"] = set(await self.ids(EvidenceRequest, EvidenceRequest.person_id == pid))
         link["recognition"] = set(
             await self.blank(
@@ -329,6 +333,13 @@ class _Eraser:
             await self.blank(
                 "grades", Grade, [Grade.person_id == pid, Grade.proposed_by_id == pid], {"reason": None}
             )
+        )
+        # Appeal audit rows sit on the grade (entity "grade"), so the line above already links them.
+        await self.blank(
+            "grade appeals",
+            GradeAppeal,
+            [GradeAppeal.person_id == pid, GradeAppeal.decided_by_id == pid],
+            {"reason": "", "decision_reason": None},
         )
         self.report.add(
             "conversation states",
@@ -369,6 +380,32 @@ class _Eraser:
     async def _platform(self) -> str:
         platform = await self.s.scalar(select(Workspace.platform).where(Workspace.id == self.p.workspace_id))
         return str(platform)
+
+    async def _checkin_notes(self, pid: int) -> None:
+        """The check-in's own-words note lives inside ``progress`` (JSON, key ``note``) beside the numbers,
+        which stay for the metrics: rewritten row by row, since JSON editing differs per database."""
+        rows = (
+            await self.s.execute(select(CheckIn.id, CheckIn.progress).where(CheckIn.person_id == pid))
+        ).all()
+        for row_id, progress in rows:
+            if isinstance(progress, dict) and progress.get("note"):
+                self.keep(str(progress["note"]))
+                kept = {k: v for k, v in progress.items() if k != "note"}
+                await self.s.execute(update(CheckIn).where(CheckIn.id == row_id).values(progress=kept))
+
+    async def _snapshots(self, pid: int) -> set[str]:
+        """Monthly snapshots are figures *about* the person (goal titles included): deleted, and their
+        images returned for deletion unless another snapshot uses the same file."""
+        images = set(
+            await self.s.scalars(
+                select(Snapshot.media_id).where(Snapshot.person_id == pid, Snapshot.media_id.is_not(None))
+            )
+        )
+        self.report.add("snapshots", await _delete(self.s, Snapshot, Snapshot.person_id == pid))
+        if images:
+            others = select(Snapshot.media_id).where(Snapshot.media_id.in_(images))
+            images -= set(await self.s.scalars(others))
+        return {sha for sha in images if sha}
 
     async def _self_assessments(self, pid: int) -> list[int]:
         rows = list(await self.s.scalars(select(SelfAssessment).where(SelfAssessment.person_id == pid)))

@@ -17,12 +17,15 @@ from handlers.engagement import engagement, leave, skip, snooze
 from handlers.evidence import evidence
 from handlers.feedback import deliverable_ratings, peer_feedback, self_assessment
 from handlers.goals import goals
-from handlers.grades import grades
+from handlers.grades import appeals, correct, grades
 from handlers.help import help
 from handlers.history import history
-from handlers.kickoff import kickoff
+from handlers.insights import alerts, brief, early_warning
+from handlers.kickoff import close_chat, kickoff
 from handlers.kudos import kudos
+from handlers.results import flags as result_flags
 from handlers.review321 import early, review321
+from handlers.snapshot import snapshot
 
 ROUTERS: tuple[Router, ...] = (
     action_items.router,
@@ -33,15 +36,20 @@ ROUTERS: tuple[Router, ...] = (
     evidence.router,
     goals.router,
     grades.router,
+    appeals.router,
+    correct.router,
     help.router,
     history.router,
     kickoff.router,
+    close_chat.router,
     kudos.router,
     leave.router,
     peer_feedback.router,
+    result_flags.router,
     review321.router,
     early.router,
     self_assessment.router,
+    snapshot.router,
     skip.router,
     snooze.router,
 )
@@ -56,6 +64,10 @@ SCHEDULE: tuple[ScheduleEntry, ...] = (
     *evidence.SCHEDULE,
     *deliverable_ratings.SCHEDULE,
     *self_assessment.SCHEDULE,
+    *snapshot.SCHEDULE,
+    *brief.SCHEDULE,
+    *alerts.SCHEDULE,
+    *early_warning.SCHEDULE,
 )
 """Per-person jobs (the tick hands each due item to its entry) and sweeps (run whole, every tick)."""
 

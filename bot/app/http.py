@@ -21,6 +21,8 @@ from aiohttp import web
 from bot.app.logs import request_id
 from bot.app.metrics import CONTENT_TYPE
 from bot.app.service import Service, ensure_workspaces
+from cards.catalogue import Translator
+from handlers.snapshot.api import pdf_for_link
 from storage.db import ensure_migrated, ping
 
 log = logging.getLogger("perfloop.http")
@@ -91,6 +93,19 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
+async def snapshot_pdf(request: web.Request) -> web.Response:
+    """A growth snapshot's PDF behind a signed, expiring link (``/snapshot`` in chat hands it out)."""
+    service = request.app[SERVICE]
+    pdf = await pdf_for_link(
+        service.factory, service.settings, request.match_info["token"], service.clock.now()
+    )
+    if pdf is None:
+        t = Translator(service.settings.i18n.default_locale)
+        raise web.HTTPNotFound(text=t("snapshot.link_expired"))
+    headers = {"Content-Disposition": 'inline; filename="snapshot.pdf"', "Cache-Control": "private, no-store"}
+    return web.Response(body=pdf, content_type="application/pdf", headers=headers)
+
+
 def create_admin_app(service: Service) -> web.Application:
     """The admin listener's application: ``/metrics`` and ``/healthz`` only."""
     app = web.Application(middlewares=[request_log])
@@ -108,6 +123,7 @@ def create_app(service: Service) -> web.Application:
         app.router.add_get("/metrics", metrics_endpoint)
     app.router.add_route("GET", "/callbacks/{platform}", callback)
     app.router.add_route("POST", "/callbacks/{platform}", callback)
+    app.router.add_get("/snapshot/{token}", snapshot_pdf)
     for adapter in service.registry:
         app.router.add_routes(adapter.web_routes())
         # The simulator ends its open event streams before the server waits on them.

@@ -10,9 +10,11 @@ refused unless the flag says the operator meant it.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.context import Outbox
 from bot.core.localtime import local_today, person_date
@@ -20,9 +22,8 @@ from bot.core.people import is_hr_admin
 from bot.core.status import CycleStatus
 from cards.catalogue import Translator
 from cards.kickoff import overlap_text
-from handlers.kickoff.api import KickoffError, launch_cycle, parse_request, prepare_cycle
-from storage.models import AuditLog, Person, Workspace
-from storage.queries.status import transition
+from handlers.kickoff.api import KickoffError, launch_cycle, move_cycle, parse_request, prepare_cycle
+from storage.models import Person, Workspace
 
 if TYPE_CHECKING:
     from bot.app.service import Service
@@ -30,6 +31,47 @@ if TYPE_CHECKING:
 
 class KickoffFailed(ValueError):
     """Bad input for ``perfloop kickoff``; the message is the one line to print before exiting non-zero."""
+
+
+async def operator(
+    session: AsyncSession, hr_user_id: str | None, t: Translator, *, command: str
+) -> tuple[Person | None, Workspace]:
+    """Who runs a cycle command from the CLI, and in which workspace.
+
+    ``hr_user_id`` (a platform user id) must be one active HR admin, recorded as the actor; without it the
+    operator acts, which is only unambiguous when the database has one workspace."""
+    if hr_user_id:
+        matches = list(
+            await session.scalars(
+                select(Person).where(Person.platform_user_id == hr_user_id, Person.active.is_(True))
+            )
+        )
+        if len(matches) != 1:
+            raise KickoffFailed(f"{command}: no single active person with user id {hr_user_id!r}")
+        starter = matches[0]
+        if not is_hr_admin(starter):
+            raise KickoffFailed(t("flows.only_hr"))
+        workspace = await session.get(Workspace, starter.workspace_id)
+        assert workspace is not None
+        return starter, workspace
+    workspaces = list(await session.scalars(select(Workspace)))
+    if len(workspaces) != 1:
+        raise KickoffFailed(
+            f"{command}: {len(workspaces)} workspaces in the database; pass --hr USER to choose one"
+        )
+    return None, workspaces[0]
+
+
+def cli_outbox(service: Service, session: AsyncSession, workspace: Workspace, now: datetime) -> Outbox:
+    """An outbox writing into the CLI's transaction, batched the way the workspace's platform wants."""
+    registry = service.registry
+    return Outbox(
+        session=session,
+        workspace=workspace,
+        recipients_per_call=registry.recipients_per_call().get(workspace.platform, 1),
+        interactive_recipients_per_call=registry.interactive_recipients_per_call().get(workspace.platform),
+        now=now,
+    )
 
 
 async def kickoff_from_cli(
@@ -53,27 +95,7 @@ async def kickoff_from_cli(
     t = Translator(service.settings.i18n.default_locale)
     now = service.clock.now()
     async with service.factory() as session, session.begin():
-        starter: Person | None = None
-        if hr_user_id:
-            matches = list(
-                await session.scalars(
-                    select(Person).where(Person.platform_user_id == hr_user_id, Person.active.is_(True))
-                )
-            )
-            if len(matches) != 1:
-                raise KickoffFailed(f"kickoff: no single active person with user id {hr_user_id!r}")
-            starter = matches[0]
-            if not is_hr_admin(starter):
-                raise KickoffFailed(t("flows.only_hr"))
-            workspace = await session.get(Workspace, starter.workspace_id)
-        else:
-            workspaces = list(await session.scalars(select(Workspace)))
-            if len(workspaces) != 1:
-                raise KickoffFailed(
-                    f"kickoff: {len(workspaces)} workspaces in the database; pass --hr USER to choose one"
-                )
-            workspace = workspaces[0]
-        assert workspace is not None
+        starter, workspace = await operator(session, hr_user_id, t, command="kickoff")
         settings = service.settings
         today = (
             person_date(starter, now, settings)
@@ -82,7 +104,13 @@ async def kickoff_from_cli(
         )
         try:
             plan = await prepare_cycle(
-                session, workspace.id, parse_request(code, dates, departments), today=today
+                session,
+                workspace.id,
+                parse_request(code, dates, departments),
+                today=today,
+                actor_id=starter.id if starter else None,
+                at=now,
+                via="cli",
             )
         except KickoffError as exc:
             raise KickoffFailed(exc.message(t)) from None
@@ -91,46 +119,22 @@ async def kickoff_from_cli(
             raise KickoffFailed(t("kickoff.cli_past", code=code, end=plan.period.ends_on.isoformat()))
         if plan.overlaps and not allow_overlap:
             raise KickoffFailed(t("kickoff.cli_overlap", code=code, others=overlap_text(t, plan.overlaps)))
-        cycle = await transition(
+        cycle = await move_cycle(
             session,
-            type(plan.cycle),
-            plan.cycle.id,
-            allowed=[CycleStatus.DRAFT],
-            values={
-                "status": CycleStatus.ACTIVE,
-                "started_at": now,
-                "started_by_id": starter.id if starter else None,
-            },
+            plan.cycle,
+            CycleStatus.ACTIVE,
+            actor_id=starter.id if starter else None,
+            at=now,
+            via="cli",
+            values={"started_at": now, "started_by_id": starter.id if starter else None},
+            headcount=len(plan.people),
+            past=plan.period.past,
+            overlap_override=[o.code for o in plan.overlaps],
         )
         if cycle is None:
             raise KickoffFailed(t("kickoff.duplicate", code=code, status=t("kickoff.status.active")))
-        registry = service.registry
-        outbox = Outbox(
-            session=session,
-            workspace=workspace,
-            recipients_per_call=registry.recipients_per_call().get(workspace.platform, 1),
-            interactive_recipients_per_call=registry.interactive_recipients_per_call().get(
-                workspace.platform
-            ),
-            now=now,
-        )
+        outbox = cli_outbox(service, session, workspace, now)
         participants, rows = await launch_cycle(session, outbox, service.settings, cycle)
-        session.add(
-            AuditLog(
-                at=now,
-                actor_id=starter.id if starter else None,
-                action="cycle.started",
-                entity="cycle",
-                entity_id=cycle.id,
-                detail={
-                    "code": code,
-                    "headcount": participants,
-                    "via": "cli",
-                    "past": plan.period.past,
-                    "overlap_override": [o.code for o in plan.overlaps],
-                },
-            )
-        )
     service.outbox.notify()
     return t(
         "kickoff.cli_started",

@@ -20,6 +20,10 @@ What is kept, and why it is safe:
 - ``scheduled_sends``: the ledger's natural keys stop double sends. A key is pruned only when it is older
   than anything the scheduler could recompute (the longest series lookback plus the catch-up horizon, with
   a margin), is not a snooze still to wake, and does not belong to a record that is still open.
+- snapshot images: the card image of a monthly growth snapshot (``snapshots.media_id``, ~60 KB per person
+  and month) is deleted from the media store once its month is more than ``snapshot_image_months`` before
+  the current one; the row and its figures stay (``/snapshot`` draws the image again if asked), and a file
+  another row or a photo still names stays too. The PDFs are drawn on request and never stored.
 - ``audit_log``: never deleted; rows older than ``audit_log_days`` (and never fewer days than the digest
   looks back) move to compressed JSON lines under ``archive_dir`` (``bot/app/audit_archive.py``).
 """
@@ -41,8 +45,10 @@ from bot.core.clock import Clock
 from bot.core.config import Settings
 from bot.core.schedule import Host, Sweep
 from bot.core.status import OPEN_ACTION_ITEM, CheckInStatus, ReviewStatus, SendStatus
+from storage.media import MediaStore
 from storage.models import AuditLog
 from storage.queries import retention as rq
+from storage.queries import snapshot as snapshots
 
 log = logging.getLogger("perfloop.retention")
 
@@ -65,6 +71,8 @@ class Cutoffs:
     scheduled_sends: datetime
     audit_log: datetime
     leavers: datetime | None
+    snapshot_images: str | None
+    """Snapshot images of months before this one (``2025-10``) are deleted; None: never."""
 
 
 def replay_reach(settings: Settings) -> timedelta:
@@ -96,7 +104,14 @@ def cutoffs(settings: Settings, now: datetime) -> Cutoffs:
         scheduled_sends=now - ledger_days,
         audit_log=now - timedelta(days=audit_days),
         leavers=now - timedelta(days=cfg.leavers_erase_days) if cfg.leavers_erase_days > 0 else None,
+        snapshot_images=months_before(now, cfg.snapshot_image_months) if cfg.snapshot_image_months else None,
     )
+
+
+def months_before(now: datetime, months: int) -> str:
+    """The month ``months`` before ``now``'s (UTC), as a snapshot's key: 13 before 2026-11 is 2025-10."""
+    index = now.year * 12 + now.month - 1 - months
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
 @dataclass
@@ -158,6 +173,7 @@ class Retention:
             await self._outbox()
             await self._card_messages()
             await self._ledger()
+            await self._snapshot_images()
             await self._audit()
             await self._leavers()
         except _OutOfTime:
@@ -225,6 +241,34 @@ class Retention:
             cursor = last
             await asyncio.sleep(0)
 
+    async def _snapshot_images(self) -> None:
+        before = self.cut.snapshot_images
+        if before is None:
+            return
+        media = self.settings.media
+        store = MediaStore(media.dir, max_bytes=media.max_image_bytes)
+        cursor = 0
+        while True:
+            self._check_time()
+            async with self.factory() as session, session.begin():
+                rows = await snapshots.old_images(
+                    session, before_month=before, after_id=cursor, limit=self.cfg.batch_size
+                )
+                if not rows:
+                    return
+                await snapshots.forget_images(session, [row_id for row_id, _ in rows])
+                named = {media_id for _, media_id in rows}
+                unused = named - await snapshots.images_in_use(session, named)
+                # The files go before the commit: if it fails the rows still name them, and the next run
+                # finds the rows again (a missing file is drawn again on request); never the other way round,
+                # which would leave files nothing names.
+                removed = await asyncio.to_thread(_remove_files, store, unused)
+            self.report.add("snapshot images deleted", removed)
+            if len(rows) < self.cfg.batch_size:
+                return
+            cursor = rows[-1][0]
+            await asyncio.sleep(0)
+
     async def _audit(self) -> None:
         base = self.cfg.archive_dir
         while True:
@@ -263,6 +307,16 @@ class Retention:
                 log.info("leaver not erased", extra={"person_id": person_id, "reason": str(exc)})
                 continue
             self.report.add("leavers erased", 1)
+
+
+def _remove_files(store: MediaStore, media_ids: set[str]) -> int:
+    removed = 0
+    for media_id in sorted(media_ids):
+        try:
+            removed += store.remove(media_id)
+        except ValueError:  # not a sha256: nothing of ours on disk
+            continue
+    return removed
 
 
 async def run_retention(

@@ -24,6 +24,7 @@ from bot.core.clock import Clock
 from bot.core.config import Settings
 from bot.core.context import Context
 from bot.core.schedule import ScheduleEntry
+from bot.core.schedule_port import SchedulePort
 from scheduler.jobs import SchedulerRunner
 from scheduler.port import SchedulerPort
 from scheduler.table import JobTable
@@ -51,6 +52,13 @@ class Service:
 
     def __post_init__(self) -> None:
         self.ingress = Ingress(dispatcher=self.dispatcher, outbox=self.outbox, metrics=self.metrics)
+
+    @property
+    def schedule(self) -> SchedulePort:
+        """The scheduler's answers for a sweep (``Host.schedule``): the same port every Context carries."""
+        if self.dispatcher.schedule is None:
+            raise RuntimeError("no scheduler port on this service's dispatcher")
+        return self.dispatcher.schedule
 
     async def run_for_person(self, person_id: int, fn: Callable[[Context], Awaitable[None]]) -> None:
         """Scheduled work for one person, in its own transaction (what a schedule entry's ``Host`` offers)."""

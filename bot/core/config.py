@@ -218,6 +218,10 @@ class EvidenceConfig(Section):
 
 class CyclesConfig(Section):
     max_goals: int = Field(5, ge=1, le=20)
+    late_submissions: Literal["refuse", "accept"] = "refuse"
+    """What happens to an answer for a cycle that is already closed (issue 20 #1): ``refuse`` says so,
+    naming the cycle and what to do; ``accept`` records it and marks it late in the audit. While a cycle
+    is *closing*, what was already started is accepted either way."""
 
 
 class DedupeWindows(Section):
@@ -280,6 +284,9 @@ class RetentionConfig(Section):
     """Where archived audit rows are written (``audit_log/<first id>.jsonl.gz``)."""
     leavers_erase_days: int = Field(365, ge=0, le=3650)
     """Inactive people unchanged for this many days are erased (``perfloop person-erase``); 0 = never."""
+    snapshot_image_months: int = Field(13, ge=0, le=120)
+    """Growth-snapshot images of months older than this are deleted from the media store (the figures stay,
+    and ``/snapshot`` draws an image again if asked); 13 keeps last year's same month. 0 = never."""
 
 
 class ConversationConfig(Section):
@@ -321,6 +328,71 @@ class FeedbackConfig(Section):
         return self
 
 
+class GradesConfig(Section):
+    """What happens to a grade after release (issue 20): corrections and appeals."""
+
+    appeal_window_days: int = Field(7, ge=1, le=90)
+    """An employee may appeal a released (or corrected) grade until the end of this many days after it."""
+
+
+class ThresholdsConfig(Section):
+    """Where a department's health figure turns from fine to a concern (issue 20): the monthly brief draws
+    these lines, the weekly threshold alerts fire on them. Kept in this one place so per-department values
+    (templates) can take over later without touching the flows."""
+
+    evidence_completeness: float = Field(0.85, ge=0, le=1)
+    """Alert when the share of photo-required action items that have a photo falls below this."""
+    response_hours: float = Field(48.0, gt=0, le=24 * 30)
+    """Alert when the average time to the first response to a new action item exceeds this."""
+    checkin_completion: float = Field(0.9, ge=0, le=1)
+    """The check-in completion target: alert below it."""
+
+
+DEFAULT_COEFFICIENTS: dict[str, float] = {"A": 1.2, "B": 1.0, "C": 0.8, "D": 0.0}
+"""The pay/bonus coefficients of the default grade scale (A to D), used while ``[results] coefficients`` is
+unset."""
+
+
+class ResultsConfig(Section):
+    """The results export for payroll and HRIS (issue 20, ``perfloop results export``)."""
+
+    coefficients: dict[str, float] | None = None
+    """Pay/bonus coefficient per grade, e.g. ``{ A = 1.2, B = 1.0, C = 0.8, D = 0 }``. Every grade of
+    ``[feedback] grade_scale`` needs one and no other grade may appear: checked at load, because a grade
+    without a coefficient would reach payroll as an empty cell. Unset: ``DEFAULT_COEFFICIENTS`` when the scale
+    is the default A to D; with another scale the export refuses until the table is set (the rest of the
+    service runs on)."""
+
+    @field_validator("coefficients")
+    @classmethod
+    def _in_range(cls, table: dict[str, float] | None) -> dict[str, float] | None:
+        for grade, value in (table or {}).items():
+            if not 0.0 <= value <= 100.0:
+                raise ValueError(f"{grade} = {value} is out of range (a coefficient is 0 to 100)")
+        return table
+
+    def table(self, scale: list[str]) -> dict[str, float] | None:
+        """The coefficient of every grade of ``scale``, or None when none is configured for it."""
+        if self.coefficients is not None:
+            return self.coefficients
+        return dict(DEFAULT_COEFFICIENTS) if list(DEFAULT_COEFFICIENTS) == scale else None
+
+
+class SnapshotConfig(Section):
+    """The monthly growth snapshot (issue 20 #4): one card per person on the first workday of the month."""
+
+    enabled: bool = True
+    time: dt.time = dt.time(10, 0)
+    """Local time, on the first workday of the month (Chinese calendar), from which the card goes out."""
+    link_secret: str = ""
+    """Signs the PDF download links (HMAC-SHA256), overriding the service's own key. Empty (the default): a
+    random key made on first use and kept in the database, the same for every replica and restart."""
+    link_hours: int = Field(72, ge=1, le=24 * 31)
+    """How long a PDF download link stays valid."""
+    render_processes: int = Field(0, ge=0, le=16)
+    """Worker processes drawing a wave's card images; 0 = one per CPU, 1 = none (in a thread)."""
+
+
 class I18nConfig(Section):
     default_locale: Literal["zh-CN", "en"] = "zh-CN"
 
@@ -351,6 +423,10 @@ class Settings(BaseSettings):
     conversation: ConversationConfig = ConversationConfig()
     retention: RetentionConfig = RetentionConfig()
     feedback: FeedbackConfig = FeedbackConfig()
+    grades: GradesConfig = GradesConfig()
+    results: ResultsConfig = ResultsConfig()
+    thresholds: ThresholdsConfig = ThresholdsConfig()
+    snapshot: SnapshotConfig = SnapshotConfig()
     i18n: I18nConfig = I18nConfig()
 
     @classmethod
@@ -367,6 +443,26 @@ class Settings(BaseSettings):
         if path is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
+
+    @model_validator(mode="after")
+    def _check_coefficients(self) -> Settings:
+        """``[results] coefficients`` against ``[feedback] grade_scale``: the two live in different sections,
+        so only the whole configuration can compare them."""
+        table, scale = self.results.coefficients, self.feedback.grade_scale
+        if table is None:
+            return self
+        missing = [g for g in scale if g not in table]
+        if missing:
+            raise ValueError(
+                f"results.coefficients: no coefficient for grade {', '.join(missing)} "
+                f"(grade_scale is {', '.join(scale)})"
+            )
+        unknown = [g for g in table if g not in scale]
+        if unknown:
+            raise ValueError(
+                f"results.coefficients: {', '.join(unknown)} not in grade_scale ({', '.join(scale)})"
+            )
+        return self
 
     @property
     def enabled_platforms(self) -> list[str]:

@@ -8,8 +8,8 @@ here, on the floor both stand on, so neither imports the other:
 - an ``Entry`` pairs a ``Job`` with the flow's callable ``(ctx, args)``; each flow declares its entries next
   to its code (a module-level ``SCHEDULE``), and ``bot/app/flows.py`` lists them all, by hand;
 - a ``Sweep`` is a job that finds its own work (deliverable-rating reminders, self-assessments, the daily
-  org sync); it gets a narrow ``Host`` (database, clock, settings, "run this for that person"), never the
-  whole service.
+  org sync); it gets a narrow ``Host`` (database, clock, settings, the scheduler's answers, "run this for
+  that person"), never the whole service.
 
 Both kinds run on the scheduler's leader only, through one error path: counted in ``job_runs``, logged, and
 tried again on the next tick.
@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.core.clock import Clock
 from bot.core.config import Settings
 from bot.core.context import Context
+from bot.core.schedule_port import SchedulePort
 from storage.models import Person
 
 
@@ -43,6 +44,9 @@ class Job(StrEnum):
     ESCALATE_ACTION_ITEM = "escalate_action_item"
     SEND_DIGEST = "send_digest"
     CHECK_EVIDENCE_RULES = "check_evidence_rules"
+    SEND_DEPARTMENT_BRIEF = "send_department_brief"
+    CHECK_THRESHOLDS = "check_thresholds"
+    CHECK_EARLY_WARNING = "check_early_warning"
 
 
 # ------------------------------------------------------------------------------------ arguments
@@ -110,6 +114,9 @@ ARGS: Mapping[Job, type[JobArgs]] = {
     Job.ESCALATE_ACTION_ITEM: EscalationArgs,
     Job.SEND_DIGEST: DayArgs,
     Job.CHECK_EVIDENCE_RULES: WeekArgs,
+    Job.SEND_DEPARTMENT_BRIEF: PeriodArgs,
+    Job.CHECK_THRESHOLDS: WeekArgs,
+    Job.CHECK_EARLY_WARNING: WeekArgs,
 }
 """The arguments each job comes with: the scheduler builds them, the flow's entry takes them."""
 
@@ -134,11 +141,15 @@ class Entry(Generic[A]):
 
 
 class Host(Protocol):
-    """What a sweep may use: the database, the clock, the settings, and one person's own transaction
-    (through the same context, quiet hours included, as a scheduled job)."""
+    """What a sweep may use: the database, the clock, the settings, the scheduler's answers (the same port a
+    Context carries as ``ctx.schedule``: a sweep that waits for a workday asks the scheduler's calendar), and
+    one person's own transaction (through the same context, quiet hours included, as a scheduled job)."""
 
     @property
     def settings(self) -> Settings: ...
+
+    @property
+    def schedule(self) -> SchedulePort: ...
 
     @property
     def clock(self) -> Clock: ...

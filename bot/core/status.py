@@ -21,8 +21,26 @@ from enum import StrEnum
 class CycleStatus(StrEnum):
     DRAFT = "draft"
     ACTIVE = "active"
+    CLOSING = "closing"
+    """HR has begun closing: nothing new starts in the cycle, what people already started may still be
+    submitted (``[cycles] late_submissions`` then rules what comes after ``closed``)."""
     CANCELLED = "cancelled"
     CLOSED = "closed"
+
+
+CYCLE_MOVES: dict[CycleStatus, tuple[CycleStatus, ...]] = {
+    CycleStatus.DRAFT: (CycleStatus.ACTIVE, CycleStatus.CANCELLED),
+    CycleStatus.ACTIVE: (CycleStatus.CLOSING, CycleStatus.CANCELLED),
+    CycleStatus.CLOSING: (CycleStatus.CLOSED, CycleStatus.ACTIVE),
+    CycleStatus.CANCELLED: (CycleStatus.DRAFT,),
+    CycleStatus.CLOSED: (),
+}
+"""The one table of allowed cycle moves, used by every path (kickoff, cancel, close; chat, CLI, console).
+A cancelled cycle may be previewed again (→ draft); a closing one may be taken back to active, not
+cancelled (what people finished while it was closing stays theirs); closed is final."""
+
+ANSWERABLE_CYCLE: tuple[CycleStatus, ...] = (CycleStatus.ACTIVE, CycleStatus.CLOSING)
+"""A cycle whose items already open (check-in, self-assessment, peer request, grade) may still be answered."""
 
 
 class GoalsStatus(StrEnum):
@@ -90,7 +108,18 @@ class RatingStatus(StrEnum):
 
 class GradeStatus(StrEnum):
     PROPOSED = "proposed"
+    LOCKED = "locked"
+    """A calibration anomaly holds it until HR reviews the department: no change, no release."""
     RELEASED = "released"
+
+
+class AppealStatus(StrEnum):
+    """A grade appeal (``GradeAppeal.status``)."""
+
+    OPEN = "open"
+    UPHELD = "upheld"
+    CHANGED = "changed"
+    WITHDRAWN = "withdrawn"
 
 
 class SendStatus(StrEnum):
@@ -136,3 +165,9 @@ OPEN_PEER_FEEDBACK: tuple[PeerFeedbackStatus, ...] = (
     PeerFeedbackStatus.REQUESTED,
 )
 """A peer nomination still waiting for the manager or for the peer's answer."""
+
+OPEN_APPEAL: tuple[AppealStatus, ...] = (AppealStatus.OPEN,)
+"""An appeal still waiting for the HRBP's decision (the cycle close preview lists these)."""
+
+DECIDED_APPEAL: tuple[AppealStatus, ...] = (AppealStatus.UPHELD, AppealStatus.CHANGED)
+"""An appeal the HRBP decided: final for that grade unless HR corrects the grade afterwards."""

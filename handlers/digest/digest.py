@@ -7,13 +7,17 @@ shows the last ``[digest] trend_days`` days. Everything is SQL aggregation (``st
 the chart renders in a worker thread and is stored in the media store, where adapters pick it up by hash.
 With nothing due in the trend window there is no chart, only a line saying so. Photo-evidence requests
 that expired unanswered are counted since the reader's previous digest (the evidence flow's promise to
-tell the manager), so each expiry is reported once.
+tell the manager), so each expiry is reported once. The daily-active rate counts the period's workdays (the
+scheduler's calendar) whose inbound events are still kept (``[retention] inbound_events_days``): with the
+default week of retention it covers the last few workdays, and its comparison needs a retention of at least
+two periods.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, tzinfo
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, tzinfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -59,6 +63,9 @@ class DigestFigures:
     expired: m.Expired
     expired_since: date
     previous_digest: m.PreviousDigest | None
+    active: m.DailyActive = field(default_factory=m.DailyActive)
+    active_before: m.DailyActive = field(default_factory=m.DailyActive)
+    active_company: m.DailyActive = field(default_factory=m.DailyActive)
 
 
 def has_any(figures: m.Metrics) -> bool:
@@ -75,9 +82,12 @@ async def compute_figures(
     period_days: int,
     trend_days: int,
     reader_id: int | None = None,
+    workdays: Collection[date] | None = None,
+    kept_since: datetime | None = None,
 ) -> DigestFigures:
     """The digest's SQL: about twenty aggregates whose cost follows the window, not the history.
-    ``reader_id`` finds the reader's previous digest (the start of "since last time")."""
+    ``reader_id`` finds the reader's previous digest (the start of "since last time"); ``workdays`` and
+    ``kept_since`` bound the daily-active rate (``storage.queries.metrics.counted_workdays``)."""
     period = m.Window.ending(day, period_days, tz)
     last = None
     if reader_id is not None:
@@ -87,6 +97,12 @@ async def compute_figures(
     before = await m.metrics(session, scope, period.previous())
     company = now if scope == scope.company() else await m.metrics(session, scope.company(), period)
     total, top = await m.overdue(session, scope, day, open_statuses=OPEN_ACTION_ITEM)
+
+    async def active_in(where: m.Scope, window: m.Window) -> m.DailyActive:
+        return await m.daily_active(session, where, window, workdays=workdays, kept_since=kept_since)
+
+    active = await active_in(scope, period)
+    active_company = active if scope == scope.company() else await active_in(scope.company(), period)
     return DigestFigures(
         now=now,
         before=before,
@@ -105,13 +121,33 @@ async def compute_figures(
         ),
         expired_since=since,
         previous_digest=last,
+        active=active,
+        active_before=await active_in(scope, period.previous()),
+        active_company=active_company,
     )
+
+
+def scheduler_workdays(ctx: Context, first: date, end: date) -> frozenset[date] | None:
+    """The scheduler's workdays in ``[first, end)``: a day is one when the first workday after the day
+    before is the day itself. None (Monday to Friday) on a context without the scheduler's port."""
+    port = ctx.schedule
+    if port is None:
+        return None
+    days = (first + timedelta(days=i) for i in range((end - first).days))
+    return frozenset(d for d in days if port.workday_after(d - timedelta(days=1)) == d)
+
+
+def inbound_kept_since(ctx: Context) -> datetime | None:
+    """Inbound events before this may have been purged by the retention sweep (None: it never runs)."""
+    retention = ctx.settings.retention
+    return ctx.now - timedelta(days=retention.inbound_events_days) if retention.enabled else None
 
 
 async def build_digest(ctx: Context, person: Person, scope: m.Scope, day: date) -> DigestView:
     """Compute, chart and lay out ``person``'s digest of ``day``."""
     period_days = ctx.settings.schedule.checkin_every_weeks * 7
     trend_days = ctx.settings.digest.trend_days
+    first = day - timedelta(days=2 * period_days)
     data = await compute_figures(
         ctx.session,
         scope,
@@ -120,6 +156,8 @@ async def build_digest(ctx: Context, person: Person, scope: m.Scope, day: date) 
         period_days=period_days,
         trend_days=trend_days,
         reader_id=person.id,
+        workdays=scheduler_workdays(ctx, first, day),
+        kept_since=inbound_kept_since(ctx),
     )
     is_company = scope == scope.company()
     now, before, company = data.now, data.before, data.company
@@ -156,6 +194,14 @@ async def build_digest(ctx: Context, person: Person, scope: m.Scope, day: date) 
             company.fulfilment_rate,
             done=now.actions_on_time,
             total=now.actions_due,
+        ),
+        Figure(
+            "active",
+            data.active.rate,
+            data.active_before.rate,
+            data.active_company.rate,
+            days=data.active.workdays if data.active.rate is not None else None,
+            counts_as_risk=False,
         ),
     ]
     t = ctx.translator(person)

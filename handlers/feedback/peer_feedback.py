@@ -54,6 +54,7 @@ from cards.model import Card, Form
 from cards.notice import notice_card
 from cards.radar import radar_png
 from cards.self_assessment import PeerStart
+from handlers.kickoff.api import require_answerable
 from storage.feedback_scales import DIMENSIONS, MAX_PEERS, MIN_PEERS
 from storage.media import MediaStore
 from storage.models import AuditLog, Cycle, PeerFeedback, Person
@@ -398,6 +399,7 @@ async def _own_request(ctx: Context, feedback_id: int) -> tuple[PeerFeedback, Pe
     subject = await ctx.session.get(Person, row.subject_id)
     cycle = await ctx.session.get(Cycle, row.cycle_id)
     assert subject is not None and cycle is not None
+    require_answerable(ctx, cycle)  # issue 20 #1: the late-submission policy of a closing/closed cycle
     return row, subject, cycle
 
 

@@ -28,6 +28,7 @@ from bot.core.status import CycleStatus, SelfAssessmentStatus
 from bot.core.vague import must_bounce
 from cards import self_assessment as sc
 from cards.model import Form
+from handlers.kickoff.api import require_answerable
 from storage.feedback_scales import DIMENSIONS
 from storage.models import Cycle, CycleParticipant, Person, SelfAssessment
 from storage.queries import cycles as cq
@@ -189,6 +190,7 @@ async def _own_open(ctx: Context, assessment_id: int) -> tuple[SelfAssessment, C
         raise ctx.refuse("selfassess.already_submitted")
     cycle = await ctx.session.get(Cycle, row.cycle_id)
     assert cycle is not None
+    require_answerable(ctx, cycle)  # issue 20 #1: the late-submission policy of a closing/closed cycle
     return row, cycle
 
 
@@ -262,7 +264,7 @@ async def submit(ctx: Context, payload: sc.SelfAssessSubmit) -> Reply:
     )
     if updated is None:
         raise ctx.refuse("selfassess.already_submitted")
-    ctx.audit("selfassess.submitted", "self_assessment", row.id)
+    ctx.audit("selfassess.submitted", "self_assessment", row.id, late=cycle.status == CycleStatus.CLOSED)
     approver = await approver_to_notify(ctx.session, ctx.person, ctx.today())
     if approver is not None:
         ctx.outbox.send(

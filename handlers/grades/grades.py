@@ -15,6 +15,11 @@
   again rather than releasing something else. Each person gets their grade once; released grades are locked.
 - A reason is a free text the grade rests on, so the vague-comment guard applies: "加强沟通" is bounced once,
   with the grade and the text kept on the form.
+- A grade rests on goals, so none is proposed before the person's goals for that cycle are confirmed; the
+  refusal says where the goals stand and who acts next.
+- A calibration anomaly does more than alert: the department's proposed grades are *locked* (no change by
+  the manager, no release) until an HR admin reviews them on the alert card, which unlocks them and counts
+  as having read the warnings. HR may still change a locked grade while reviewing.
 """
 
 from __future__ import annotations
@@ -22,15 +27,24 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.core.context import Context, Reply
+from bot.core.context import Context, Refused, Reply
 from bot.core.forms import form_of, text
 from bot.core.people import find_by_mention, is_hr_admin, is_manager_of
 from bot.core.router import Router
-from bot.core.status import ANSWERED_CHECKIN, CheckInStatus, GradeStatus, SelfAssessmentStatus
+from bot.core.status import (
+    ANSWERABLE_CYCLE,
+    ANSWERED_CHECKIN,
+    CheckInStatus,
+    GoalsStatus,
+    GradeStatus,
+    SelfAssessmentStatus,
+)
 from bot.core.vague import must_bounce
 from cards import grades as gc
+from cards.catalogue import Translator
 from cards.flow_common import done_by, with_outcome
 from cards.model import Card, Form
+from handlers.grades.window import last_day
 from handlers.kickoff.api import canonical_code
 from storage.grade_scales import Deviation
 from storage.models import CheckIn, Cycle, CycleParticipant, Department, Evidence, Grade, Person
@@ -45,6 +59,17 @@ router = Router()
 
 async def _may_grade(ctx: Context, person: Person) -> bool:
     return is_hr_admin(ctx.person) or await is_manager_of(ctx.session, ctx.person, person)
+
+
+def _require_goals(ctx: Context, cycle: Cycle, person: Person, mine: CycleParticipant) -> None:
+    """A grade rests on confirmed goals: refuse with where they stand and who acts next."""
+    if mine.goals_status != GoalsStatus.CONFIRMED:
+        raise ctx.refuse(
+            "grades.goals_not_confirmed",
+            name=person.name,
+            cycle=cycle.code,
+            state=ctx.t(f"grades.goals_state.{mine.goals_status}"),
+        )
 
 
 async def _facts(ctx: Context, cycle: Cycle, person: Person) -> list[tuple[str, str]]:
@@ -137,9 +162,10 @@ async def grade_command(ctx: Context, args: str) -> Reply:
     person = matches[0]
     if not await _may_grade(ctx, person):
         raise ctx.refuse("grades.not_allowed", name=person.name)
-    found = await cq.current_participation(ctx.session, person.id)
+    found = await cq.current_participation(ctx.session, person.id, ANSWERABLE_CYCLE)
     if found is None:
         raise ctx.refuse("grades.no_cycle", name=person.name)
+    _require_goals(ctx, found[0], person, found[1])
     return Reply(card=await _proposal_card(ctx, found[0], person))
 
 
@@ -150,9 +176,12 @@ async def _load(ctx: Context, payload: gc.GradePropose) -> tuple[Cycle, Person, 
         raise ctx.refuse("common.invalid_action")
     if not await _may_grade(ctx, person):
         raise ctx.refuse("grades.not_allowed", name=person.name)
+    if cycle.status not in ANSWERABLE_CYCLE:
+        raise ctx.refuse("grades.cycle_over", code=cycle.code)
     mine = await cq.participant(ctx.session, cycle.id, person.id)
     if mine is None:
         raise ctx.refuse("grades.no_cycle", name=person.name)
+    _require_goals(ctx, cycle, person, mine)
     return cycle, person, mine
 
 
@@ -171,6 +200,8 @@ async def propose(ctx: Context, payload: gc.GradePropose) -> Reply:
     row = await gq.grade_for(ctx.session, cycle.id, person.id)
     if row is not None and row.status == GradeStatus.RELEASED:
         raise ctx.refuse("grades.locked", name=person.name)
+    if row is not None and row.status == GradeStatus.LOCKED and not is_hr_admin(ctx.person):
+        raise ctx.refuse("grades.locked_for_review", name=person.name)
     if grade not in ctx.settings.feedback.grade_scale or not reason:
         error = ctx.t("grades.err_form")
         card = await _proposal_card(ctx, cycle, person, error=error, grade=grade, reason=reason)
@@ -258,19 +289,103 @@ async def calibrate(ctx: Context, cycle: Cycle, department_id: int) -> int:
         return 0
     dept = await ctx.session.get(Department, department_id)
     assert dept is not None
-    recipients = list(
-        await ctx.session.scalars(
-            select(Person)
-            .where(Person.workspace_id == cycle.workspace_id, Person.active.is_(True))
-            .order_by(Person.id)
+    held = [
+        g.id
+        for g in await gq.department_grades(ctx.session, cycle.id, department_id)
+        if g.status == GradeStatus.PROPOSED
+    ]
+    if held:
+        await ctx.session.execute(
+            update(Grade)
+            .where(Grade.id.in_(held), Grade.status == GradeStatus.PROPOSED)
+            .values(status=GradeStatus.LOCKED)
+            .execution_options(synchronize_session="fetch")
         )
+    ctx.audit(
+        "grades.locked",
+        "cycle",
+        cycle.id,
+        department_id=department_id,
+        grade_ids=held,
+        keys=sorted(f"{department_id}:{d.grade}:{d.direction}" for d in fresh),
     )
-    people = [p for p in recipients if p.has_role("hr_admin") or p.id == dept.head_id]
+    now_held = await gq.department_grades(ctx.session, cycle.id, department_id)
+    locked = sum(1 for g in now_held if g.status == GradeStatus.LOCKED)
+    recipients = await _hr_admins(ctx, cycle.workspace_id)
+    review = gc.GradesReview(cycle_id=cycle.id, department_id=department_id)
     await ctx.outbox.broadcast(
-        people,
-        lambda t: gc.alert_card(t, cycle_code=cycle.code, department=dept.name, deviations=fresh),
+        recipients,
+        lambda t: gc.alert_card(
+            t, cycle_code=cycle.code, department=dept.name, deviations=fresh, locked=locked, review=review
+        ),
+        card_key=_lock_key(cycle.id, department_id),
     )
+    head = await ctx.session.get(Person, dept.head_id) if dept.head_id is not None else None
+    if head is not None and head.active and head not in recipients:
+        ctx.outbox.send(
+            head,
+            gc.alert_card(
+                ctx.translator(head),
+                cycle_code=cycle.code,
+                department=dept.name,
+                deviations=fresh,
+                locked=locked,
+            ),
+        )
     return len(fresh)
+
+
+def _lock_key(cycle_id: int, department_id: int) -> str:
+    return f"grades:lock:{cycle_id}:{department_id}"
+
+
+async def _hr_admins(ctx: Context, workspace_id: int) -> list[Person]:
+    people = await ctx.session.scalars(
+        select(Person).where(Person.workspace_id == workspace_id, Person.active.is_(True)).order_by(Person.id)
+    )
+    return [p for p in people if p.has_role("hr_admin")]
+
+
+@router.action(gc.GradesReview)
+async def review(ctx: Context, payload: gc.GradesReview) -> Reply:
+    """HR has looked at a locked department: its grades are unlocked (they may be changed and released
+    again) and the department's warnings count as read by this HR admin."""
+    cycle = await _hr_cycle(ctx, payload.cycle_id)
+    dept = await ctx.session.get(Department, payload.department_id)
+    if dept is None or dept.workspace_id != ctx.workspace.id:
+        raise ctx.refuse("common.invalid_action")
+    held = [
+        g.id
+        for g in await gq.department_grades(ctx.session, cycle.id, dept.id)
+        if g.status == GradeStatus.LOCKED
+    ]
+    if not held:
+        raise ctx.refuse("grades.nothing_locked", department=dept.name, cycle=cycle.code)
+    result = await ctx.session.execute(
+        update(Grade)
+        .where(Grade.id.in_(held), Grade.status == GradeStatus.LOCKED)
+        .values(status=GradeStatus.PROPOSED)
+        .execution_options(synchronize_session="fetch")
+    )
+    if getattr(result, "rowcount", 0) != len(held):
+        raise ctx.refuse("common.already_done")
+    _, _, devs = await department_check(ctx, cycle, dept.id)
+    keys = sorted(f"{dept.id}:{d.grade}:{d.direction}" for d in devs)
+    ctx.audit("grades.reviewed", "cycle", cycle.id, department_id=dept.id, grade_ids=held, keys=keys)
+    ctx.audit("grades.alert_seen", "cycle", cycle.id, keys=keys)
+
+    def final(t: Translator) -> Card:
+        card = gc.alert_card(
+            t, cycle_code=cycle.code, department=dept.name, deviations=devs, locked=len(held)
+        )
+        what = t("grades.did_review", n=len(held))
+        return with_outcome(card, done_by(t, name=ctx.person.name, what=what, at=ctx.now, tz=ctx.zone()))
+
+    for other in await _hr_admins(ctx, cycle.workspace_id):
+        if other.id != ctx.person.id:
+            await ctx.outbox.supersede(other, _lock_key(cycle.id, dept.id), final(ctx.translator(other)))
+    toast = ctx.t("grades.reviewed_toast", n=len(held), department=dept.name)
+    return Reply(toast=toast, card=final(ctx.t))
 
 
 async def _departments(ctx: Context, cycle: Cycle) -> tuple[list[gc.DepartmentRow], set[str]]:
@@ -292,10 +407,23 @@ async def _departments(ctx: Context, cycle: Cycle) -> tuple[list[gc.DepartmentRo
 async def _progress(ctx: Context, cycle: Cycle) -> gc.Progress:
     grades = await gq.cycle_grades(ctx.session, cycle.id)
     released = sum(1 for g in grades if g.status == GradeStatus.RELEASED)
+    locked = sum(1 for g in grades if g.status == GradeStatus.LOCKED)
     return gc.Progress(
         participants=await gq.participant_count(ctx.session, cycle.id),
-        proposed=len(grades) - released,
+        proposed=len(grades) - released - locked,
         released=released,
+        locked=locked,
+    )
+
+
+def _nothing_to_release(ctx: Context, cycle: Cycle, progress: gc.Progress) -> Refused:
+    if progress.locked:
+        return ctx.refuse("grades.all_locked", cycle=cycle.code, n=progress.locked)
+    return ctx.refuse(
+        "grades.nothing_to_release",
+        cycle=cycle.code,
+        released=progress.released,
+        ungraded=progress.ungraded,
     )
 
 
@@ -308,7 +436,7 @@ async def _cycle_arg(ctx: Context, args: str) -> Cycle:
         )
     else:
         cycle = await cq.latest_active_cycle(
-            ctx.session, ctx.workspace.id
+            ctx.session, ctx.workspace.id, ANSWERABLE_CYCLE
         ) or await gq.latest_cycle_with_grades(ctx.session, ctx.workspace.id)
     if cycle is not None:
         return cycle
@@ -353,12 +481,7 @@ async def _confirmation(ctx: Context, cycle: Cycle, *, toast: str, kind: str = "
     rows, keys = await _departments(ctx, cycle)
     progress = await _progress(ctx, cycle)
     if not progress.proposed:
-        raise ctx.refuse(
-            "grades.nothing_to_release",
-            cycle=cycle.code,
-            released=progress.released,
-            ungraded=progress.ungraded,
-        )
+        raise _nothing_to_release(ctx, cycle, progress)
     unseen = keys - await gq.seen_alert_keys(ctx.session, cycle.id, ctx.person.id)
     ctx.audit(
         "grades.release_previewed",
@@ -386,12 +509,7 @@ async def release(ctx: Context, payload: gc.GradesRelease) -> Reply:
     rows, keys = await _departments(ctx, cycle)
     progress = await _progress(ctx, cycle)
     if not progress.proposed:
-        raise ctx.refuse(
-            "grades.nothing_to_release",
-            cycle=cycle.code,
-            released=progress.released,
-            ungraded=progress.ungraded,
-        )
+        raise _nothing_to_release(ctx, cycle, progress)
     if not payload.confirm:
         toast = ctx.t("grades.confirm_needed", n=progress.proposed, ungraded=progress.ungraded)
         return await _confirmation(ctx, cycle, toast=toast)
@@ -421,9 +539,12 @@ async def release(ctx: Context, payload: gc.GradesRelease) -> Reply:
         person = await ctx.session.get(Person, g.person_id)
         if person is None:
             continue
+        closes = last_day(ctx, ctx.now, person).isoformat()
         ctx.outbox.send(
             person,
-            gc.released_card(ctx.translator(person), cycle_code=cycle.code, grade=g.grade),
+            gc.released_card(
+                ctx.translator(person), cycle_code=cycle.code, grade=g.grade, grade_id=g.id, closes=closes
+            ),
             dedupe_key=f"grade:{g.id}:released",
         )
     ctx.audit(
@@ -436,7 +557,10 @@ async def release(ctx: Context, payload: gc.GradesRelease) -> Reply:
         deviations=sum(len(r.deviations) for r in rows),
     )
     after = gc.Progress(
-        participants=progress.participants, proposed=0, released=progress.released + len(pending)
+        participants=progress.participants,
+        proposed=0,
+        released=progress.released + len(pending),
+        locked=progress.locked,
     )
     card = gc.released_summary_card(
         ctx.t, cycle_code=cycle.code, scale=ctx.settings.feedback.grade_scale, rows=rows, progress=after

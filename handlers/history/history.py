@@ -16,13 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.config import Settings
 from bot.core.context import Context, Reply
+from bot.core.localtime import person_date
 from bot.core.people import find_by_mention, may_oversee
 from bot.core.router import Router
 from bot.core.status import GradeStatus, action_days_overdue
-from cards.history import ActionLine, HistoryView, history_card
+from cards.history import ActionLine, GradeEvent, HistoryView, history_card
 from storage.models import ActionItem, CheckIn, Cycle, Grade, PeerFeedback, Person, Review321, SelfAssessment
 from storage.queries import feedback as fq
 from storage.queries.engagement import streak_for
+from storage.queries.grades import grade_timeline
 
 router = Router()
 
@@ -100,6 +102,10 @@ async def build_view(session: AsyncSession, person: Person, settings: Settings, 
         peer_hidden=peer_hidden,
         ratings=fq.rating_means(await fq.ratings_received(session, person.id)),
         grade=grade,
+        grade_events=[
+            GradeEvent(g.kind, person_date(person, g.at, settings).isoformat(), g.cycle, g.before, g.after)
+            for g in await grade_timeline(session, person.id)
+        ],
     )
 
 
@@ -177,5 +183,10 @@ async def person_export(session: AsyncSession, person: Person, settings: Setting
         "peer_feedback": peer,
         "deliverable_ratings": fq.rating_means(await fq.ratings_received(session, person.id)),
         "grades": [{"cycle_id": g.cycle_id, "grade": g.grade} for g in grades],
+        "grade_history": [
+            {"at": g.at.isoformat(), "step": g.kind, "cycle": g.cycle, "from": g.before, "to": g.after}
+            | ({"reason": g.reason} if g.reason else {})
+            for g in await grade_timeline(session, person.id)
+        ],
         "streak": await streak_for(session, person.id),
     }

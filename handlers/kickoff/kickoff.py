@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,17 +40,17 @@ from cards.kickoff import (
 from cards.model import Card
 from handlers.kickoff.errors import KickoffError, Label
 from handlers.kickoff.period import Period, canonical_code, parse_range, resolve_period
+from handlers.kickoff.states import move_cycle, record_move
 from storage.models import Cycle, CycleParticipant
 from storage.queries import cycles as cq
 from storage.queries import people as pq
-from storage.queries.status import transition
 
 router = Router()
 
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
 SEPARATORS = re.compile(r"[,，、;；\s]+")
 LOOKS_LIKE_DATE = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}")
-FINISHED = (CycleStatus.ACTIVE, CycleStatus.CLOSED)
+FINISHED = (CycleStatus.ACTIVE, CycleStatus.CLOSING, CycleStatus.CLOSED)
 CANCELLABLE = (CycleStatus.DRAFT, CycleStatus.ACTIVE)
 
 
@@ -123,7 +123,16 @@ async def overlaps_of(session: AsyncSession, cycle: Cycle, people: list[pq.Membe
     return out
 
 
-async def prepare_cycle(session: AsyncSession, workspace_id: int, request: Request, *, today: date) -> Plan:
+async def prepare_cycle(
+    session: AsyncSession,
+    workspace_id: int,
+    request: Request,
+    *,
+    today: date,
+    actor_id: int | None,
+    at: datetime,
+    via: str,
+) -> Plan:
     """Validate the request and create (or re-open) the cycle as a draft; a started cycle is never touched.
 
     This is the one check behind the chat preview and ``perfloop kickoff``: a bad code, bad or missing
@@ -145,10 +154,16 @@ async def prepare_cycle(session: AsyncSession, workspace_id: int, request: Reque
     if existing is None:
         cycle = Cycle(workspace_id=workspace_id, code=code, status=CycleStatus.DRAFT, scope=scope)
         session.add(cycle)
-    else:  # a draft previewed before, or a cancelled cycle being started again
+        await session.flush()
+        record_move(session, cycle, was=None, actor_id=actor_id, at=at, via=via)
+    elif existing.status == CycleStatus.CANCELLED:  # a cancelled cycle being started again
+        reopened = await move_cycle(session, existing, CycleStatus.DRAFT, actor_id=actor_id, at=at, via=via)
+        if reopened is None:
+            raise KickoffError("kickoff.duplicate", code=code, status=status_label(existing.status))
+        cycle = reopened
+    else:  # a draft previewed before
         cycle = existing
-        cycle.status = CycleStatus.DRAFT
-        cycle.scope = scope
+    cycle.scope = scope
     cycle.starts_on, cycle.ends_on = period.starts_on, period.ends_on
     await session.flush()
     people = await scope_people(session, workspace_id, scope)
@@ -250,7 +265,15 @@ async def kickoff_command(ctx: Context, args: str) -> Reply:
     nothing is sent yet."""
     require_hr_admin(ctx)
     try:
-        plan = await prepare_cycle(ctx.session, ctx.workspace.id, parse_args(args), today=ctx.today())
+        plan = await prepare_cycle(
+            ctx.session,
+            ctx.workspace.id,
+            parse_args(args),
+            today=ctx.today(),
+            actor_id=ctx.person.id,
+            at=ctx.now,
+            via="chat",
+        )
     except KickoffError as exc:
         raise Refused(exc.message(ctx.t)) from None
     cycle = plan.cycle
@@ -294,23 +317,23 @@ async def _start(ctx: Context, cycle_id: int, *, overlap_ok: bool) -> Reply:
             toast_kind="warning",
             card=await _preview(ctx, cycle, people, overlaps),
         )
-    cycle = await ctx.transition_or_refuse(
-        Cycle,
-        cycle_id,
-        allowed=[CycleStatus.DRAFT],
-        values={"status": CycleStatus.ACTIVE, "started_by_id": ctx.person.id, "started_at": ctx.now},
+    started = await move_cycle(
+        ctx.session,
+        cycle,
+        CycleStatus.ACTIVE,
+        actor_id=ctx.person.id,
+        at=ctx.now,
+        via="chat",
+        values={"started_by_id": ctx.person.id, "started_at": ctx.now},
+        headcount=len(people),
+        overlap_override=[o.code for o in overlaps],
     )
+    if started is None:
+        raise ctx.refuse("common.already_done")
+    cycle = started
     if cycle.starts_on is None:  # a draft previewed before dates were required
         cycle.starts_on = ctx.today()
     headcount, _ = await launch_cycle(ctx.session, ctx.outbox, ctx.settings, cycle)
-    ctx.audit(
-        "cycle.started",
-        "cycle",
-        cycle.id,
-        code=cycle.code,
-        headcount=headcount,
-        overlap_override=[o.code for o in overlaps],
-    )
     card = await _preview(ctx, cycle, people, overlaps)
     note = done_by(
         ctx.t,
@@ -337,13 +360,20 @@ async def cancel_preview(ctx: Context, payload: KickoffCancel) -> Reply:
     require_hr_admin(ctx)
     before = await _cycle_of(ctx, payload.cycle_id)
     code = before.code
-    cycle = await ctx.transition_or_refuse(
-        Cycle, payload.cycle_id, allowed=[CycleStatus.DRAFT], values={"status": CycleStatus.CANCELLED}
-    )
-    ctx.audit("cycle.cancelled", "cycle", cycle.id, code=code, was=CycleStatus.DRAFT)
+    if before.status != CycleStatus.DRAFT:
+        raise ctx.refuse("common.already_done")
+    cycle = await _move_or_refuse(ctx, before, CycleStatus.CANCELLED)
     card = await _preview(ctx, cycle, [], [], managers=0)
     note = done_by(ctx.t, name=ctx.person.name, what=ctx.t("kickoff.did_cancel"), at=ctx.now, tz=ctx.zone())
     return Reply(toast=ctx.t("kickoff.cancelled", code=code), card=with_outcome(card, note))
+
+
+async def _move_or_refuse(ctx: Context, cycle: Cycle, to: CycleStatus) -> Cycle:
+    """A click's move: a second tap, or a move someone else made first, is "already done"."""
+    moved = await move_cycle(ctx.session, cycle, to, actor_id=ctx.person.id, at=ctx.now, via="chat")
+    if moved is None:
+        raise ctx.refuse("common.already_done")
+    return moved
 
 
 async def _cancellable(ctx: Context) -> list[CycleRow]:
@@ -380,19 +410,15 @@ async def cancel_command(ctx: Context, args: str) -> Reply:
         )
         return Reply(card=card)
     if (
-        await transition(
-            ctx.session,
-            Cycle,
-            cycle.id,
-            allowed=[CycleStatus.DRAFT],
-            values={"status": CycleStatus.CANCELLED},
+        cycle.status != CycleStatus.DRAFT
+        or await move_cycle(
+            ctx.session, cycle, CycleStatus.CANCELLED, actor_id=ctx.person.id, at=ctx.now, via="chat"
         )
         is None
     ):
         raise ctx.refuse(
             "kickoff.cannot_cancel", code=cycle.code, status=ctx.t(f"kickoff.status.{cycle.status}")
         )
-    ctx.audit("cycle.cancelled", "cycle", cycle.id, code=cycle.code, was=CycleStatus.DRAFT)
     return Reply(toast=ctx.t("kickoff.cancelled", code=cycle.code))
 
 
@@ -402,10 +428,9 @@ async def stop_cycle(ctx: Context, payload: KickoffStop) -> Reply:
     require_hr_admin(ctx)
     before = await _cycle_of(ctx, payload.cycle_id)
     code = before.code
-    cycle = await ctx.transition_or_refuse(
-        Cycle, payload.cycle_id, allowed=[CycleStatus.ACTIVE], values={"status": CycleStatus.CANCELLED}
-    )
-    ctx.audit("cycle.cancelled", "cycle", cycle.id, code=code, was=CycleStatus.ACTIVE)
+    if before.status != CycleStatus.ACTIVE:
+        raise ctx.refuse("common.already_done")
+    cycle = await _move_or_refuse(ctx, before, CycleStatus.CANCELLED)
     card = stop_card(
         ctx.t,
         cycle_id=cycle.id,

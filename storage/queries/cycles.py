@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Cycle, CycleParticipant, Goal, Person
+from storage.models import (
+    ActionItem,
+    CardMessage,
+    CheckIn,
+    Cycle,
+    CycleParticipant,
+    DeliverableRating,
+    Goal,
+    Grade,
+    GradeAppeal,
+    OutboxMessage,
+    Person,
+)
+from storage.queries.people import Member
 
 
 async def cycle_by_code(session: AsyncSession, workspace_id: int, code: str) -> Cycle | None:
@@ -31,11 +45,15 @@ async def active_cycles(
     return [c for c in await cycles_in(session, workspace_id, ["active"]) if c.id != exclude_id]
 
 
-async def latest_active_cycle(session: AsyncSession, workspace_id: int) -> Cycle | None:
-    """The most recently started active cycle: what "this cycle" means when nobody names one."""
+async def latest_active_cycle(
+    session: AsyncSession, workspace_id: int, statuses: Iterable[str] = ("active",)
+) -> Cycle | None:
+    """The most recently started active cycle: what "this cycle" means when nobody names one. A caller
+    for whom a *closing* cycle still counts (grading, which is how a cycle is wrapped up) passes
+    ``bot.core.status.ANSWERABLE_CYCLE`` as ``statuses``."""
     return await session.scalar(
         select(Cycle)
-        .where(Cycle.workspace_id == workspace_id, Cycle.status == "active")
+        .where(Cycle.workspace_id == workspace_id, Cycle.status.in_(list(statuses)))
         .order_by(Cycle.started_at.desc(), Cycle.id.desc())
         .limit(1)
     )
@@ -62,14 +80,15 @@ async def participant(session: AsyncSession, cycle_id: int, person_id: int) -> C
 
 
 async def current_participation(
-    session: AsyncSession, person_id: int
+    session: AsyncSession, person_id: int, statuses: Iterable[str] = ("active",)
 ) -> tuple[Cycle, CycleParticipant] | None:
-    """The most recently started active cycle this person takes part in."""
+    """The most recently started active cycle this person takes part in (``statuses``: see
+    ``latest_active_cycle``)."""
     row = (
         await session.execute(
             select(Cycle, CycleParticipant)
             .join(CycleParticipant, CycleParticipant.cycle_id == Cycle.id)
-            .where(CycleParticipant.person_id == person_id, Cycle.status == "active")
+            .where(CycleParticipant.person_id == person_id, Cycle.status.in_(list(statuses)))
             .order_by(Cycle.started_at.desc(), Cycle.id.desc())
             .limit(1)
         )
@@ -137,3 +156,186 @@ async def participant_ids(session: AsyncSession, cycle_id: int) -> set[int]:
     return set(
         await session.scalars(select(CycleParticipant.person_id).where(CycleParticipant.cycle_id == cycle_id))
     )
+
+
+# ---------------------------------------------------------------- closing a cycle (issue 20 #1)
+# What the close preview counts and the close settles. Statuses come in as parameters: storage sits below
+# ``bot.core.status`` and cannot import it.
+
+
+def _members(cycle_id: int) -> Any:
+    return select(CycleParticipant.person_id).where(CycleParticipant.cycle_id == cycle_id).scalar_subquery()
+
+
+async def cycles_by_status(session: AsyncSession, workspace_id: int, statuses: Iterable[str]) -> list[Cycle]:
+    """This workspace's cycles in these statuses, most recently started first."""
+    return list(
+        await session.scalars(
+            select(Cycle)
+            .where(Cycle.workspace_id == workspace_id, Cycle.status.in_(list(statuses)))
+            .order_by(Cycle.started_at.desc(), Cycle.id.desc())
+        )
+    )
+
+
+async def active_participants(session: AsyncSession, cycle_id: int) -> list[Member]:
+    """The participants still with the company, by id, as broadcast rows: who gets the closing card."""
+    rows = await session.execute(
+        select(Person.id, Person.platform_user_id, Person.locale, Person.roles)
+        .join(CycleParticipant, CycleParticipant.person_id == Person.id)
+        .where(CycleParticipant.cycle_id == cycle_id, Person.active.is_(True))
+        .order_by(Person.id)
+    )
+    return [Member(*row) for row in rows.all()]
+
+
+async def ungraded_count(session: AsyncSession, cycle_id: int) -> int:
+    """Active participants with no grade at all for the cycle (not even proposed)."""
+    graded = select(Grade.person_id).where(Grade.cycle_id == cycle_id)
+    return int(
+        await session.scalar(
+            select(func.count())
+            .select_from(CycleParticipant)
+            .join(Person, Person.id == CycleParticipant.person_id)
+            .where(
+                CycleParticipant.cycle_id == cycle_id,
+                Person.active.is_(True),
+                CycleParticipant.person_id.not_in(graded),
+            )
+        )
+        or 0
+    )
+
+
+async def grade_count(session: AsyncSession, cycle_id: int, statuses: Iterable[str]) -> int:
+    return int(
+        await session.scalar(
+            select(func.count())
+            .select_from(Grade)
+            .where(Grade.cycle_id == cycle_id, Grade.status.in_(list(statuses)))
+        )
+        or 0
+    )
+
+
+async def cycle_checkins(
+    session: AsyncSession, cycle_id: int, statuses: Iterable[str]
+) -> list[tuple[int, int]]:
+    """(check-in id, person id) of this cycle's check-ins in these statuses."""
+    rows = await session.execute(
+        select(CheckIn.id, CheckIn.person_id)
+        .where(CheckIn.cycle_id == cycle_id, CheckIn.status.in_(list(statuses)))
+        .order_by(CheckIn.id)
+    )
+    return [(int(i), int(p)) for i, p in rows.all()]
+
+
+async def participants_action_items(
+    session: AsyncSession, cycle_id: int, statuses: Iterable[str]
+) -> list[int]:
+    """Ids of the participants' action items in these statuses. An action item belongs to no cycle: the
+    open ones of the cycle's people are what the cycle leaves open (carried over, they count again at the
+    next cycle's close)."""
+    return [
+        int(i)
+        for i in await session.scalars(
+            select(ActionItem.id)
+            .where(ActionItem.owner_id.in_(_members(cycle_id)), ActionItem.status.in_(list(statuses)))
+            .order_by(ActionItem.id)
+        )
+    ]
+
+
+async def participants_ratings(
+    session: AsyncSession, cycle_id: int, statuses: Iterable[str], *, goal_kind: str
+) -> list[tuple[int, str, int]]:
+    """(rating id, kind, ref id) of ratings in these statuses of the participants' deliverables: their
+    action items, and their goals of *this* cycle (a goal of another cycle is that cycle's business)."""
+    this_cycles_goals = select(Goal.id).where(Goal.cycle_id == cycle_id)
+    rows = await session.execute(
+        select(DeliverableRating.id, DeliverableRating.kind, DeliverableRating.ref_id)
+        .where(
+            DeliverableRating.owner_id.in_(_members(cycle_id)),
+            DeliverableRating.status.in_(list(statuses)),
+            (DeliverableRating.kind != goal_kind) | DeliverableRating.ref_id.in_(this_cycles_goals),
+        )
+        .order_by(DeliverableRating.id)
+    )
+    return [(int(i), str(k), int(r)) for i, k, r in rows.all()]
+
+
+async def appeal_count(session: AsyncSession, cycle_id: int, statuses: Iterable[str]) -> int:
+    return int(
+        await session.scalar(
+            select(func.count())
+            .select_from(GradeAppeal)
+            .where(GradeAppeal.cycle_id == cycle_id, GradeAppeal.status.in_(list(statuses)))
+        )
+        or 0
+    )
+
+
+async def other_active_cycle_of(
+    session: AsyncSession, person_ids: Iterable[int], cycle_id: int, statuses: Iterable[str]
+) -> dict[int, int]:
+    """person id → the most recently started other cycle in ``statuses`` they take part in: where a
+    carried-over check-in goes."""
+    ids = sorted(set(person_ids))
+    out: dict[int, int] = {}
+    for start in range(0, len(ids), 5000):
+        rows = await session.execute(
+            select(CycleParticipant.person_id, Cycle.id)
+            .join(Cycle, Cycle.id == CycleParticipant.cycle_id)
+            .where(
+                CycleParticipant.person_id.in_(ids[start : start + 5000]),
+                Cycle.id != cycle_id,
+                Cycle.status.in_(list(statuses)),
+            )
+            .order_by(Cycle.started_at.asc(), Cycle.id.asc())
+        )
+        out.update({int(p): int(c) for p, c in rows.all()})  # later rows (newer cycles) win
+    return out
+
+
+async def delivered_refs(session: AsyncSession, platform: str, card_key: str) -> dict[str, str]:
+    """platform user id → message ref of every delivered copy of a card: what can be updated in place."""
+    rows = await session.execute(
+        select(CardMessage.platform_user_id, CardMessage.message_ref).where(
+            CardMessage.card_key == card_key, CardMessage.platform == platform
+        )
+    )
+    return {str(u): str(r) for u, r in rows.all()}
+
+
+async def queued_recipients(
+    session: AsyncSession, workspace_id: int, card_key: str, statuses: Iterable[str]
+) -> set[str]:
+    """Recipients of copies of a card not delivered yet (rows in ``statuses``)."""
+    rows = await session.scalars(
+        select(OutboxMessage.recipients).where(
+            OutboxMessage.workspace_id == workspace_id,
+            OutboxMessage.card_key == card_key,
+            OutboxMessage.op == "send",
+            OutboxMessage.status.in_(list(statuses)),
+        )
+    )
+    return {str(uid) for recipients in rows for uid in recipients}
+
+
+async def settle_rows(
+    session: AsyncSession, model: Any, ids: list[int], *, allowed: Iterable[str], values: dict[str, Any]
+) -> list[int]:
+    """Compare-and-set many rows at once (``status IN allowed``), returning the ids actually changed: a row
+    someone answered a moment ago is left alone, and its id is not in the answer."""
+    states = list(allowed)
+    changed: list[int] = []
+    for start in range(0, len(ids), 5000):
+        rows = await session.execute(
+            update(model)
+            .where(model.id.in_(ids[start : start + 5000]), model.status.in_(states))
+            .values(**values)
+            .returning(model.id)
+            .execution_options(synchronize_session=False)
+        )
+        changed += [int(i) for i in rows.scalars()]
+    return sorted(changed)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from statistics import fmean, pstdev
 
 from sqlalchemy import func, select
@@ -18,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from storage.grade_scales import Deviation
-from storage.models import AuditLog, Cycle, CycleParticipant, Department, Grade, Person
+from storage.models import AuditLog, Cycle, CycleParticipant, Department, Grade, GradeAppeal, Person
 
 EPSILON = 1e-9
 """Float noise allowance, so "exactly two standard deviations" stays on the quiet side of the line."""
@@ -165,3 +167,137 @@ async def last_release_preview(
         .limit(1)
     )
     return detail if isinstance(detail, dict) else None
+
+
+async def department_grades(session: AsyncSession, cycle_id: int, department_id: int) -> list[Grade]:
+    return list(
+        await session.scalars(
+            select(Grade)
+            .where(Grade.cycle_id == cycle_id, Grade.department_id == department_id)
+            .order_by(Grade.id)
+        )
+    )
+
+
+async def open_appeal(session: AsyncSession, grade_id: int) -> GradeAppeal | None:
+    return await session.scalar(select(GradeAppeal).where(GradeAppeal.open_grade_id == grade_id))
+
+
+async def appeals_for_grade(session: AsyncSession, grade_id: int) -> list[GradeAppeal]:
+    """Every appeal of one grade, oldest first."""
+    return list(
+        await session.scalars(
+            select(GradeAppeal).where(GradeAppeal.grade_id == grade_id).order_by(GradeAppeal.id)
+        )
+    )
+
+
+async def open_appeals(session: AsyncSession, cycle_id: int) -> list[GradeAppeal]:
+    """Appeals of a cycle still waiting for a decision (``open_grade_id`` is set exactly while open)."""
+    return list(
+        await session.scalars(
+            select(GradeAppeal)
+            .where(GradeAppeal.cycle_id == cycle_id, GradeAppeal.open_grade_id.is_not(None))
+            .order_by(GradeAppeal.id)
+        )
+    )
+
+
+async def latest_appeal(session: AsyncSession, cycle_id: int, person_id: int) -> GradeAppeal | None:
+    return await session.scalar(
+        select(GradeAppeal)
+        .where(GradeAppeal.cycle_id == cycle_id, GradeAppeal.person_id == person_id)
+        .order_by(GradeAppeal.id.desc())
+        .limit(1)
+    )
+
+
+async def appeals_by_person(session: AsyncSession, cycle_id: int) -> dict[int, GradeAppeal]:
+    """The latest appeal per person in one cycle (the results export's appeal state)."""
+    rows = await session.scalars(
+        select(GradeAppeal).where(GradeAppeal.cycle_id == cycle_id).order_by(GradeAppeal.id)
+    )
+    return {a.person_id: a for a in rows}
+
+
+async def appeals_of_person(session: AsyncSession, person_id: int) -> list[GradeAppeal]:
+    """Every appeal one person filed, oldest first (their history and their data export)."""
+    return list(
+        await session.scalars(
+            select(GradeAppeal).where(GradeAppeal.person_id == person_id).order_by(GradeAppeal.id)
+        )
+    )
+
+
+async def latest_released(session: AsyncSession, person_id: int) -> Grade | None:
+    """The person's released grade of their latest cycle: what ``/appeal`` and ``/gradefix`` act on."""
+    return await session.scalar(
+        select(Grade)
+        .where(Grade.person_id == person_id, Grade.status == "released")
+        .order_by(Grade.cycle_id.desc())
+        .limit(1)
+    )
+
+
+async def corrections_of(session: AsyncSession, grade_ids: Sequence[int]) -> list[AuditLog]:
+    """HR's corrections of these grades after release (``grade.corrected``: from, to, why), oldest first."""
+    if not grade_ids:
+        return []
+    return list(
+        await session.scalars(
+            select(AuditLog)
+            .where(
+                AuditLog.action == "grade.corrected",
+                AuditLog.entity == "grade",
+                AuditLog.entity_id.in_(list(grade_ids)),
+            )
+            .order_by(AuditLog.id)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class GradeStep:
+    """One step in the life of a released grade: ``released``, ``corrected``, ``appealed``, ``upheld``,
+    ``changed`` or ``withdrawn``; ``reason`` is the text the person was told (or wrote)."""
+
+    at: datetime
+    kind: str
+    cycle: str
+    before: str
+    after: str
+    reason: str | None = None
+
+
+async def grade_timeline(session: AsyncSession, person_id: int) -> list[GradeStep]:
+    """Every step of the person's released grades, oldest first (``/history`` and the person export).
+
+    The grade released is the value before the first change (a correction or a changed appeal), since the
+    row itself holds only the current grade."""
+    rows = (
+        await session.execute(
+            select(Grade, Cycle.code)
+            .join(Cycle, Cycle.id == Grade.cycle_id)
+            .where(Grade.person_id == person_id, Grade.status == "released")
+            .order_by(Grade.cycle_id)
+        )
+    ).all()
+    steps: list[GradeStep] = []
+    for grade, code in rows:
+        mine: list[GradeStep] = []
+        for row in await corrections_of(session, [grade.id]):
+            d = row.detail if isinstance(row.detail, dict) else {}
+            before, after = str(d.get("from", "")), str(d.get("to", ""))
+            mine.append(GradeStep(row.at, "corrected", code, before, after, d.get("why")))
+        for a in await appeals_for_grade(session, grade.id):
+            mine.append(GradeStep(a.created_at, "appealed", code, a.grade_before, a.grade_before, a.reason))
+            if a.decided_at is not None and a.status != "open":
+                after = a.grade_after or a.grade_before
+                mine.append(GradeStep(a.decided_at, a.status, code, a.grade_before, after, a.decision_reason))
+        mine.sort(key=lambda step: step.at)
+        changes = [m for m in mine if m.kind in ("corrected", "changed")]
+        first = changes[0].before if changes else grade.grade
+        if grade.released_at is not None:
+            steps.append(GradeStep(grade.released_at, "released", code, "", first))
+        steps.extend(mine)
+    return steps

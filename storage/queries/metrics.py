@@ -14,6 +14,17 @@ Definitions (the note in the digest card repeats them in words):
 - commitment fulfilment: action items with a deadline in the window, not closed, done on or before the
   deadline (local day);
 - kudos: points received in the window.
+
+The method's participation figures (issue 20 #8; ``participation``, ``participation_by``, ``daily_active``):
+- self-assessment submission: self-assessments requested (opened) in the window that were submitted;
+- 3-2-1 actions done within 72 h: action items created from a confirmed 3-2-1 review in the window, not
+  closed, marked done within 72 hours of the review's confirmation;
+- cross-department peer feedback: released peer answers in the window where rater and subject sit in
+  different departments (counts only, and only over at least the anonymity threshold of answers);
+- daily-active rate: people with a message or click on a workday, averaged over the window's workdays whose
+  inbound events are still kept;
+- feedback frequency: released peer answers, kudos and check-in replies received, per person and week.
+``docs/metrics.md`` holds the full definitions of every figure, with numerator, denominator and window.
 """
 
 from __future__ import annotations
@@ -26,8 +37,21 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, case, exists, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from storage.models import ActionItem, AuditLog, CheckIn, Evidence, EvidenceRequest, Person, Recognition
+from storage.models import (
+    ActionItem,
+    AuditLog,
+    CheckIn,
+    Evidence,
+    EvidenceRequest,
+    InboundEvent,
+    PeerFeedback,
+    Person,
+    Recognition,
+    Review321,
+    SelfAssessment,
+)
 
 DONE_CHECKIN = ("submitted", "acknowledged", "followup")
 PROGRESS_GAP_ACTION = "progress.gap"
@@ -545,3 +569,343 @@ async def expired_evidence(
         .limit(limit)
     )
     return Expired(int(total or 0), [RiskPerson(r[0], r[1], int(r[2])) for r in rows])
+
+
+# ------------------------------------------------------------------ participation (issue 20 #8)
+
+ACTIVE_EVENT_KINDS = ("text", "image", "card_action")
+"""Inbound event kinds a person does themselves: a message (text or photo) or a click on a card
+(``bot.core.events``; a test pins them). Member changes come from the platform, not from the person."""
+REVIEW_SOURCE = "review"
+"""``ActionItem.source`` of the item a manager opens by confirming a 3-2-1 review."""
+CLOSED_ACTION = "closed"
+"""An action item taken off the books by its overseer: neither delivered nor owed, so counted nowhere."""
+PEER_ROLE = "peer"
+"""``PeerFeedback.role`` of a peer's answer (the manager's own scores are not peer feedback)."""
+REVIEW_ACTION_HOURS = 72
+
+
+@dataclass
+class DailyActive:
+    """Active person-days over ``people`` × ``workdays`` (see ``daily_active``)."""
+
+    people: int = 0
+    """Active people in scope now (not looked up, 0, when no workday of the window counts)."""
+    workdays: int = 0
+    """Workdays of the window whose inbound events are still kept (the rest may have been purged)."""
+    active_days: int = 0
+    """(person, workday) pairs with at least one message or click."""
+
+    @property
+    def rate(self) -> float | None:
+        return _ratio(self.active_days, self.people * self.workdays)
+
+
+@dataclass
+class Participation:
+    """How far the method is practised in a scope and window (definitions in ``docs/metrics.md``).
+
+    A count that is ``None`` is withheld, not zero: cross-department figures are never given per person and
+    need at least the anonymity threshold of answers, so that no figure narrows down who answered."""
+
+    self_requested: int = 0
+    self_submitted: int = 0
+    review_actions: int = 0
+    review_actions_72h: int = 0
+    peer_answers: int | None = 0
+    """Released peer answers whose rater and subject both belong to a department."""
+    peer_cross: int | None = 0
+    people: int = 0
+    workdays: int = 0
+    active_days: int = 0
+    feedback: int = 0
+    """Feedback received: released peer answers, kudos and check-in replies."""
+    weeks: float = 0.0
+
+    @property
+    def self_assessment_rate(self) -> float | None:
+        return _ratio(self.self_submitted, self.self_requested)
+
+    @property
+    def review_72h_rate(self) -> float | None:
+        return _ratio(self.review_actions_72h, self.review_actions)
+
+    @property
+    def cross_department_rate(self) -> float | None:
+        if self.peer_answers is None or self.peer_cross is None:
+            return None
+        return _ratio(self.peer_cross, self.peer_answers)
+
+    @property
+    def daily_active_rate(self) -> float | None:
+        return DailyActive(self.people, self.workdays, self.active_days).rate
+
+    @property
+    def feedback_per_person_week(self) -> float | None:
+        if not self.people or not self.weeks:
+            return None
+        return self.feedback / self.people / self.weeks
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "self_assessments_requested": self.self_requested,
+            "self_assessments_submitted": self.self_submitted,
+            "self_assessment_rate": _round(self.self_assessment_rate),
+            "review_actions": self.review_actions,
+            "review_actions_done_72h": self.review_actions_72h,
+            "review_actions_72h_rate": _round(self.review_72h_rate),
+            "peer_answers": self.peer_answers,
+            "peer_answers_cross_department": self.peer_cross,
+            "cross_department_rate": _round(self.cross_department_rate),
+            "people": self.people,
+            "workdays": self.workdays,
+            "active_person_days": self.active_days,
+            "daily_active_rate": _round(self.daily_active_rate),
+            "feedback_received": self.feedback,
+            "feedback_per_person_week": _round(self.feedback_per_person_week, 2),
+        }
+
+
+def counted_workdays(
+    window: Window, *, workdays: Collection[date] | None = None, kept_since: datetime | None = None
+) -> list[date]:
+    """The window's workdays whose inbound events are all still kept.
+
+    ``workdays`` is the caller's calendar (the scheduler's Chinese calendar; None: Monday to Friday), since
+    storage cannot ask the scheduler. ``kept_since`` is the retention cut-off (``[retention]
+    inbound_events_days`` before now): a day that starts before it may have lost events, and counting it
+    would read a purge as inactivity, so only the days from the first local midnight at or after it count."""
+    first = window.first_day
+    if kept_since is not None:
+        local = kept_since.astimezone(window.tz)
+        kept_first = local.date() if local.time() == time(0) else local.date() + timedelta(days=1)
+        first = max(first, kept_first)
+    days = (first + timedelta(days=i) for i in range(max((window.end_day - first).days, 0)))
+    return [d for d in days if (d in workdays if workdays is not None else d.weekday() < 5)]
+
+
+def _day_values(dialect: str, days: Sequence[date]) -> list[Any]:
+    """``_local_day`` is a date on PostgreSQL and ISO text on SQLite."""
+    return list(days) if dialect == "postgresql" else [d.isoformat() for d in days]
+
+
+async def _people(session: AsyncSession, scope: Scope, group: Group) -> dict[Any, int]:
+    stmt = select(func.count().label("n")).select_from(Person).where(*scope.where(), Person.active.is_(True))
+    stmt, _ = _grouped(stmt, group, Person.id)
+    return {row.k: int(row.n or 0) for row in await session.execute(stmt)}
+
+
+async def _active_days(
+    session: AsyncSession, scope: Scope, window: Window, group: Group, days: Sequence[date]
+) -> dict[Any, int]:
+    """Distinct (person, local workday) pairs with a message or click, per group, over the counted days
+    only (the inbound-event index on ``received_at``).
+
+    Counted as ``COUNT(DISTINCT …)`` per day (per person: distinct days), summed here over at most a few
+    rows per group. A ``SELECT DISTINCT`` of all pairs would be the same number, but PostgreSQL 15 plans it
+    as a parallel hash aggregate that, misjudging how many pairs there are, spills for minutes at 100,000
+    people. The people in scope are an ``IN`` set, so a team's count can start from its few people."""
+    if not days:
+        return {}
+    dialect = _dialect(session)
+    day = _local_day(dialect, InboundEvent.received_at, window)
+    start = datetime.combine(days[0], time(0), tzinfo=window.tz).astimezone(UTC)
+    where = (
+        InboundEvent.kind.in_(ACTIVE_EVENT_KINDS),
+        InboundEvent.received_at >= start,
+        InboundEvent.received_at < window.end,
+        day.in_(_day_values(dialect, days)),
+    )
+    in_scope = InboundEvent.person_id.in_(select(Person.id).where(*scope.where(), Person.active.is_(True)))
+    if group == "person":
+        stmt = (
+            select(InboundEvent.person_id, func.count(day.distinct()))
+            .where(in_scope, *where)
+            .group_by(InboundEvent.person_id)
+        )
+        return {r[0]: int(r[1]) for r in await session.execute(stmt)}
+    if group == "department":
+        stmt = (
+            select(Person.department_id, func.count(InboundEvent.person_id.distinct()))
+            .select_from(InboundEvent)
+            .join(Person, Person.id == InboundEvent.person_id)
+            .where(*scope.where(), Person.active.is_(True), *where)
+            .group_by(Person.department_id, day)
+        )
+    else:
+        per_day = func.count(InboundEvent.person_id.distinct())
+        stmt = select(literal(0), per_day).where(in_scope, *where).group_by(day)
+    out: dict[Any, int] = {}
+    for key, n in await session.execute(stmt):
+        out[key] = out.get(key, 0) + int(n)
+    return out
+
+
+async def _self_assessments(
+    session: AsyncSession, scope: Scope, window: Window, group: Group
+) -> dict[Any, tuple[int, int]]:
+    submitted = func.sum(case((SelfAssessment.submitted_at.is_not(None), 1), else_=0))
+    stmt = (
+        select(func.count().label("n"), submitted.label("done"))
+        .select_from(SelfAssessment)
+        .join(Person, Person.id == SelfAssessment.person_id)
+        .where(
+            *scope.where(),
+            SelfAssessment.created_at >= window.start,
+            SelfAssessment.created_at < window.end,
+        )
+    )
+    stmt, _ = _grouped(stmt, group, SelfAssessment.person_id)
+    return {row.k: (int(row.n or 0), int(row.done or 0)) for row in await session.execute(stmt)}
+
+
+async def _review_actions(
+    session: AsyncSession, scope: Scope, window: Window, group: Group
+) -> dict[Any, tuple[int, int]]:
+    """Items opened by confirming a review are created in the confirming transaction, so their
+    ``created_at`` (indexed) is the confirmation time and carries the window."""
+    seconds = _seconds_between(_dialect(session), Review321.confirmed_at, ActionItem.done_at)
+    within = and_(ActionItem.done_at.is_not(None), seconds <= REVIEW_ACTION_HOURS * 3600)
+    stmt = (
+        select(func.count().label("n"), func.sum(case((within, 1), else_=0)).label("done"))
+        .select_from(ActionItem)
+        .join(Review321, Review321.id == ActionItem.source_id)
+        .join(Person, Person.id == ActionItem.owner_id)
+        .where(
+            *scope.where(),
+            ActionItem.created_at >= window.start,
+            ActionItem.created_at < window.end,
+            ActionItem.source == REVIEW_SOURCE,
+            ActionItem.status != CLOSED_ACTION,
+            Review321.confirmed_at.is_not(None),
+        )
+    )
+    stmt, _ = _grouped(stmt, group, ActionItem.owner_id)
+    return {row.k: (int(row.n or 0), int(row.done or 0)) for row in await session.execute(stmt)}
+
+
+async def _cross_department(
+    session: AsyncSession, scope: Scope, window: Window, group: Group
+) -> dict[Any, tuple[int, int]]:
+    """Released peer answers about people in scope whose rater's department is known, and how many of
+    those came from another department. Released answers only: they change in batches of at least the
+    anonymity threshold, like everything else shown about peer feedback (``storage.queries.feedback``)."""
+    rater = aliased(Person)
+    cross = case((rater.department_id != Person.department_id, 1), else_=0)
+    stmt = (
+        select(func.count().label("n"), func.sum(cross).label("cross"))
+        .select_from(PeerFeedback)
+        .join(Person, Person.id == PeerFeedback.subject_id)
+        .join(rater, rater.id == PeerFeedback.rater_id)
+        .where(
+            *scope.where(),
+            PeerFeedback.role == PEER_ROLE,
+            PeerFeedback.released_at >= window.start,
+            PeerFeedback.released_at < window.end,
+            Person.department_id.is_not(None),
+            rater.department_id.is_not(None),
+        )
+    )
+    stmt, _ = _grouped(stmt, group, PeerFeedback.subject_id)
+    return {row.k: (int(row.n or 0), int(row.cross or 0)) for row in await session.execute(stmt)}
+
+
+async def _feedback_received(
+    session: AsyncSession, scope: Scope, window: Window, group: Group
+) -> dict[Any, int]:
+    """Released peer answers about, kudos to, and check-in replies to active people in scope (three
+    statements), so the figure divides by the people it counts for."""
+    sources: list[tuple[Any, Any, Any, Sequence[ColumnElement[bool]]]] = [
+        (PeerFeedback, PeerFeedback.subject_id, PeerFeedback.released_at, (PeerFeedback.role == PEER_ROLE,)),
+        (Recognition, Recognition.to_person_id, Recognition.created_at, ()),
+        (CheckIn, CheckIn.person_id, CheckIn.answered_at, ()),
+    ]
+    out: dict[Any, int] = {}
+    for model, person_col, at, extra in sources:
+        stmt = (
+            select(func.count().label("n"))
+            .select_from(model)
+            .join(Person, Person.id == person_col)
+            .where(*scope.where(), Person.active.is_(True), at >= window.start, at < window.end, *extra)
+        )
+        stmt, _ = _grouped(stmt, group, person_col)
+        for row in await session.execute(stmt):
+            out[row.k] = out.get(row.k, 0) + int(row.n or 0)
+    return out
+
+
+async def daily_active(
+    session: AsyncSession,
+    scope: Scope,
+    window: Window,
+    *,
+    workdays: Collection[date] | None = None,
+    kept_since: datetime | None = None,
+) -> DailyActive:
+    """The daily-active figures alone (two statements, none for a window whose events are all purged):
+    what the digest shows every day."""
+    days = counted_workdays(window, workdays=workdays, kept_since=kept_since)
+    if not days:
+        return DailyActive()
+    people = await _people(session, scope, None)
+    active = await _active_days(session, scope, window, None, days)
+    return DailyActive(people.get(0, 0), len(days), active.get(0, 0))
+
+
+async def participation(
+    session: AsyncSession,
+    scope: Scope,
+    window: Window,
+    *,
+    workdays: Collection[date] | None = None,
+    kept_since: datetime | None = None,
+    min_answers: int = 3,
+) -> Participation:
+    """All participation figures for one scope and window (eight aggregate statements)."""
+    grouped = await participation_by(
+        session, scope, window, None, workdays=workdays, kept_since=kept_since, min_answers=min_answers
+    )
+    return grouped[0]
+
+
+async def participation_by(
+    session: AsyncSession,
+    scope: Scope,
+    window: Window,
+    group: Group,
+    *,
+    workdays: Collection[date] | None = None,
+    kept_since: datetime | None = None,
+    min_answers: int = 3,
+) -> dict[Any, Participation]:
+    """The participation figures per person id or department id (None key = no department); ``group``
+    None gives one entry under key 0. ``min_answers`` is ``[feedback] anonymity_threshold``: fewer released
+    answers than that in a group withhold its cross-department figures, and a person never gets them."""
+    days = counted_workdays(window, workdays=workdays, kept_since=kept_since)
+    people = await _people(session, scope, group)
+    selfs = await _self_assessments(session, scope, window, group)
+    reviews = await _review_actions(session, scope, window, group)
+    cross = {} if group == "person" else await _cross_department(session, scope, window, group)
+    active = await _active_days(session, scope, window, group, days)
+    feedback = await _feedback_received(session, scope, window, group)
+    keys: set[Any] = {0} if group is None else set()
+    for part in (people, selfs, reviews, cross, active, feedback):
+        keys.update(part)
+    out: dict[Any, Participation] = {}
+    for key in keys:
+        answers, crossed = cross.get(key, (0, 0))
+        withheld = group == "person" or 0 < answers < min_answers
+        out[key] = Participation(
+            self_requested=selfs.get(key, (0, 0))[0],
+            self_submitted=selfs.get(key, (0, 0))[1],
+            review_actions=reviews.get(key, (0, 0))[0],
+            review_actions_72h=reviews.get(key, (0, 0))[1],
+            peer_answers=None if withheld else answers,
+            peer_cross=None if withheld else crossed,
+            people=people.get(key, 0),
+            workdays=len(days),
+            active_days=active.get(key, 0),
+            feedback=feedback.get(key, 0),
+            weeks=window.days / 7,
+        )
+    return out

@@ -46,6 +46,7 @@ from storage.models import (
     Recognition,
     Review321,
     SelfAssessment,
+    Snapshot,
 )
 from storage.queries.metrics import Scope, Window, metrics_by
 from tests.support.factories import Org
@@ -67,12 +68,14 @@ TEXTS = {
     "rating_comment": "评分备注：交付比预期早两天",
     "grade_reason": "等级理由：全年稳定交付",
     "vague": "还行吧，差不多就这样了",
+    "checkin_note": "进展说明：周三和客户对齐了验收口径",
+    "snapshot_goal": "快照里的目标：对账报表上线",
 }
 
 
-def png_bytes() -> bytes:
+def png_bytes(colour: tuple[int, int, int] = (200, 30, 30)) -> bytes:
     buf = io.BytesIO()
-    Image.new("RGB", (8, 8), (200, 30, 30)).save(buf, format="PNG")
+    Image.new("RGB", (8, 8), colour).save(buf, format="PNG")
     return buf.getvalue()
 
 
@@ -86,6 +89,9 @@ async def seed_person_data(
     """Everything a person leaves behind, written directly (the flows are tested elsewhere)."""
     now = clock.now()
     stored = await MediaStore(settings.media.dir, max_bytes=10_000_000).store_image(png_bytes())
+    snapshot_image = await MediaStore(settings.media.dir, max_bytes=10_000_000).store_image(
+        png_bytes((30, 200, 30))
+    )
     async with service.factory() as session, session.begin():
         emp = await session.get(Person, org.emp1.id)
         assert emp is not None
@@ -104,6 +110,7 @@ async def seed_person_data(
             status="followup",
             obstacles=TEXTS["obstacles"],
             support=TEXTS["support"],
+            progress={"0": 60, "note": TEXTS["checkin_note"]},
             manager_comment=TEXTS["manager_comment"],
             answered_by_id=mgr,
             due_at=now - timedelta(days=5),
@@ -347,8 +354,21 @@ async def seed_person_data(
                 platform="rec", card_key=f"checkin:{other_ci.id}", platform_user_id="emp2", message_ref="m-li"
             )
         )
+        session.add(
+            Snapshot(
+                person_id=pid,
+                month="2026-10",
+                figures={"goals": [{"title": TEXTS["snapshot_goal"], "progress": 40}]},
+                media_id=snapshot_image.info.sha256,
+            )
+        )
         await session.execute(update(Person).where(Person.id == pid).values(active=False))
-    return {"sha": stored.info.sha256, "path": stored.path, "pid": org.emp1.id}
+    return {
+        "sha": stored.info.sha256,
+        "path": stored.path,
+        "snapshot_path": snapshot_image.path,
+        "pid": org.emp1.id,
+    }
 
 
 async def department_metrics(service: Service, org: Org, clock: FixedClock) -> dict[Any, dict[str, Any]]:
@@ -387,18 +407,19 @@ async def test_erase_leaves_no_trace_and_keeps_metrics_and_the_audit_trail(
     assert all(n in seeded_dump for n in needles())  # the data really is there
 
     dry = await erase_person(service.factory, settings, seeded["pid"], apply=False)
-    assert not dry.applied and dry.counts["checkins"] == 1 and dry.media_files == 1 and dry.archive_rows == 2
+    assert not dry.applied and dry.counts["checkins"] == 1 and dry.media_files == 2 and dry.archive_rows == 2
+    assert dry.counts["snapshots"] == 1
     assert NAME in await everything(service) and seeded["path"].exists()  # a dry run changes nothing
 
     report = await erase_person(service.factory, settings, seeded["pid"], apply=True)
 
-    assert report.counts == dry.counts and report.media_files == 1
+    assert report.counts == dry.counts and report.media_files == 2
     dump = await everything(service)
     left = [n for n in needles() if n in dump]
     assert left == [], left
     archived = "\n".join(json.dumps(r, ensure_ascii=False) for r in audit_archive.read_all(archive))
     assert [n for n in needles() if n in archived] == []
-    assert not seeded["path"].exists()
+    assert not seeded["path"].exists() and not seeded["snapshot_path"].exists()
     assert await department_metrics(service, org, clock) == before
     assert await _audit_rows(service) == audit_before  # every audit row is still there
     async with service.factory() as session:

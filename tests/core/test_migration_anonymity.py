@@ -247,3 +247,31 @@ async def test_0004_releases_what_was_shown_and_unlinks_raters(fresh_url: str) -
     assert audit[4].detail == {"text": "多沟通"}  # not anonymous: untouched
     assert inbound[1] == {"toast": None, "toast_kind": "info", "card": None}
     assert inbound[2]["toast"] == "ok"
+
+
+async def test_upgrading_to_head_keeps_every_row(fresh_url: str) -> None:
+    """On SQLite, batch mode rebuilds a table (copy, DROP, rename); with foreign keys on, rebuilding
+    ``cycles`` (0005) cascaded and deleted every participant, grade and peer answer. Every row seeded before
+    the upgrade must still be there after it."""
+    await migrate(fresh_url, "0003_flows3")
+    engine = create_async_engine(fresh_url)
+    try:
+        await _seed(engine)
+
+        async def counts() -> dict[str, int]:
+            async with engine.connect() as conn:
+                names = await conn.run_sync(lambda c: sa.inspect(c).get_table_names())
+                return {
+                    n: int((await conn.execute(sa.text(f'SELECT count(*) FROM "{n}"'))).scalar_one())
+                    for n in names
+                    if n != "alembic_version"
+                }
+
+        before = await counts()
+        await engine.dispose()
+        await migrate(fresh_url)
+        after = await counts()
+    finally:
+        await engine.dispose()
+    assert sum(before.values()) > 10
+    assert {n: after.get(n) for n in before} == before

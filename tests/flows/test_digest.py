@@ -34,7 +34,16 @@ from cards.charts import HEIGHT_PX, WIDTH_PX
 from cards.model import Card, Fields, Image, Markdown
 from handlers.digest.digest import send_digest
 from storage.media import MediaStore
-from storage.models import ActionItem, AuditLog, CheckIn, Cycle, Evidence, EvidenceRequest, Recognition
+from storage.models import (
+    ActionItem,
+    AuditLog,
+    CheckIn,
+    Cycle,
+    Evidence,
+    EvidenceRequest,
+    InboundEvent,
+    Recognition,
+)
 from storage.queries import metrics as m
 from tests.fakes.recording import RecordingAdapter
 from tests.support.factories import Org
@@ -344,3 +353,74 @@ async def test_expired_evidence_requests_since_the_previous_digest(
     [team] = recorder.to("mgr")
     # The manager's first digest: since the start of the period, own team only.
     assert "照片证据请求过期未交：3 个（11-10 以来）：李四(2)、张三" in str(team.model_dump())
+
+
+async def _activity(service: Service, org: Org, *when: tuple[int, datetime]) -> None:
+    async with service.factory() as s, s.begin():
+        for i, (person, at) in enumerate(when):
+            s.add(
+                InboundEvent(
+                    platform="rec",
+                    event_id=f"act{i}",
+                    kind="text",
+                    person_id=person,
+                    answer={"ok": True},
+                    received_at=at,
+                )
+            )
+
+
+async def test_daily_active_rate_over_the_kept_workdays(
+    service: Service, org: Org, recorder: RecordingAdapter
+) -> None:
+    """Issue 20 #8: one line for the daily-active rate. Inbound events are kept a week (the clock is 11-24
+    10:00 local), so the rate covers the workdays 11-18, 11-19, 11-20, 11-23 and has nothing to compare with.
+    8 people, 张三 active 11-18 and 11-19, 周销售 11-23 (late evening), 李四 on Saturday 11-21 → 3 / 32."""
+    await seed(service, org)
+    await _activity(
+        service,
+        org,
+        (org.emp1.id, utc(2026, 11, 18, 2)),
+        (org.emp1.id, utc(2026, 11, 19, 2)),
+        (org.emp1.id, utc(2026, 11, 19, 6)),
+        (org.seller.id, utc(2026, 11, 23, 15)),
+        (org.emp2.id, utc(2026, 11, 21, 2)),
+        (org.emp2.id, utc(2026, 11, 3, 2)),
+    )
+    assert await run_job(service, org.leader, lambda ctx: send_digest(ctx, day=DAY))
+    await service.outbox.drain()
+    [card] = recorder.to("leader")
+    assert fields(card)["日活跃率"] == "9%（4 个工作日平均） · 上期无数据"
+    assert "日活跃率只有" not in str(card.model_dump())  # context, not a risk
+
+
+async def test_daily_active_rate_compares_when_events_are_kept_long_enough(
+    service: Service, org: Org, recorder: RecordingAdapter
+) -> None:
+    """With 30 days of inbound events both periods are whole: 4 / (8 × 10) now, 1 / (8 × 10) before; a
+    manager's team (张三, 李四) against the company."""
+    await seed(service, org)
+    await _activity(
+        service,
+        org,
+        (org.emp1.id, utc(2026, 11, 10, 2)),
+        (org.emp1.id, utc(2026, 11, 18, 2)),
+        (org.emp2.id, utc(2026, 11, 19, 2)),
+        (org.seller.id, utc(2026, 11, 23, 15)),
+        (org.emp2.id, utc(2026, 11, 3, 2)),
+    )
+    settings = service.settings.model_copy(
+        update={
+            "retention": service.settings.retention.model_copy(update={"inbound_events_days": 30}),
+            "digest": service.settings.digest.model_copy(update={"managers_too": True}),
+        }
+    )
+    service.dispatcher.settings = settings
+    assert await run_job(service, org.leader, lambda ctx: send_digest(ctx, day=DAY))
+    assert await run_job(service, org.manager, lambda ctx: send_digest(ctx, day=DAY))
+    await service.outbox.drain()
+    [card] = recorder.to("leader")
+    assert fields(card)["日活跃率"] == "5%（10 个工作日平均） · 较上期 ↑4pp"
+    [team] = recorder.to("mgr")
+    # 张三 11-10, 11-18; 李四 11-19 → 3 / 20; before: 李四 11-03 → 1 / 20.
+    assert fields(team)["日活跃率"] == "15%（10 个工作日平均） · 较上期 ↑10pp · 公司 5%"

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from adapters.base import CallbackAnswer
 from bot.app.service import Service
@@ -13,11 +14,11 @@ from bot.core.config import Settings
 from cards import grades as gc
 from cards.actions import unpack
 from cards.model import Card
-from storage.models import Cycle, Grade, Person
+from storage.models import Cycle, CycleParticipant, Grade, Person
 from storage.queries.grades import deviations
 from tests.fakes.recording import RecordingAdapter
 from tests.support.factories import Org
-from tests.support.flows import button, click, last_to, say, text_of
+from tests.support.flows import button, click, has_enabled, last_to, last_update, say, text_of
 from tests.support.flows3 import audit, make_cycle, rows
 
 
@@ -116,14 +117,25 @@ async def test_calibration_alert_at_the_boundary(
     assert bool(alerts) is alerted and bool(head_alerts) is alerted
     if alerted:
         assert "研发部" in text_of(alerts[0]) and "100%" in text_of(alerts[0])
-        # Re-proposing the same picture does not alert again.
+        # The anomaly locks the department's grades: the manager cannot change them until HR reviewed.
+        assert {g.status for g in await rows(service, Grade, Grade.cycle_id == cycle.id)} == {"locked"}
+        locked = await click(
+            service,
+            "mgr",
+            gc.GradePropose(cycle_id=cycle.id, person_id=org.emp2.id),
+            {"grade": "B", "reason": "主导 2 次架构升级，零事故，补充说明"},
+        )
+        assert locked.toast_kind == "error" and "锁定" in (locked.toast or "")
+        # HR may, and re-proposing the same picture does not alert again.
         recorder.clear()
         assert (
-            await propose(service, "mgr", cycle, org.emp2, "A", "主导 2 次架构升级，零事故，补充说明")
+            await propose(service, "hr", cycle, org.emp2, "A", "主导 2 次架构升级，零事故，补充说明")
             == "success"
         )
         await service.outbox.drain()
         assert not recorder.to("hr")
+    else:
+        assert {g.status for g in await rows(service, Grade, Grade.cycle_id == cycle.id)} == {"proposed"}
 
 
 async def test_only_managers_or_hr_propose_and_every_change_is_audited(
@@ -195,34 +207,115 @@ async def test_release_only_by_hr_in_one_broadcast_then_locked(
     assert await propose(service, "mgr", cycle, org.emp1, "B", "发布后想改") == "error"
 
 
-async def test_release_with_deviations_needs_confirmation(
+async def test_anomaly_locks_until_hr_reviews_then_release_needs_no_second_confirmation(
     service: Service, org: Org, recorder: RecordingAdapter, settings: Settings
 ) -> None:
+    """Issue 20 #2: an anomaly locks the department's grades (no change, no release) until HR reviews them
+    on the alert card; the review unlocks them, is audited and counts as having read the warnings."""
     settings.feedback.calibration_band = {"A": (0.0, 0.5)}
+    cycle = await make_cycle(service, [org.emp1, org.emp2, org.seller])
+    assert await propose(service, "mgr", cycle, org.emp1, "A", "全年交付 4 个项目") == "success"
+    assert await propose(service, "smgr", cycle, org.seller, "B", "销售额完成 90%") == "success"
+    assert await propose(service, "mgr", cycle, org.emp2, "A", "主导 2 次架构升级") == "success"
+    await service.outbox.drain()
+    [alert] = [c for c in recorder.to("hr") if "研发部" in c.header.title]
+    assert "2 个评级已锁定" in text_of(alert) and has_enabled(alert, gc.GradesReview)
+    [head_copy] = [c for c in recorder.to("mgr") if "研发部" in c.header.title]
+    assert not head_copy.buttons()  # the department head is told, HR decides
+    statuses = {g.person_id: g.status for g in await rows(service, Grade)}
+    assert statuses == {org.emp1.id: "locked", org.emp2.id: "locked", org.seller.id: "proposed"}
+    [locked] = await audit(service, "grades.locked")
+    assert locked.detail["department_id"] == org.rnd.id and len(locked.detail["grade_ids"]) == 2
+
+    # Release goes ahead for the unlocked department only, and says what is held back.
+    first, first_card = await tap(service, recorder, "hr", gc.GradesRelease(cycle_id=cycle.id))
+    assert first.toast_kind == "warning" and first_card is not None
+    assert "2 人的评级因校准异常被锁定" in text_of(first_card)
+
+    # Nobody but HR reviews; the review unlocks and is audited.
+    review = button(alert, gc.GradesReview)
+    for uid in ("mgr", "emp1", "hrbp"):
+        assert (await click(service, uid, review)).toast_kind == "error"
+    assert {g.status for g in await rows(service, Grade) if g.department_id == org.rnd.id} == {"locked"}
+    done, done_card = await tap(service, recorder, "hr", review)
+    assert done.toast == "已复核 研发部：2 个评级解锁，可以发布了。" and done_card is not None
+    assert not has_enabled(done_card, gc.GradesReview) and "复核并解锁了 2 个评级" in text_of(done_card)
+    assert all(g.status == "proposed" for g in await rows(service, Grade))
+    [reviewed] = await audit(service, "grades.reviewed")
+    assert reviewed.actor_id == org.hr.id and reviewed.detail["keys"] == [f"{org.rnd.id}:A:high"]
+    again = await click(service, "hr", review)
+    assert again.toast_kind == "error" and "没有被锁定的评级" in (again.toast or "")
+
+    # The warnings count as read: the confirmation offers "release" straight away.
+    ask, ask_card = await tap(service, recorder, "hr", gc.GradesRelease(cycle_id=cycle.id))
+    assert ask.toast_kind == "warning" and ask_card is not None
+    assert "A 占比 100%，超出设定范围 0%–50%" in text_of(ask_card)
+    assert (await click(service, "hr", button(ask_card, gc.GradesRelease))).toast_kind == "success"
+    assert all(g.status == "released" for g in await rows(service, Grade))
+    [*_, released] = await audit(service, "grades.released")
+    assert released.detail["override"] is True
+
+
+async def test_release_with_unseen_warnings_needs_them_read(
+    service: Service, org: Org, recorder: RecordingAdapter, settings: Settings
+) -> None:
+    """A second HR admin, who did not review the department, must still read the warnings before release."""
+    settings.feedback.calibration_band = {"A": (0.0, 0.5)}
+    async with service.factory() as s, s.begin():
+        s.add(Person(workspace_id=org.workspace.id, platform_user_id="hr2", name="刘人事", roles="hr_admin"))
     cycle = await make_cycle(service, [org.emp1, org.emp2])
     assert await propose(service, "mgr", cycle, org.emp1, "A", "全年交付 4 个项目") == "success"
     assert await propose(service, "mgr", cycle, org.emp2, "A", "主导 2 次架构升级") == "success"
     await service.outbox.drain()
-    assert any("研发部" in c.header.title for c in recorder.to("hr"))  # band alert before release
-    first, first_card = await tap(service, recorder, "hr", gc.GradesRelease(cycle_id=cycle.id))
+    [alert] = [c for c in recorder.to("hr") if "研发部" in c.header.title]
+    assert (await click(service, "hr", button(alert, gc.GradesReview))).toast_kind == "success"
+    await service.outbox.drain()
+    assert not has_enabled(last_update(recorder, "hr2"), gc.GradesReview)  # hr2's copy went final too
+    first, first_card = await tap(service, recorder, "hr2", gc.GradesRelease(cycle_id=cycle.id))
     assert first.toast_kind == "warning" and first_card is not None
-    assert "A 占比 100%，超出设定范围 0%–50%" in text_of(first_card)
     assert "点「我已查看校准提醒」后才能发布" in text_of(first_card)
     assert not any(isinstance(unpack(b.value), gc.GradesRelease) for b in first_card.buttons())
-    assert all(g.status == "proposed" for g in await rows(service, Grade))
-    # the alert was sent but not seen: even a crafted "confirm" only shows the warnings again
-    forced = await click(service, "hr", gc.GradesRelease(cycle_id=cycle.id, confirm=True))
+    forced = await click(service, "hr2", gc.GradesRelease(cycle_id=cycle.id, confirm=True))
     assert forced.toast == "发布前请先查看校准提醒。"
     assert all(g.status == "proposed" for g in await rows(service, Grade))
-    seen, seen_card = await tap(service, recorder, "hr", button(first_card, gc.GradesAlertSeen))
+    seen, seen_card = await tap(service, recorder, "hr2", button(first_card, gc.GradesAlertSeen))
     assert seen.toast_kind == "success" and seen_card is not None
-    confirm = button(seen_card, gc.GradesRelease)
-    assert confirm.confirm
-    assert (await click(service, "hr", confirm)).toast_kind == "success"
-    [released] = await audit(service, "grades.released")
-    assert released.detail["override"] is True
-    [alert_seen] = await audit(service, "grades.alert_seen")
-    assert alert_seen.actor_id == org.hr.id and alert_seen.detail["keys"] == [f"{org.rnd.id}:A:high"]
+    assert (await click(service, "hr2", button(seen_card, gc.GradesRelease))).toast_kind == "success"
+    assert all(g.status == "released" for g in await rows(service, Grade))
+
+
+async def test_no_grade_before_goals_are_confirmed(
+    service: Service, org: Org, recorder: RecordingAdapter
+) -> None:
+    """Issue 20 #2: a grade rests on confirmed goals; the refusal says where they stand."""
+    cycle = await make_cycle(service, [org.emp1, org.emp2])
+    async with service.factory() as s, s.begin():
+        for p, state in ((org.emp1, "submitted"), (org.emp2, "none")):
+            part = await s.scalar(
+                select(CycleParticipant).where(
+                    CycleParticipant.cycle_id == cycle.id, CycleParticipant.person_id == p.id
+                )
+            )
+            assert part is not None
+            part.goals_status = state
+    refused = await say(service, "mgr", "/grade @张三")
+    assert refused.toast == (
+        "张三 在 2026-Q4 的目标还没有确认（现在：已提交，等经理确认），评级要以确认过的目标为依据，"
+        "所以暂时不能评级。目标确认后再用 /grade @张三。"
+    )
+    answer = await click(
+        service,
+        "hr",
+        gc.GradePropose(cycle_id=cycle.id, person_id=org.emp2.id),
+        {"grade": "B", "reason": "完成 2 个目标"},
+    )
+    assert answer.toast_kind == "error" and "还没有提交目标" in (answer.toast or "")
+    assert await rows(service, Grade) == []
+    async with service.factory() as s, s.begin():
+        part = await s.scalar(select(CycleParticipant).where(CycleParticipant.person_id == org.emp1.id))
+        assert part is not None
+        part.goals_status = "confirmed"
+    assert await propose(service, "mgr", cycle, org.emp1, "B", "完成 3 个目标中的 2 个") == "success"
 
 
 async def test_release_names_the_ungraded_and_rechecks_before_sending(
@@ -326,3 +419,28 @@ async def test_incomplete_grade_form_keeps_the_reason(
     )
     assert answer.toast_kind == "error" and card is not None
     assert _form_values(card)["reason"] == "完成 3 个目标中的 2 个"
+
+
+async def test_grading_goes_on_while_a_cycle_closes_and_stops_once_it_is_closed(
+    service: Service, org: Org, recorder: RecordingAdapter
+) -> None:
+    """Grading is how a cycle is wrapped up: `/grade` and the form work while it is *closing*; once it is
+    *closed* a proposal is refused with the cycle's code and the way to correct a released grade."""
+    cycle = await make_cycle(service, [org.emp1, org.emp2], status="closing")
+    await say(service, "mgr", "/grade @张三")
+    await service.outbox.drain()
+    assert "张三 目标一" in text_of(last_to(recorder, "mgr"))
+    assert await propose(service, "mgr", cycle, org.emp1, "B", "完成 3 个目标中的 2 个") == "success"
+
+    async with service.factory() as s, s.begin():
+        row = await s.get(Cycle, cycle.id)
+        assert row is not None
+        row.status = "closed"
+    answer = await click(
+        service,
+        "mgr",
+        gc.GradePropose(cycle_id=cycle.id, person_id=org.emp2.id),
+        {"grade": "B", "reason": "完成 3 个目标中的 2 个"},
+    )
+    assert answer.toast_kind == "error" and "2026-Q4" in (answer.toast or "")
+    assert [g.person_id for g in await rows(service, Grade)] == [org.emp1.id]

@@ -348,9 +348,10 @@ async def test_overlap_with_an_active_cycle_needs_an_explicit_override(
     assert (await _cycle(service, "2026-12")).status == "active"
     async with service.factory() as s:
         started = await s.scalar(
-            select(AuditLog).where(AuditLog.action == "cycle.started", AuditLog.entity_id == anyway.cycle_id)
+            select(AuditLog).where(AuditLog.action == "cycle.active", AuditLog.entity_id == anyway.cycle_id)
         )
     assert started is not None and started.detail["overlap_override"] == ["2026-Q4"]
+    assert started.actor_id == org.hr.id and started.detail["from"] == "draft"
     line = await kickoff_from_cli(
         service,
         code="2026-W",
@@ -390,3 +391,34 @@ async def test_cancelcycle_without_a_code_lists_what_can_be_cancelled(
     assert again.toast == (
         "周期 2027-Q1 当前已取消，无法取消。只有待确认或进行中的周期可以取消，发送 /cancelcycle 查看。"
     )
+
+
+async def test_every_kickoff_and_cancel_move_is_audited_with_who(
+    service: Service, org: Org, recorder: RecordingAdapter
+) -> None:
+    """Issue 20 #1: each state change is one ``cycle.<state>`` row naming the actor, by chat or CLI."""
+    confirm = await _preview(service, recorder, "2026-Q1 研发部")
+    await click(service, "hr", KickoffCancel(cycle_id=confirm.cycle_id))
+    confirm = await _preview(service, recorder, "2026-Q1 研发部")  # cancelled → draft again
+    await click(service, "hr", confirm)
+    await say(service, "hr", "/cancelcycle 2026-Q1")
+    await service.outbox.drain()
+    await click(service, "hr", button(last_to(recorder, "hr"), KickoffStop))
+    await kickoff_from_cli(service, code="2026-Q2", departments=["研发部"], hr_user_id="hr", allow_past=True)
+    async with service.factory() as s:
+        rows = list(await s.scalars(select(AuditLog).where(AuditLog.entity == "cycle").order_by(AuditLog.id)))
+    moves = [
+        (r.action, r.detail.get("code"), r.detail.get("from"), r.detail.get("via"), r.actor_id)
+        for r in rows
+        if r.action != "cycle.previewed"
+    ]
+    hr = org.hr.id
+    assert moves == [
+        ("cycle.draft", "2026-Q1", None, "chat", hr),
+        ("cycle.cancelled", "2026-Q1", "draft", "chat", hr),
+        ("cycle.draft", "2026-Q1", "cancelled", "chat", hr),
+        ("cycle.active", "2026-Q1", "draft", "chat", hr),
+        ("cycle.cancelled", "2026-Q1", "active", "chat", hr),
+        ("cycle.draft", "2026-Q2", None, "cli", hr),
+        ("cycle.active", "2026-Q2", "draft", "cli", hr),
+    ]

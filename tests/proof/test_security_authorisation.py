@@ -43,6 +43,7 @@ from storage.models import (
     EvidenceRequest,
     Goal,
     Grade,
+    GradeAppeal,
     PeerFeedback,
     Person,
     Review321,
@@ -252,6 +253,29 @@ async def _build_world(service: Service, org: Org, now: datetime) -> dict[str, l
                 proposed_at=now - timedelta(days=1),
             )
         )
+        # Issue 20: a released grade with an open appeal (correct, appeal, withdraw, decide).
+        released = Grade(
+            cycle_id=active.id,
+            person_id=org.emp2.id,
+            department_id=org.rnd.id,
+            grade="C",
+            reason="延期两次",
+            status="released",
+            released_by_id=org.hr.id,
+            released_at=now - timedelta(days=1),
+        )
+        s.add(released)
+        await s.flush()
+        s.add(
+            GradeAppeal(
+                grade_id=released.id,
+                cycle_id=active.id,
+                person_id=org.emp2.id,
+                open_grade_id=released.id,
+                reason="延期是客户原因",
+                grade_before="C",
+            )
+        )
         s.add(
             ScheduledSend(
                 flow="checkin", person_id=org.emp2.id, period="2026-11-20", status="sent", due_at=now
@@ -269,9 +293,12 @@ async def _build_world(service: Service, org: Org, now: datetime) -> dict[str, l
             SelfAssessment,
             PeerFeedback,
             DeliverableRating,
+            Grade,
+            GradeAppeal,
         ):
             ids[model.__tablename__] = list(await s.scalars(select(model.id).order_by(model.id)))
     ids["victims"] = [org.emp1.id, org.emp2.id, org.manager.id]
+    ids["departments"] = [org.rnd.id, org.sales.id]
     return ids
 
 
@@ -288,6 +315,9 @@ FIELD_TABLE = {
     "person_id": "victims",
     "subject_id": "victims",
     "owner_id": "victims",
+    "grade_id": "grades",
+    "appeal_id": "grade_appeals",
+    "department_id": "departments",
 }
 
 

@@ -105,7 +105,7 @@ def test_team_cadence_shares_weeks_and_per_person_overrides_win() -> None:
     ci = CheckIn(id=1, person_id=1, period="2026-12-02", status="open", due_at=now, reminded_at=now)
     assert checkin_steps(ci, SH, settings, snoozed_until=None, team=team)[-1].at == now + timedelta(hours=24)
     leader = Person(id=4, **{**base, "roles": "employee,leader", "manager_id": None})
-    assert [f.flow for f in periodic_flows(leader, settings, CAL)] == ["digest"]
+    assert [f.flow for f in periodic_flows(leader, settings, CAL)] == ["digest", "insights.brief"]
 
 
 def test_holiday_moves_to_next_workday_with_reason() -> None:

@@ -35,6 +35,7 @@ def test_the_registry_has_one_entry_for_every_job() -> None:
         "sweep_deliverable_ratings",
         "sweep_evidence_requests",
         "sweep_self_assessments",
+        "sweep_snapshots",
     }
 
 

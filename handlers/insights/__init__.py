@@ -1,0 +1,1 @@
+"""Insights: the monthly department brief, weekly threshold alerts, and early warnings about a person."""

@@ -1,0 +1,1 @@
+"""Results: HR's promotion and high-potential flags (``/flag``), which the results export carries."""
