@@ -1,11 +1,14 @@
-"""Small pieces shared by the kickoff, goals, check-in and 3-2-1 cards: local times and outcome notes."""
+"""Small pieces shared by the kickoff, goals, check-in, 3-2-1 and grade cards: local times, outcome notes,
+and the grade select, reason input and form card of the grade proposal, correction and appeal forms."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, tzinfo
+from typing import Any
 
 from cards.catalogue import Translator
-from cards.model import Card, Note
+from cards.model import Card, Colour, Form, Header, Note, Option, Select, TextInput
 from cards.text import shorten
 
 
@@ -29,3 +32,38 @@ def with_outcome(card: Card, note: str) -> Card:
 
 def clip(text: str | None, limit: int = 200) -> str:
     return shorten(text, limit) if text else "—"
+
+
+def grade_select(label: str, scale: Sequence[str], default: str | None, *, required: bool = True) -> Select:
+    """The ``grade`` select over a grade scale (the proposal, HR's correction, the appeal decision)."""
+    return Select(
+        name="grade",
+        label=label,
+        options=[Option(label=g, value=g) for g in scale],
+        required=required,
+        default=default,
+    )
+
+
+def reason_input(label: str, placeholder: str, default: str | None) -> TextInput:
+    """The required free-text ``reason`` (up to 1000 characters) that goes with a grade or an appeal."""
+    return TextInput(
+        name="reason",
+        label=label,
+        placeholder=placeholder,
+        multiline=True,
+        required=True,
+        max_length=1000,
+        default=default or None,
+    )
+
+
+def form_card(title: str, elements: Sequence[Any], form: Form, *, error: str | None, colour: Colour) -> Card:
+    """A card that ends in a form: a bounced submission's ``error`` as a note above the form, the header
+    orange while there is an error and ``colour`` otherwise."""
+    note = [Note(text=clip(error, 300))] if error else []
+    return Card(
+        header=Header(title=clip(title, 60), colour="orange" if error else colour),
+        elements=[*elements, *note, form],
+        summary=clip(title, 100),
+    )

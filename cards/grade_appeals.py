@@ -10,6 +10,7 @@ from typing import Any, Literal
 from cards.actions import Action, action, pack
 from cards.catalogue import Translator
 from cards.feedback_common import cut
+from cards.flow_common import form_card, grade_select, reason_input
 from cards.model import (
     Actions,
     Button,
@@ -22,7 +23,6 @@ from cards.model import (
     Note,
     Option,
     Select,
-    TextInput,
 )
 
 Outcome = Literal["upheld", "changed"]
@@ -77,34 +77,16 @@ def appeal_form_card(
     elements: list[Any] = [
         Markdown(text=t("grade_appeals.form_body", grade=grade, closes=closes, decider=decider)),
     ]
-    if error:
-        elements.append(Note(text=cut(error, 300)))
-    elements.append(
-        Form(
-            name="appeal",
-            inputs=[
-                TextInput(
-                    name="reason",
-                    label=t("grade_appeals.reason_label"),
-                    placeholder=t("grade_appeals.reason_hint"),
-                    multiline=True,
-                    required=True,
-                    max_length=1000,
-                    default=reason or None,
-                )
-            ],
-            submit=Button(
-                label=t("grade_appeals.submit"),
-                value=pack(GradeAppealFile(grade_id=grade_id)),
-                style="primary",
-            ),
-        )
+    form = Form(
+        name="appeal",
+        inputs=[reason_input(t("grade_appeals.reason_label"), t("grade_appeals.reason_hint"), reason)],
+        submit=Button(
+            label=t("grade_appeals.submit"),
+            value=pack(GradeAppealFile(grade_id=grade_id)),
+            style="primary",
+        ),
     )
-    return Card(
-        header=Header(title=cut(title, 60), colour="orange" if error else "blue"),
-        elements=elements,
-        summary=cut(title, 100),
-    )
+    return form_card(title, elements, form, error=error, colour="blue")
 
 
 def appeal_received_card(
@@ -173,45 +155,33 @@ def decision_card(
         ),
         Markdown(text=t("grade_appeals.decide_body", name=person_name)),
     ]
-    if error:
-        elements.append(Note(text=cut(error, 300)))
-    elements.append(
-        Form(
-            name="decision",
-            inputs=[
-                Select(
-                    name="decision",
-                    label=t("grade_appeals.decision_label"),
-                    options=[Option(label=t(f"grade_appeals.decision.{d}"), value=d) for d in DECISIONS],
-                    required=True,
-                    default=decision if decision in DECISIONS else None,
-                ),
-                Select(
-                    name="grade",
-                    label=t("grade_appeals.new_grade_label"),
-                    options=[Option(label=g, value=g) for g in scale],
-                    default=new_grade if new_grade in scale else None,
-                ),
-                TextInput(
-                    name="reason",
-                    label=t("grade_appeals.decision_reason_label"),
-                    placeholder=t("grade_appeals.decision_reason_hint"),
-                    multiline=True,
-                    required=True,
-                    max_length=1000,
-                    default=reason or None,
-                ),
-            ],
-            submit=Button(
-                label=t("grade_appeals.decide_submit"),
-                value=pack(GradeAppealDecide(appeal_id=appeal_id)),
-                style="primary",
+    form = Form(
+        name="decision",
+        inputs=[
+            Select(
+                name="decision",
+                label=t("grade_appeals.decision_label"),
+                options=[Option(label=t(f"grade_appeals.decision.{d}"), value=d) for d in DECISIONS],
+                required=True,
+                default=decision if decision in DECISIONS else None,
             ),
-        )
+            grade_select(
+                t("grade_appeals.new_grade_label"),
+                scale,
+                new_grade if new_grade in scale else None,
+                required=False,
+            ),
+            reason_input(
+                t("grade_appeals.decision_reason_label"), t("grade_appeals.decision_reason_hint"), reason
+            ),
+        ],
+        submit=Button(
+            label=t("grade_appeals.decide_submit"),
+            value=pack(GradeAppealDecide(appeal_id=appeal_id)),
+            style="primary",
+        ),
     )
-    return Card(
-        header=Header(title=cut(title, 60), colour="orange"), elements=elements, summary=cut(title, 100)
-    )
+    return form_card(title, elements, form, error=error, colour="orange")
 
 
 def outcome_card(
@@ -256,41 +226,23 @@ def correction_form_card(
         ),
         Markdown(text=t("grade_appeals.correct_body", name=person_name)),
     ]
-    if error:
-        elements.append(Note(text=cut(error, 300)))
-    elements.append(
-        Form(
-            name="correct",
-            inputs=[
-                Select(
-                    name="grade",
-                    label=t("grade_appeals.new_grade_label"),
-                    options=[Option(label=g, value=g) for g in scale],
-                    required=True,
-                    default=new_grade if new_grade in scale else None,
-                ),
-                TextInput(
-                    name="reason",
-                    label=t("grade_appeals.correct_reason_label"),
-                    placeholder=t("grade_appeals.decision_reason_hint"),
-                    multiline=True,
-                    required=True,
-                    max_length=1000,
-                    default=reason or None,
-                ),
-            ],
-            submit=Button(
-                label=t("grade_appeals.correct_submit"),
-                value=pack(GradeCorrect(grade_id=grade_id)),
-                style="danger",
+    form = Form(
+        name="correct",
+        inputs=[
+            grade_select(
+                t("grade_appeals.new_grade_label"), scale, new_grade if new_grade in scale else None
             ),
-        )
+            reason_input(
+                t("grade_appeals.correct_reason_label"), t("grade_appeals.decision_reason_hint"), reason
+            ),
+        ],
+        submit=Button(
+            label=t("grade_appeals.correct_submit"),
+            value=pack(GradeCorrect(grade_id=grade_id)),
+            style="danger",
+        ),
     )
-    return Card(
-        header=Header(title=cut(title, 60), colour="orange" if error else "purple"),
-        elements=elements,
-        summary=cut(title, 100),
-    )
+    return form_card(title, elements, form, error=error, colour="purple")
 
 
 def corrected_card(

@@ -11,6 +11,7 @@ from typing import Any
 from cards.actions import Action, action, pack
 from cards.catalogue import Translator
 from cards.feedback_common import cut
+from cards.flow_common import form_card, grade_select, reason_input
 from cards.grade_appeals import GradeAppealStart
 from cards.model import (
     Actions,
@@ -22,9 +23,6 @@ from cards.model import (
     KeyValue,
     Markdown,
     Note,
-    Option,
-    Select,
-    TextInput,
 )
 from storage.grade_scales import Deviation
 
@@ -116,41 +114,19 @@ def proposal_card(
     ]
     if current:
         elements.append(Note(text=t("grades.current", grade=current)))
-    if error:
-        elements.append(Note(text=cut(error, 300)))
-    elements.append(
-        Form(
-            name="grade",
-            inputs=[
-                Select(
-                    name="grade",
-                    label=t("grades.grade_label"),
-                    options=[Option(label=g, value=g) for g in scale],
-                    required=True,
-                    default=grade if grade in scale else current,
-                ),
-                TextInput(
-                    name="reason",
-                    label=t("grades.reason_label"),
-                    placeholder=t("grades.reason_hint"),
-                    multiline=True,
-                    required=True,
-                    max_length=1000,
-                    default=reason or None,
-                ),
-            ],
-            submit=Button(
-                label=t("grades.propose_submit"),
-                value=pack(GradePropose(cycle_id=cycle_id, person_id=person_id)),
-                style="primary",
-            ),
-        )
+    form = Form(
+        name="grade",
+        inputs=[
+            grade_select(t("grades.grade_label"), scale, grade if grade in scale else current),
+            reason_input(t("grades.reason_label"), t("grades.reason_hint"), reason),
+        ],
+        submit=Button(
+            label=t("grades.propose_submit"),
+            value=pack(GradePropose(cycle_id=cycle_id, person_id=person_id)),
+            style="primary",
+        ),
     )
-    return Card(
-        header=Header(title=cut(title, 60), colour="orange" if error else "blue"),
-        elements=elements,
-        summary=cut(title, 100),
-    )
+    return form_card(title, elements, form, error=error, colour="blue")
 
 
 def _deviation_text(t: Translator, d: Deviation) -> str:

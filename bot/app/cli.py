@@ -414,46 +414,34 @@ async def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.app.service import build_service, ensure_workspaces
-    from storage.db import ensure_migrated
+    from bot.app.service import cli_service
 
-    service = build_service(settings)
-    try:
-        await ensure_migrated(service.engine)
-        await ensure_workspaces(service)
+    async with cli_service(settings) as service:
         await service.outbox.drain(timeout=3600)
         depth = await service.outbox.depth()
-    finally:
-        await service.close()
     print(f"outbox: sent {service.outbox.sent_count}, dead {service.outbox.dead_count}, now {depth}")
     return 0
 
 
 async def cmd_kickoff(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app.kickoff_cli import KickoffFailed, kickoff_from_cli
-    from bot.app.service import build_service, ensure_workspaces
-    from storage.db import ensure_migrated
+    from bot.app.service import cli_service
 
     departments = [d.strip() for d in args.departments.replace("，", ",").split(",") if d.strip()]
-    service = build_service(settings)
-    try:
-        await ensure_migrated(service.engine)
-        await ensure_workspaces(service)
-        summary = await kickoff_from_cli(
-            service,
-            code=args.code,
-            departments=departments,
-            hr_user_id=args.hr,
-            dates=args.dates,
-            allow_past=args.allow_past,
-            allow_overlap=args.allow_overlap,
-        )
-    except KickoffFailed as exc:
-        raise CliError(str(exc)) from None
-    finally:
-        await service.close()
-    print(summary)
-    return 0
+
+    async def kickoff() -> str:
+        async with cli_service(settings) as service:
+            return await kickoff_from_cli(
+                service,
+                code=args.code,
+                departments=departments,
+                hr_user_id=args.hr,
+                dates=args.dates,
+                allow_past=args.allow_past,
+                allow_overlap=args.allow_overlap,
+            )
+
+    return await _print_outcome(kickoff(), KickoffFailed)
 
 
 async def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
@@ -488,29 +476,18 @@ async def cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_person_export(args: argparse.Namespace, settings: Settings) -> int:
     """Peer feedback appears only as the anonymous aggregate, exactly as the person sees it in chat."""
-    from sqlalchemy import select
-
+    from bot.app.person_lookup import PersonLookupError, find_person
     from handlers.history.api import person_export
     from storage.db import create_engine, ensure_migrated, session_factory
-    from storage.models import Person, Workspace
 
     engine = create_engine(settings.database.url)
     try:
         await ensure_migrated(engine)
         async with session_factory(engine)() as session:
-            query = (
-                select(Person)
-                .join(Workspace, Workspace.id == Person.workspace_id)
-                .where(Person.platform_user_id == args.user_id)
-            )
-            if args.platform:
-                query = query.where(Workspace.platform == args.platform)
-            found = list(await session.scalars(query))
-            if not found:
-                raise CliError(f"no person with user id {args.user_id!r}")
-            if len(found) > 1:
-                raise CliError(f"user id {args.user_id!r} exists in several workspaces; pass --platform")
-            data = await person_export(session, found[0], settings)
+            person = await find_person(session, args.user_id, args.platform)
+            data = await person_export(session, person, settings)
+    except PersonLookupError as exc:
+        raise CliError(str(exc)) from None
     finally:
         await engine.dispose()
     text = json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n"
@@ -590,34 +567,32 @@ async def cmd_outbox_retry(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _print_outcome(run: Awaitable[str], failed: type[Exception], *, stderr: bool = False) -> int:
+    """Print the line a command returns (on stderr when stdout carries data); its ``failed`` error becomes
+    a ``CliError``: one line, exit code 2."""
+    try:
+        print(await run, file=sys.stderr if stderr else sys.stdout)
+    except failed as exc:
+        raise CliError(str(exc)) from None
+    return 0
+
+
 async def cmd_results_export(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app.results_cli import ResultsFailed, results_export
 
-    try:
-        print(await results_export(args, settings), file=sys.stderr)
-    except ResultsFailed as exc:
-        raise CliError(str(exc)) from None
-    return 0
+    return await _print_outcome(results_export(args, settings), ResultsFailed, stderr=True)
 
 
 async def cmd_results_flag(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app.results_cli import ResultsFailed, results_flag
 
-    try:
-        print(await results_flag(args, settings))
-    except ResultsFailed as exc:
-        raise CliError(str(exc)) from None
-    return 0
+    return await _print_outcome(results_flag(args, settings), ResultsFailed)
 
 
 async def cmd_cycle_close(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app.cycle_cli import CycleCommandFailed, cycle_close
 
-    try:
-        print(await cycle_close(args, settings))
-    except CycleCommandFailed as exc:
-        raise CliError(str(exc)) from None
-    return 0
+    return await _print_outcome(cycle_close(args, settings), CycleCommandFailed)
 
 
 COMMANDS: dict[str, Command] = {

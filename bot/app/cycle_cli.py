@@ -112,14 +112,8 @@ async def close_from_cli(
 
 async def cycle_close(args: argparse.Namespace, settings: Settings) -> str:
     """``perfloop cycle close``: migrations checked, workspaces known, then ``close_from_cli``."""
-    from bot.app.service import build_service, ensure_workspaces
-    from storage.db import ensure_migrated
+    from bot.app.service import cli_service
 
     mode = "carry_over" if args.carry_over else "cancel" if args.cancel_open else None
-    service = build_service(settings)
-    try:
-        await ensure_migrated(service.engine)
-        await ensure_workspaces(service)
+    async with cli_service(settings) as service:
         return await close_from_cli(service, code=args.cycle, mode=mode, hr_user_id=args.hr, yes=args.yes)
-    finally:
-        await service.close()

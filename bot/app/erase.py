@@ -42,7 +42,7 @@ from typing import Any
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.app import audit_archive
+from bot.app import audit_archive, person_lookup
 from bot.core.config import Settings
 from storage.media import MediaStore
 from storage.models import (
@@ -133,19 +133,10 @@ async def find_person(session: AsyncSession, user_id: str, platform: str | None)
     """The one person with this platform user id (``platform`` narrows it), or a clear ``EraseError``."""
     if not user_id.strip():
         raise EraseError("user id is empty")
-    query = (
-        select(Person)
-        .join(Workspace, Workspace.id == Person.workspace_id)
-        .where(Person.platform_user_id == user_id)
-    )
-    if platform:
-        query = query.where(Workspace.platform == platform)
-    found = list(await session.scalars(query))
-    if not found:
-        raise EraseError(f"no person with user id {user_id!r}")
-    if len(found) > 1:
-        raise EraseError(f"user id {user_id!r} exists in several workspaces; pass --platform")
-    return found[0]
+    try:
+        return await person_lookup.find_person(session, user_id, platform)
+    except person_lookup.PersonLookupError as exc:
+        raise EraseError(str(exc)) from None
 
 
 async def erase_person(

@@ -109,12 +109,13 @@ async def results_flag(args: argparse.Namespace, settings: Settings) -> str:
     """Set or take back one flag; returns the outcome line (also when nothing changed)."""
     from sqlalchemy import select
 
+    from bot.app.person_lookup import PersonLookupError, find_person
     from bot.core.clock import Clock
     from bot.core.people import is_hr_admin
     from cards.catalogue import Translator
     from handlers.results.api import FlagRefused, apply_flag, kind_of, outcome_key, pick_cycle
     from storage.db import create_engine, ensure_migrated, session_factory
-    from storage.models import Person, Workspace
+    from storage.models import Person
 
     t = Translator(settings.i18n.default_locale)
     kind = kind_of(args.kind)
@@ -124,19 +125,10 @@ async def results_flag(args: argparse.Namespace, settings: Settings) -> str:
     try:
         await ensure_migrated(engine)
         async with session_factory(engine)() as session, session.begin():
-            query = (
-                select(Person)
-                .join(Workspace, Workspace.id == Person.workspace_id)
-                .where(Person.platform_user_id == args.user_id)
-            )
-            if args.platform:
-                query = query.where(Workspace.platform == args.platform)
-            found = list(await session.scalars(query))
-            if not found:
-                raise ResultsFailed(f"no person with user id {args.user_id!r}")
-            if len(found) > 1:
-                raise ResultsFailed(f"user id {args.user_id!r} exists in several workspaces; pass --platform")
-            person = found[0]
+            try:
+                person = await find_person(session, args.user_id, args.platform)
+            except PersonLookupError as exc:
+                raise ResultsFailed(str(exc)) from None
             actor_id: int | None = None
             if args.hr:
                 hr = await session.scalar(

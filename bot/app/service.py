@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +29,7 @@ from bot.core.schedule_port import SchedulePort
 from scheduler.jobs import SchedulerRunner
 from scheduler.port import SchedulerPort
 from scheduler.table import JobTable
-from storage.db import create_engine, session_factory
+from storage.db import create_engine, ensure_migrated, session_factory
 from storage.media import MediaStore
 from storage.models import Workspace
 
@@ -134,6 +135,19 @@ async def ensure_workspaces(service: Service) -> None:
                         name=f"{adapter.platform}:{adapter.workspace}",
                     )
                 )
+
+
+@asynccontextmanager
+async def cli_service(settings: Settings) -> AsyncIterator[Service]:
+    """A service for one command-line run (``perfloop send``, ``kickoff``, ``cycle close``): migrations
+    checked, the configured workspaces known, closed at the end."""
+    service = build_service(settings)
+    try:
+        await ensure_migrated(service.engine)
+        await ensure_workspaces(service)
+        yield service
+    finally:
+        await service.close()
 
 
 def scheduler_job(*extra: ScheduleEntry) -> BackgroundTask:

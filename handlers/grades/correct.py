@@ -13,13 +13,14 @@ from sqlalchemy import update
 
 from bot.core.context import Context, Reply
 from bot.core.forms import form_of, text
-from bot.core.people import find_by_mention, is_hr_admin
+from bot.core.people import is_hr_admin
 from bot.core.router import Router
 from bot.core.status import GradeStatus
 from bot.core.vague import must_bounce
 from cards import grade_appeals as ga
 from cards.flow_common import done_by, with_outcome
 from cards.model import Card, Form
+from handlers.grades.grades import mentioned_person
 from handlers.grades.window import appeal_closes
 from storage.models import Cycle, Grade, Person
 from storage.queries import grades as gq
@@ -61,13 +62,7 @@ async def _card(
 @router.command("gradefix", "更正评级")
 async def gradefix_command(ctx: Context, args: str) -> Reply:
     _require_hr(ctx)
-    mention = args.strip()
-    if not mention:
-        raise ctx.refuse("grade_appeals.correct_usage")
-    matches = await find_by_mention(ctx.session, ctx.workspace.id, mention)
-    if len(matches) != 1:
-        raise ctx.refuse("grades.no_such_person", name=mention)
-    person = matches[0]
+    person = await mentioned_person(ctx, args, usage="grade_appeals.correct_usage")
     grade = await gq.latest_released(ctx.session, person.id)
     if grade is None:
         raise ctx.refuse("grade_appeals.nothing_released", name=person.name)

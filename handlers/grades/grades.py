@@ -151,15 +151,21 @@ async def _proposal_card(
     )
 
 
-@router.command("grade", "评级")
-async def grade_command(ctx: Context, args: str) -> Reply:
+async def mentioned_person(ctx: Context, args: str, *, usage: str) -> Person:
+    """The one active person a command's ``@张三`` names (``/grade``, ``/gradefix``); ``usage`` is the
+    refusal when nobody is named at all."""
     mention = args.strip()
     if not mention:
-        raise ctx.refuse("grades.usage")
+        raise ctx.refuse(usage)
     matches = await find_by_mention(ctx.session, ctx.workspace.id, mention)
     if len(matches) != 1:
         raise ctx.refuse("grades.no_such_person", name=mention)
-    person = matches[0]
+    return matches[0]
+
+
+@router.command("grade", "评级")
+async def grade_command(ctx: Context, args: str) -> Reply:
+    person = await mentioned_person(ctx, args, usage="grades.usage")
     if not await _may_grade(ctx, person):
         raise ctx.refuse("grades.not_allowed", name=person.name)
     found = await cq.current_participation(ctx.session, person.id, ANSWERABLE_CYCLE)

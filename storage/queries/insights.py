@@ -90,11 +90,25 @@ async def members(session: AsyncSession, workspace_id: int) -> dict[int, Member]
     return {r[0]: Member(r[0], r[1], r[2], r[3]) for r in rows}
 
 
-def _in(workspace_id: int, department_ids: Collection[int] | None) -> list[ColumnElement[bool]]:
-    conds: list[ColumnElement[bool]] = [Person.workspace_id == workspace_id]
+def _per_person(
+    source: Any,
+    person: Any,
+    workspace_id: int,
+    department_ids: Collection[int] | None,
+    *conds: ColumnElement[bool],
+) -> Select[int, str, int]:
+    """(id, name, n): the rows of ``source`` matching ``conds``, counted per person (``person`` is the column
+    naming the person), for the people of the workspace (and of ``department_ids`` when given)."""
+    scope: list[ColumnElement[bool]] = [Person.workspace_id == workspace_id]
     if department_ids is not None:
-        conds.append(Person.department_id.in_(list(department_ids)))
-    return conds
+        scope.append(Person.department_id.in_(list(department_ids)))
+    return (
+        select(Person.id.label("id"), Person.name.label("name"), func.count().label("n"))
+        .select_from(source)
+        .join(Person, Person.id == person)
+        .where(*scope, *conds)
+        .group_by(Person.id, Person.name)
+    )
 
 
 async def _behind(session: AsyncSession, per_person: Select[int, str, int], limit: int) -> Behind:
@@ -124,19 +138,14 @@ async def missing_evidence(
     """Owners of photo-required action items due in ``window`` (not closed) without a photo: the items that
     pull evidence completeness down, counted per owner (the same items ``metrics`` counts)."""
     has_photo = exists().where(Evidence.action_item_id == ActionItem.id)
-    stmt = (
-        select(Person.id.label("id"), Person.name.label("name"), func.count().label("n"))
-        .select_from(ActionItem)
-        .join(Person, Person.id == ActionItem.owner_id)
-        .where(
-            *_in(workspace_id, department_ids),
-            ActionItem.evidence_required.is_(True),
-            ActionItem.deadline >= window.first_day,
-            ActionItem.deadline < window.end_day,
-            ActionItem.status != "closed",
-            ~has_photo,
-        )
-        .group_by(Person.id, Person.name)
+    stmt = _per_person(
+        ActionItem,
+        ActionItem.owner_id,
+        workspace_id,
+        department_ids,
+        *m.items_due_in(window),
+        ActionItem.evidence_required.is_(True),
+        ~has_photo,
     )
     return await _behind(session, stmt, limit)
 
@@ -152,19 +161,13 @@ async def slow_responses(
 ) -> Behind:
     """Owners of action items created in ``window`` whose first response took longer than ``hours``: the
     items that push the average response time up (the same items ``metrics`` times)."""
-    seconds = m._seconds_between(m._dialect(session), ActionItem.created_at, ActionItem.first_response_at)
-    stmt = (
-        select(Person.id.label("id"), Person.name.label("name"), func.count().label("n"))
-        .select_from(ActionItem)
-        .join(Person, Person.id == ActionItem.owner_id)
-        .where(
-            *_in(workspace_id, department_ids),
-            ActionItem.created_at >= window.start,
-            ActionItem.created_at < window.end,
-            ActionItem.first_response_at.is_not(None),
-            seconds > hours * 3600,
-        )
-        .group_by(Person.id, Person.name)
+    stmt = _per_person(
+        ActionItem,
+        ActionItem.owner_id,
+        workspace_id,
+        department_ids,
+        *m.responses_in(window),
+        m.response_seconds(session) > hours * 3600,
     )
     return await _behind(session, stmt, limit)
 
@@ -179,18 +182,13 @@ async def unanswered_checkins(
 ) -> Behind:
     """People with check-ins due in ``window`` (not skipped) that were not submitted: what keeps check-in
     completion below target (``metrics.DONE_CHECKIN`` is the definition of done)."""
-    stmt = (
-        select(Person.id.label("id"), Person.name.label("name"), func.count().label("n"))
-        .select_from(CheckIn)
-        .join(Person, Person.id == CheckIn.person_id)
-        .where(
-            *_in(workspace_id, department_ids),
-            CheckIn.due_at >= window.start,
-            CheckIn.due_at < window.end,
-            CheckIn.status != "skipped",
-            CheckIn.status.not_in(m.DONE_CHECKIN),
-        )
-        .group_by(Person.id, Person.name)
+    stmt = _per_person(
+        CheckIn,
+        CheckIn.person_id,
+        workspace_id,
+        department_ids,
+        *m.checkins_due_in(window),
+        CheckIn.status.not_in(m.DONE_CHECKIN),
     )
     return await _behind(session, stmt, limit)
 
@@ -208,16 +206,13 @@ async def overdue_items(
     limit: int = 5,
 ) -> Behind:
     """Open action items whose deadline lies before ``before``, per owner."""
-    stmt = (
-        select(Person.id.label("id"), Person.name.label("name"), func.count().label("n"))
-        .select_from(ActionItem)
-        .join(Person, Person.id == ActionItem.owner_id)
-        .where(
-            *_in(workspace_id, department_ids),
-            ActionItem.status.in_(list(open_statuses)),
-            ActionItem.deadline < before,
-        )
-        .group_by(Person.id, Person.name)
+    stmt = _per_person(
+        ActionItem,
+        ActionItem.owner_id,
+        workspace_id,
+        department_ids,
+        ActionItem.status.in_(list(open_statuses)),
+        ActionItem.deadline < before,
     )
     return await _behind(session, stmt, limit)
 
@@ -231,18 +226,8 @@ async def falling_progress(
     limit: int = 5,
 ) -> Behind:
     """People warned in ``window`` that their progress fell behind plan (the escalation flow's audit rows)."""
-    stmt = (
-        select(Person.id.label("id"), Person.name.label("name"), func.count().label("n"))
-        .select_from(AuditLog)
-        .join(Person, Person.id == AuditLog.entity_id)
-        .where(
-            *_in(workspace_id, department_ids),
-            AuditLog.entity == "person",
-            AuditLog.action == m.PROGRESS_GAP_ACTION,
-            AuditLog.at >= window.start,
-            AuditLog.at < window.end,
-        )
-        .group_by(Person.id, Person.name)
+    stmt = _per_person(
+        AuditLog, AuditLog.entity_id, workspace_id, department_ids, *m.progress_gaps_in(window)
     )
     return await _behind(session, stmt, limit)
 

@@ -251,6 +251,48 @@ def _as_date(value: Any) -> date:
     return date.fromisoformat(str(value)[:10])
 
 
+# ------------------------------------------------------------------ which rows a figure counts
+# One definition each, shared with ``storage.queries.insights``: the people behind a figure are its rows.
+
+
+def checkins_due_in(window: Window) -> tuple[ColumnElement[bool], ...]:
+    """Check-ins due in the window, not skipped: what check-in completion is a share of."""
+    return (CheckIn.due_at >= window.start, CheckIn.due_at < window.end, CheckIn.status != "skipped")
+
+
+def items_due_in(window: Window) -> tuple[ColumnElement[bool], ...]:
+    """Action items with a deadline in the window, not closed: what fulfilment and evidence count."""
+    return (
+        ActionItem.deadline >= window.first_day,
+        ActionItem.deadline < window.end_day,
+        ActionItem.status != "closed",
+    )
+
+
+def responses_in(window: Window) -> tuple[ColumnElement[bool], ...]:
+    """Action items created in the window that have a first response: what the response time averages."""
+    return (
+        ActionItem.created_at >= window.start,
+        ActionItem.created_at < window.end,
+        ActionItem.first_response_at.is_not(None),
+    )
+
+
+def response_seconds(session: AsyncSession) -> ColumnElement[Any]:
+    """Seconds from an action item's creation to its first response."""
+    return _seconds_between(_dialect(session), ActionItem.created_at, ActionItem.first_response_at)
+
+
+def progress_gaps_in(window: Window) -> tuple[ColumnElement[bool], ...]:
+    """The escalation flow's "progress behind plan" audit rows written in the window (one per warning)."""
+    return (
+        AuditLog.entity == "person",
+        AuditLog.action == PROGRESS_GAP_ACTION,
+        AuditLog.at >= window.start,
+        AuditLog.at < window.end,
+    )
+
+
 # ------------------------------------------------------------------ the figures
 
 
@@ -270,12 +312,7 @@ async def _checkins(session: AsyncSession, scope: Scope, window: Window, group: 
         select(func.count().label("due"), done.label("done"))
         .select_from(CheckIn)
         .join(Person, Person.id == CheckIn.person_id)
-        .where(
-            *scope.where(),
-            CheckIn.due_at >= window.start,
-            CheckIn.due_at < window.end,
-            CheckIn.status != "skipped",
-        )
+        .where(*scope.where(), *checkins_due_in(window))
     )
     stmt, _ = _grouped(stmt, group, CheckIn.person_id)
     out: dict[Any, Metrics] = {}
@@ -301,12 +338,7 @@ async def _items_by_deadline(
         )
         .select_from(ActionItem)
         .join(Person, Person.id == ActionItem.owner_id)
-        .where(
-            *scope.where(),
-            ActionItem.deadline >= window.first_day,
-            ActionItem.deadline < window.end_day,
-            ActionItem.status != "closed",
-        )
+        .where(*scope.where(), *items_due_in(window))
     )
     stmt, _ = _grouped(stmt, group, ActionItem.owner_id)
     out: dict[Any, Metrics] = {}
@@ -321,17 +353,11 @@ async def _items_by_deadline(
 
 
 async def _responses(session: AsyncSession, scope: Scope, window: Window, group: Group) -> dict[Any, Metrics]:
-    seconds = _seconds_between(_dialect(session), ActionItem.created_at, ActionItem.first_response_at)
     stmt = (
-        select(func.count().label("n"), func.avg(seconds).label("avg"))
+        select(func.count().label("n"), func.avg(response_seconds(session)).label("avg"))
         .select_from(ActionItem)
         .join(Person, Person.id == ActionItem.owner_id)
-        .where(
-            *scope.where(),
-            ActionItem.created_at >= window.start,
-            ActionItem.created_at < window.end,
-            ActionItem.first_response_at.is_not(None),
-        )
+        .where(*scope.where(), *responses_in(window))
     )
     stmt, _ = _grouped(stmt, group, ActionItem.owner_id)
     out: dict[Any, Metrics] = {}
@@ -441,13 +467,7 @@ async def risks(session: AsyncSession, scope: Scope, window: Window, *, limit: i
         select(Person.id, Person.name, gaps)
         .select_from(AuditLog)
         .join(Person, Person.id == AuditLog.entity_id)
-        .where(
-            *scope.where(),
-            AuditLog.entity == "person",
-            AuditLog.action == PROGRESS_GAP_ACTION,
-            AuditLog.at >= window.start,
-            AuditLog.at < window.end,
-        )
+        .where(*scope.where(), *progress_gaps_in(window))
         .group_by(Person.id, Person.name)
         .order_by(gaps.desc(), Person.id)
         .limit(limit)
@@ -481,12 +501,7 @@ async def trend(session: AsyncSession, scope: Scope, window: Window) -> list[Tre
         select(day, func.count(), done)
         .select_from(CheckIn)
         .join(Person, Person.id == CheckIn.person_id)
-        .where(
-            *scope.where(),
-            CheckIn.due_at >= window.start,
-            CheckIn.due_at < window.end,
-            CheckIn.status != "skipped",
-        )
+        .where(*scope.where(), *checkins_due_in(window))
         .group_by(day)
     )
     by_day_checkin = {_as_date(r[0]): _ratio(int(r[2] or 0), int(r[1])) for r in checkin_rows}
@@ -495,12 +510,7 @@ async def trend(session: AsyncSession, scope: Scope, window: Window) -> list[Tre
         select(ActionItem.deadline, func.count(), func.sum(case((on_time, 1), else_=0)))
         .select_from(ActionItem)
         .join(Person, Person.id == ActionItem.owner_id)
-        .where(
-            *scope.where(),
-            ActionItem.deadline >= window.first_day,
-            ActionItem.deadline < window.end_day,
-            ActionItem.status != "closed",
-        )
+        .where(*scope.where(), *items_due_in(window))
         .group_by(ActionItem.deadline)
     )
     by_day_items = {_as_date(r[0]): _ratio(int(r[2] or 0), int(r[1])) for r in item_rows}

@@ -66,7 +66,11 @@ def test_fake_encryption_is_what_lark_oapi_decrypts() -> None:
     assert encrypt("some key", text) != sealed  # a fresh IV each time, as Feishu does
 
 
-@pytest.mark.parametrize("bad", ["not base64!!", "AAAA", encrypt("other key", '{"a":1}')])
+@pytest.mark.parametrize(
+    "bad",
+    ["not base64!!", "AAAA", encrypt("other key", '{"a":1}')],
+    ids=["not-base64", "too-short", "other-key"],
+)
 def test_bad_ciphertext_is_rejected(bad: str) -> None:
     with pytest.raises(CallbackRejected) as exc:
         crypto.load_json(crypto.decrypt("some key", bad))
