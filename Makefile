@@ -39,8 +39,12 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(VENV)/bin/mypy
 
+# Two workers (pytest-xdist): the suite runs in about 6 minutes on 2 cores instead of 9. PYTEST_WORKERS=0 runs it
+# in one process (each worker has its own throw-away PostgreSQL database and SQLite files).
+PYTEST_WORKERS ?= 2
+
 pytest: $(DEV_STAMP)
-	@$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
+	@$(PY) -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 
 bench: $(DEV_STAMP)
