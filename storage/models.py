@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -132,6 +133,8 @@ class Cycle(Base):
     closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
     close_mode: Mapped[str | None] = mapped_column(String(16), default=None)
     """What became of the items still open at the close: ``carry_over`` or ``cancel``."""
+    # 0011 (issue 17 item 3): who may see a person's goals: company (default), department or manager.
+    goal_visibility: Mapped[str] = mapped_column(String(16), default="company")
 
 
 class CycleParticipant(Base):
@@ -147,8 +150,21 @@ class CycleParticipant(Base):
 
 
 class Goal(Base):
+    """An objective in a cycle's goal tree (issue 17): a company, department or person objective.
+
+    ``person_id`` is the owner (for a company objective the leader or HR admin who set it); ``parent_id`` is
+    the objective it aligns to (none = unaligned, counted by the alignment rate). ``own_progress`` (0..1) is
+    the weighted progress of its own key results, kept current whenever a key result changes, so rolling
+    the tree up never reads key results. ``key_result`` is the free text of the pre-0011 single key result,
+    kept for history; key results live in ``key_results``.
+    """
+
     __tablename__ = "goals"
-    __table_args__ = (Index("ix_goals_cycle_person", "cycle_id", "person_id"),)
+    __table_args__ = (
+        Index("ix_goals_cycle_person", "cycle_id", "person_id"),
+        Index("ix_goals_cycle_parent", "cycle_id", "parent_id"),  # 0011: roll-up by parent
+        Index("ix_goals_cycle_level", "cycle_id", "level", "department_id"),  # 0011: company/department lists
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"))
@@ -158,6 +174,132 @@ class Goal(Base):
     objective: Mapped[str] = mapped_column(Text)
     key_result: Mapped[str] = mapped_column(Text, default="")
     weight: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = created_col()
+    # 0011 (issue 17): the goal tree.
+    level: Mapped[str] = mapped_column(String(16), default="person")  # company, department, person
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), default=None)
+    own_progress: Mapped[float] = mapped_column(Float, default=0.0)
+    carried_from_id: Mapped[int | None] = mapped_column(ForeignKey("goals.id"), default=None)
+    updated_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class KeyResult(Base):
+    """A measurable key result of an objective (issue 17 item 1).
+
+    ``kind`` says what the target is: ``number`` (from ``start_value`` to ``target_value`` in ``unit``; a
+    target below the start is a decrease), ``date`` (done by ``target_date``) or ``deliverable`` (a named
+    work product, done or not; milestones give partial progress). ``progress`` (0..1) is computed from the
+    current value, never typed, and cached here; ``weight`` is the share within the objective (0 = equal).
+    """
+
+    __tablename__ = "key_results"
+    __table_args__ = (Index("ix_key_results_goal", "goal_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    goal_id: Mapped[int] = mapped_column(ForeignKey("goals.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    title: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16), default="number")  # number, date, deliverable
+    unit: Mapped[str | None] = mapped_column(String(32), default=None)
+    start_value: Mapped[float] = mapped_column(Float, default=0.0)
+    target_value: Mapped[float | None] = mapped_column(Float, default=None)
+    target_date: Mapped[date | None] = mapped_column(Date, default=None)
+    current_value: Mapped[float | None] = mapped_column(Float, default=None)
+    done_at: Mapped[datetime | None] = mapped_column(default=None)
+    deadline: Mapped[date | None] = mapped_column(Date, default=None)
+    milestones: Mapped[list[Any]] = mapped_column(default=list)  # [{"name", "due": ISO date|None, "done"}]
+    weight: Mapped[int] = mapped_column(Integer, default=0)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    carried_from_id: Mapped[int | None] = mapped_column(ForeignKey("key_results.id"), default=None)
+    # action_items.id, without a foreign key: action items reference key results already.
+    from_action_item_id: Mapped[int | None] = mapped_column(BigId, default=None)
+    updated_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class KeyResultValue(Base):
+    """Every value a key result ever had, with its source, so a report can show the number on any date and
+    an external system's push is told apart from a check-in answer."""
+
+    __tablename__ = "kr_values"
+    __table_args__ = (Index("ix_kr_values_kr_recorded", "key_result_id", "recorded_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key_result_id: Mapped[int] = mapped_column(ForeignKey("key_results.id", ondelete="CASCADE"))
+    value: Mapped[float | None] = mapped_column(Float, default=None)
+    done: Mapped[bool] = mapped_column(Boolean, default=False)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    source: Mapped[str] = mapped_column(String(16))  # checkin, owner, manager, import, api
+    source_id: Mapped[int | None] = mapped_column(BigId, default=None)  # e.g. the check-in id
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    note: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class GoalVersion(Base):
+    """One version of a person's goals in a cycle (issue 17 item 6): version 1 is what the manager
+    confirmed; each monthly adjustment is a proposal that the manager approves (it then takes effect from
+    ``effective_from``) or returns. ``content`` is the whole set of objectives and key results as proposed,
+    so what was in force on any date can be shown without replaying edits."""
+
+    __tablename__ = "goal_versions"
+    __table_args__ = (
+        UniqueConstraint("cycle_id", "person_id", "version"),
+        Index("ix_goal_versions_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(
+        String(16), default="proposed"
+    )  # proposed, approved, returned, withdrawn
+    content: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    proposed_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
+    proposed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
+    decided_at: Mapped[datetime | None] = mapped_column(default=None)
+    comment: Mapped[str | None] = mapped_column(Text, default=None)
+    effective_from: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class GoalComment(Base):
+    """A comment on a goal, or a challenge of its target (向上质疑, ``direction`` up or down) that the owner's
+    manager answers (issue 17 item 4)."""
+
+    __tablename__ = "goal_comments"
+    __table_args__ = (Index("ix_goal_comments_goal", "goal_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    goal_id: Mapped[int] = mapped_column(ForeignKey("goals.id", ondelete="CASCADE"))
+    author_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    kind: Mapped[str] = mapped_column(String(16), default="comment")  # comment, challenge
+    direction: Mapped[str | None] = mapped_column(String(8), default=None)  # up, down (challenges)
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open, answered (challenges)
+    answer: Mapped[str | None] = mapped_column(Text, default=None)
+    answered_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
+    answered_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = created_col()
+
+
+class KeyResultRhythm(Base):
+    """A recurring checkable action bound to a key result (issue 17 item 7): "每周三 10:00 前上传客户拜访照片".
+    The scheduler opens an evidence request for ``person_id`` on ``weekday`` (0 = Monday) in their zone,
+    due by ``due_time`` (HH:MM); the request and its evidence carry the key result."""
+
+    __tablename__ = "kr_rhythms"
+    __table_args__ = (Index("ix_kr_rhythms_active_weekday", "active", "weekday"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key_result_id: Mapped[int] = mapped_column(ForeignKey("key_results.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    text: Mapped[str] = mapped_column(Text)
+    weekday: Mapped[int] = mapped_column(Integer)
+    due_time: Mapped[str] = mapped_column(String(5), default="10:00")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
     created_at: Mapped[datetime] = created_col()
 
 
@@ -235,6 +377,7 @@ class ActionItem(Base):
     evidence_required: Mapped[bool] = mapped_column(Boolean, default=False)
     action_type: Mapped[str | None] = mapped_column(String(64), default=None)
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    key_result_id: Mapped[int | None] = mapped_column(ForeignKey("key_results.id"), default=None)  # 0011
     first_response_at: Mapped[datetime | None] = mapped_column(default=None)
     done_at: Mapped[datetime | None] = mapped_column(default=None)
     closed_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -252,6 +395,8 @@ class EvidenceRequest(Base):
     status: Mapped[str] = mapped_column(String(16), default="open")  # open, fulfilled, expired
     requested_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(default=utcnow)
+    key_result_id: Mapped[int | None] = mapped_column(ForeignKey("key_results.id"), default=None)  # 0011
+    rhythm_id: Mapped[int | None] = mapped_column(ForeignKey("kr_rhythms.id"), default=None)  # 0011
 
 
 class Evidence(Base):
@@ -275,6 +420,7 @@ class Evidence(Base):
     rated_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
     rated_at: Mapped[datetime | None] = mapped_column(default=None)
     comment: Mapped[str | None] = mapped_column(Text, default=None)
+    key_result_id: Mapped[int | None] = mapped_column(ForeignKey("key_results.id"), default=None)  # 0011
 
 
 class Recognition(Base):
