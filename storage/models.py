@@ -285,9 +285,11 @@ class GoalComment(Base):
 
 
 class KeyResultRhythm(Base):
-    """A recurring checkable action bound to a key result (issue 17 item 7): "每周三 10:00 前上传客户拜访照片".
-    The scheduler opens an evidence request for ``person_id`` on ``weekday`` (0 = Monday) in their zone,
-    due by ``due_time`` (HH:MM); the request and its evidence carry the key result."""
+    """A recurring checkable action bound to a key result, "每周三 10:00 前上传客户拜访照片".
+
+    The scheduler opens an evidence request for ``person_id`` on ``weekday`` (0 = Monday) in their
+    zone, due by ``due_time`` (HH:MM); the request and its evidence carry the key result.
+    """
 
     __tablename__ = "kr_rhythms"
     __table_args__ = (Index("ix_kr_rhythms_active_weekday", "active", "weekday"),)
