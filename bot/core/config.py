@@ -393,6 +393,22 @@ class SnapshotConfig(Section):
     """Worker processes drawing a wave's card images; 0 = one per CPU, 1 = none (in a thread)."""
 
 
+class GoalsConfig(Section):
+    """The goal tree (issue 17): key results, on-track colours, visibility and the monthly adjustment."""
+
+    max_key_results: int = Field(5, ge=1, le=5)
+    """Key results per objective (1..5)."""
+    at_risk_gap: float = Field(0.10, ge=0, le=1)
+    """A goal is at risk (amber) when its progress is more than this share behind the time elapsed."""
+    off_track_gap: float = Field(0.25, ge=0, le=1)
+    """... and off track (red) when more than this share behind."""
+    default_visibility: Literal["company", "department", "manager"] = "company"
+    """Who may see a person's goals in a new cycle (HR can change it per cycle): everyone in the company, the
+    same department, or only the person's managers (HR admins, leaders and HRBPs always may)."""
+    adjust_window_days: int = Field(7, ge=1, le=31)
+    """Monthly adjustment (月度微调): changes to confirmed goals may be proposed in the first N days of a month."""
+
+
 class I18nConfig(Section):
     default_locale: Literal["zh-CN", "en"] = "zh-CN"
 
@@ -427,6 +443,7 @@ class Settings(BaseSettings):
     results: ResultsConfig = ResultsConfig()
     thresholds: ThresholdsConfig = ThresholdsConfig()
     snapshot: SnapshotConfig = SnapshotConfig()
+    goals: GoalsConfig = GoalsConfig()
     i18n: I18nConfig = I18nConfig()
 
     @classmethod
