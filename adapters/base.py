@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Protocol
 from aiohttp import web
 from pydantic import BaseModel
 
+from adapters.ratelimit import TokenBucket
 from bot.core.clock import Clock
 from bot.core.errors import DeliveryError, PermanentError, RateLimited, TransientError
 from bot.core.events import CardAction, Event, UrlVerification
@@ -213,6 +214,10 @@ class Adapter(abc.ABC):
     """The app id this adapter serves (corp id, app id, app key, or "sim")."""
     links: AppLinks | None = None
     """Set by ``attach``; None for an adapter used on its own (a CLI org sync, a unit test)."""
+    limiter: TokenBucket | None = None
+    """The app's rate limiter when the adapter's client takes it per API call, right before the request
+    (the grant then meets the platform with the least jitter, and one outbox row may be many calls); the
+    outbox then only penalises it. None: the outbox paces each row with a limiter of its own."""
 
     def attach(self, links: AppLinks) -> None:
         """Called once by the app as it assembles the service; subclasses take the parts they use."""

@@ -6,8 +6,14 @@ end of the wire) never share its CPU or its memory figures: ``python bench/commo
 runs what ``perfloop run`` runs — ``build_service`` + ``create_app`` (callbacks, outbox workers, JSON
 request logs) — on a loopback port, plus one bench-only route, ``POST /bench/kickoff``, that starts a cycle
 exactly as ``perfloop kickoff`` does. The org-sync job is left out: it would sync against the fakes' (empty)
-contact lists. ``python bench/common.py bare`` is the yardstick: an aiohttp handler that reads the body and
-answers 200.
+contact lists. ``python bench/common.py bare`` is the first yardstick: an aiohttp handler that reads the body
+and answers 200. ``python bench/common.py durable CONFIG.json`` is the second (issue 22): a *minimal durable
+receiver* — the same adapters verify, check the replay window, decrypt and parse each callback, then one
+idempotent ``INSERT … ON CONFLICT DO NOTHING`` into ``inbound_events`` and a commit per request, on the same
+engine settings and database; no domain work, no request log.
+
+``ServerProcess(root=…)`` runs another checkout's ``bench/common.py`` (``bench/callbacks.py --before``), so
+the unchanged code is measured in the same run as the changed one.
 
 The load generator speaks HTTP/1.1 over raw asyncio streams with keep-alive: aiohttp's client costs several
 times more CPU per request, and on a 2-core machine the client's ceiling would otherwise be what is measured.
@@ -64,17 +70,28 @@ def pg_reachable() -> bool:
         return False
 
 
+async def _migrate(url: str, root: Path) -> None:
+    """Upgrade with ``root``'s own migrations: another checkout (``--before``) may have a different head."""
+    if root == ROOT:
+        from storage.db import migrate
+
+        await migrate(url)
+        return
+    code = "import asyncio, sys; from storage.db import migrate; asyncio.run(migrate(sys.argv[1]))"
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code, url, cwd=root)
+    if await proc.wait() != 0:
+        raise RuntimeError(f"migrating {url} with {root} failed")
+
+
 @contextlib.asynccontextmanager
-async def database(kind: str, tmp: Path, pg_admin: str = PG_ADMIN) -> AsyncIterator[str]:
+async def database(kind: str, tmp: Path, pg_admin: str = PG_ADMIN, root: Path = ROOT) -> AsyncIterator[str]:
     """A fresh, migrated database URL: a new SQLite file, or a PostgreSQL database dropped afterwards."""
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from storage.db import migrate
-
     if kind == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp}/bench-{uuid.uuid4().hex[:8]}.db"
-        await migrate(url)
+        await _migrate(url, root)
         yield url
         return
     name = f"perfloop_bench_{uuid.uuid4().hex[:8]}"
@@ -83,7 +100,7 @@ async def database(kind: str, tmp: Path, pg_admin: str = PG_ADMIN) -> AsyncItera
         await c.execute(text(f'CREATE DATABASE "{name}"'))
     url = pg_admin.rsplit("/", 1)[0] + f"/{name}"
     try:
-        await migrate(url)
+        await _migrate(url, root)
         yield url
     finally:
         async with admin.connect() as c:
@@ -158,16 +175,36 @@ async def seed_workspace(
         await engine.dispose()
 
 
+async def seed_workspace_with(root: Path, url: str, **kwargs: Any) -> dict[str, int]:
+    """``seed_workspace`` with ``root``'s own models: another checkout's schema may differ from this one."""
+    if root == ROOT:
+        return await seed_workspace(url, **kwargs)
+    code = (
+        "import asyncio, json, sys; from bench.common import seed_workspace; "
+        "a = json.loads(sys.argv[2]); print(json.dumps(asyncio.run(seed_workspace(sys.argv[1], **a))))"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, url, json.dumps(kwargs), cwd=root, stdout=subprocess.PIPE
+    )
+    out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"seeding {url} with {root} failed")
+    seeded: dict[str, int] = json.loads(out.decode().strip().splitlines()[-1])
+    return seeded
+
+
 # ------------------------------------------------------------------------------------------ child process
 @dataclass
 class ServerProcess:
     """The server under test in its own process; ``peak_rss_mb`` reads the kernel's high-water mark."""
 
-    mode: str  # "serve" or "bare"
+    mode: str  # "serve", "bare" or "durable"
     settings: dict[str, Any] = field(default_factory=dict)
     log_path: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
     port: int = 0
+    root: Path = ROOT
+    """The checkout whose ``bench/common.py`` runs the server (another one for ``--before``)."""
 
     def start(self, timeout: float = 60.0) -> int:
         RESULTS.mkdir(parents=True, exist_ok=True)
@@ -175,10 +212,10 @@ class ServerProcess:
         config.write_text(json.dumps({"settings": self.settings}))
         log = open(self.log_path or os.devnull, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), self.mode, str(config)],
+            [sys.executable, str(self.root / "bench" / "common.py"), self.mode, str(config)],
             stdout=subprocess.PIPE,
             stderr=log,
-            cwd=ROOT,
+            cwd=self.root,
         )
         log.close()
         assert self.proc.stdout is not None
@@ -247,6 +284,7 @@ async def _serve(settings_data: dict[str, Any]) -> None:
                 hr_user_id=body["hr"],
                 dates=f"{today}~{today + timedelta(days=89)}",  # a bench code is not a quarter
                 allow_overlap=True,  # the limited and the unlimited run start a cycle each for everyone
+                finish=False,  # as in a running service: the first chunk now, the rest by its writer
             )
         except KickoffFailed as exc:
             return web.json_response({"error": str(exc)}, status=400)
@@ -257,7 +295,7 @@ async def _serve(settings_data: dict[str, Any]) -> None:
 
     app.router.add_post("/bench/kickoff", kickoff)
     app.router.add_get("/bench/outbox", outbox_depth)
-    await _run(app)
+    await _run(app, "serve")
 
 
 async def _bare() -> None:
@@ -269,10 +307,68 @@ async def _bare() -> None:
 
     app = web.Application()
     app.router.add_route("*", "/callbacks/{platform}", ok)
-    await _run(app)
+    await _run(app, "bare")
 
 
-async def _run(app: Any) -> None:
+async def _durable(settings_data: dict[str, Any]) -> None:
+    """The minimal durable receiver: verify + decrypt + parse (the platform's own adapter code), one
+    idempotent insert and a commit per request, nothing else: what any receiver that must not lose a click
+    costs."""
+    from aiohttp import web
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    from adapters.base import CallbackAnswer, CallbackRejected
+    from adapters.registry import AdapterRegistry
+    from bot.core.config import Settings
+    from bot.core.events import UrlVerification
+    from storage.db import create_engine, is_sqlite
+    from storage.models import InboundEvent
+
+    settings = Settings.model_validate(settings_data)
+    registry = AdapterRegistry.from_settings(settings)
+    url = settings.database.url
+    engine = create_engine(url, pool_size=settings.database.pool_size)
+    insert = sqlite_insert if is_sqlite(url) else pg_insert
+    table = InboundEvent.__table__
+
+    async def receive(request: web.Request) -> web.StreamResponse:
+        platform = request.match_info["platform"]
+        if platform not in registry:
+            raise web.HTTPNotFound()
+        adapter = registry.get(platform)
+        try:
+            parsed = await adapter.parse_callback(request)
+        except CallbackRejected as exc:
+            return web.json_response({"error": exc.reason}, status=exc.status)
+        if isinstance(parsed, UrlVerification):
+            return adapter.answer_verification(parsed)
+        if parsed is not None:
+            async with engine.begin() as conn:
+                await conn.execute(
+                    insert(table)
+                    .values(
+                        platform=parsed.platform,
+                        event_id=parsed.event_id,
+                        kind=parsed.kind,
+                        answer={},
+                        received_at=datetime.now(UTC),
+                    )
+                    .on_conflict_do_nothing(index_elements=["platform", "event_id"])
+                )
+        return adapter.answer_callback(parsed, CallbackAnswer())
+
+    app = web.Application()
+    app.router.add_route("*", "/callbacks/{platform}", receive)
+    try:
+        await _run(app, "durable")
+    finally:
+        for adapter in registry:
+            await adapter.close()
+        await engine.dispose()
+
+
+async def _run(app: Any, mode: str) -> None:
     from aiohttp import web
 
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -284,16 +380,21 @@ async def _run(app: Any) -> None:
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     profile = None
-    if os.environ.get("BENCH_PROFILE"):  # where serving time goes (startup excluded): BENCH_PROFILE=x.prof
+    if os.environ.get("BENCH_PROFILE"):  # where serving CPU goes (startup excluded): BENCH_PROFILE=x.prof
         import cProfile
 
-        profile = cProfile.Profile()
+        # Process CPU time, not wall time: waiting on the database or the network costs nothing, and a shared
+        # machine's preemptions do not show up as time spent in whatever call was running.
+        profile = cProfile.Profile(time.process_time)
         profile.enable()
     print(f"READY {runner.addresses[0][1]}", flush=True)
     await stop.wait()
     if profile is not None:
         profile.disable()
-        profile.dump_stats(os.environ["BENCH_PROFILE"])
+        # One file per server: x.prof → x.serve-<port>.prof (a bench may run several servers at once).
+        base, dot, ext = os.environ["BENCH_PROFILE"].rpartition(".")
+        port = runner.addresses[0][1]
+        profile.dump_stats(f"{base}.{mode}-{port}.{ext}" if dot else f"{ext}.{mode}-{port}")
     await runner.cleanup()
 
 
@@ -441,8 +542,10 @@ async def fixed_rate(port: int, requests: Sequence[bytes], rate: float, max_conn
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "serve":
         asyncio.run(_serve(json.loads(Path(sys.argv[2]).read_text())["settings"]))
+    elif len(sys.argv) == 3 and sys.argv[1] == "durable":
+        asyncio.run(_durable(json.loads(Path(sys.argv[2]).read_text())["settings"]))
     elif len(sys.argv) >= 2 and sys.argv[1] == "bare":
         asyncio.run(_bare())
     else:
-        print("usage: common.py serve CONFIG.json | bare", file=sys.stderr)
+        print("usage: common.py serve CONFIG.json | durable CONFIG.json | bare", file=sys.stderr)
         sys.exit(2)

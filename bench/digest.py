@@ -24,7 +24,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import socket
+import subprocess
 import sqlite3
 import statistics
 import sys
@@ -46,7 +48,6 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from adapters.registry import AdapterRegistry
 from bot.app.dispatcher import Dispatcher
 from bot.app.outbox import OutboxDelivery
-from bot.app.report import build_report
 from bot.app.service import Service
 from bot.core.clock import FixedClock
 from bot.core.config import Settings
@@ -56,6 +57,7 @@ from handlers.digest.digest import compute_figures, send_digest
 from storage.db import create_engine, migrate, session_factory
 from storage.queries.metrics import PROGRESS_GAP_ACTION, Scope
 
+ROOT = Path(__file__).resolve().parents[1]
 DAY = date(2026, 11, 24)
 NOW = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
 START = DAY - timedelta(days=365)
@@ -426,7 +428,11 @@ async def timed(fn: Callable[[], Awaitable[Any]], repeat: int) -> dict[str, floa
     return {"min_s": round(min(runs), 4), "median_s": round(statistics.median(runs), 4), "runs": len(runs)}
 
 
-async def measure(url: str, media: Path, repeat: int) -> dict[str, Any]:
+async def measure(
+    url: str, media: Path, repeat: int, *, only_report: bool = False, trees: tuple[Path, ...] = ()
+) -> dict[str, Any]:
+    if only_report:
+        return _reports(url, repeat, trees)
     settings = Settings(database={"url": url}, media={"dir": media}, sim={"enabled": False})
     service = bench_service(settings)
     out: dict[str, Any] = {}
@@ -453,13 +459,7 @@ async def measure(url: str, media: Path, repeat: int) -> dict[str, Any]:
         out["send_digest"] = await timed(
             lambda: service.dispatcher.run_for_person(1, lambda ctx: _drop(send_digest(ctx, day=DAY))), 1
         )
-        report_len = [0]
-
-        async def report() -> None:
-            report_len[0] = len(await build_report(service, cycle="2026-Q3", fmt="csv"))
-
-        out["report quarter"] = await timed(report, repeat)
-        out["report quarter"]["bytes"] = report_len[0]
+        out.update(_reports(url, repeat, trees))
         out["figures"] = {
             "checkin_rate": figures.now.checkin_rate,
             "fulfilment_rate": figures.now.fulfilment_rate,
@@ -474,6 +474,71 @@ async def _drop(coro: Awaitable[Any]) -> None:
     await coro
 
 
+REPORT_CHILD = r"""
+import asyncio, json, os, sys, tempfile, time
+sys.path.insert(0, os.getcwd())
+from bench.digest import bench_service
+from bot.core.config import Settings
+import bot.app.report as report
+
+async def main(url, repeat):
+    runs, first, size = [], [], 0
+    with tempfile.TemporaryDirectory() as tmp:
+        service = bench_service(Settings(database={"url": url}, media={"dir": tmp}, sim={"enabled": False}))
+        for _ in range(repeat):
+            started, first_at, size = time.perf_counter(), None, 0
+            if hasattr(report, "stream_report"):
+                async for piece in report.stream_report(service, cycle="2026-Q3", fmt="csv"):
+                    first_at = first_at or time.perf_counter()
+                    size += len(piece)
+            else:  # before the report streamed: the whole text at once
+                size = len(await report.build_report(service, cycle="2026-Q3", fmt="csv"))
+                first_at = time.perf_counter()
+            runs.append(time.perf_counter() - started)
+            first.append(first_at - started)
+        await service.close()
+    hwm = [int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")][0]
+    print(json.dumps({"runs": runs, "first": first, "bytes": size, "peak_rss_mb": round(hwm / 1024, 1)}))
+
+asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+"""
+
+
+def _reports(url: str, repeat: int, trees: tuple[Path, ...]) -> dict[str, Any]:
+    """The report by this checkout and, side by side on the same data, by each of ``trees`` (``--tree``)."""
+    out: dict[str, Any] = {"report quarter": report_in_child(url, repeat, ROOT)}
+    for tree in trees:
+        out[f"report quarter ({tree.name})"] = report_in_child(url, repeat, tree)
+    return out
+
+
+def report_in_child(url: str, repeat: int, tree: Path) -> dict[str, Any]:
+    """``perfloop report --cycle 2026-Q3 --format csv`` as the code in ``tree`` writes it, in a process of its
+    own (its peak RSS is the report's): median and min of ``repeat`` runs, and when the first piece of the
+    file was ready (the whole file, before the report streamed)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", REPORT_CHILD, url, str(repeat)],
+        cwd=tree,
+        env={**os.environ, "PYTHONPATH": str(tree)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"report child failed in {tree}:\n{proc.stderr[-3000:]}")
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {
+        "min_s": round(min(got["runs"]), 4),
+        "median_s": round(statistics.median(got["runs"]), 4),
+        "first_piece_s": round(statistics.median(got["first"]), 4),
+        "runs": len(got["runs"]),
+        "bytes": got["bytes"],
+        "peak_rss_mb": got["peak_rss_mb"],
+        "tree": str(tree),
+        "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
+
+
 async def drop_indexes(url: str) -> None:
     engine = create_async_engine(url)
     async with engine.begin() as conn:
@@ -482,7 +547,9 @@ async def drop_indexes(url: str) -> None:
     await engine.dispose()
 
 
-async def run_sqlite(people: int, repeat: int, without_indexes: bool) -> dict[str, Any]:
+async def run_sqlite(
+    people: int, repeat: int, without_indexes: bool, *, only_report: bool = False, trees: tuple[Path, ...] = ()
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.db"
         url = f"sqlite+aiosqlite:///{path}"
@@ -492,7 +559,7 @@ async def run_sqlite(people: int, repeat: int, without_indexes: bool) -> dict[st
         started = time.perf_counter()
         counts = await asyncio.to_thread(load_sqlite, path, people)
         load_s = time.perf_counter() - started
-        result = await measure(url, Path(tmp) / "media", repeat)
+        result = await measure(url, Path(tmp) / "media", repeat, only_report=only_report, trees=trees)
         return {"db": "sqlite", "load_s": round(load_s, 1), "rows": counts, **result}
 
 
@@ -506,28 +573,45 @@ def _pg_reachable(url: str) -> bool:
         return False
 
 
-async def run_pg(admin_url: str, people: int, repeat: int, without_indexes: bool) -> dict[str, Any] | None:
+async def run_pg(
+    admin_url: str,
+    people: int,
+    repeat: int,
+    without_indexes: bool,
+    *,
+    reuse: str | None = None,
+    keep: bool = False,
+    only_report: bool = False,
+    trees: tuple[Path, ...] = (),
+) -> dict[str, Any] | None:
+    """A throw-away database, loaded and dropped afterwards; ``reuse`` names one a ``keep`` run left loaded
+    (the load is three of the four minutes)."""
     if not _pg_reachable(admin_url):
         print(f"PostgreSQL at {admin_url} is unreachable: skipped", file=sys.stderr)
         return None
-    name = f"perfloop_bench_{uuid.uuid4().hex[:8]}"
+    name = reuse or f"perfloop_bench_{uuid.uuid4().hex[:8]}"
     admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = admin_url.rsplit("/", 1)[0] + f"/{name}"
     try:
-        await migrate(url)
-        if without_indexes:
-            await drop_indexes(url)
-        started = time.perf_counter()
-        counts = await load_pg(url.replace("+asyncpg", ""), people)
-        load_s = time.perf_counter() - started
+        load_s, counts = 0.0, {}
+        if reuse is None:
+            async with admin.connect() as conn:
+                await conn.execute(text(f'CREATE DATABASE "{name}"'))
+            await migrate(url)
+            if without_indexes:
+                await drop_indexes(url)
+            started = time.perf_counter()
+            counts = await load_pg(url.replace("+asyncpg", ""), people)
+            load_s = time.perf_counter() - started
         with tempfile.TemporaryDirectory() as tmp:
-            result = await measure(url, Path(tmp) / "media", repeat)
+            result = await measure(url, Path(tmp) / "media", repeat, only_report=only_report, trees=trees)
         return {"db": "postgresql", "load_s": round(load_s, 1), "rows": counts, **result}
     finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if keep or reuse:
+            print(f"kept the loaded database {name!r} (reuse it with --reuse-pg {name})", file=sys.stderr)
+        else:
+            async with admin.connect() as conn:
+                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         await admin.dispose()
 
 
@@ -536,11 +620,20 @@ def print_table(results: list[dict[str, Any]], people: int) -> None:
     print(f"\nperfloop digest/report bench — {people:,} people, one year of records")
     print(f"{'database':<12}{'load':>9}" + "".join(f"{n:>17}" for n in names))
     for r in results:
-        cells = "".join(f"{r[n]['median_s']:>16.3f}s" for n in names)
+        cells = "".join(f"{r[n]['median_s']:>16.3f}s" if n in r else f"{'–':>17}" for n in names)
         print(f"{r['db']:<12}{r['load_s']:>8.1f}s{cells}")
+    print(f"\n{'database':<12}{'report by':<26}{'median s':>10}{'min s':>8}{'first piece s':>15}{'peak RSS MB':>13}  load")
+    for r in results:
+        for key, rep in r.items():
+            if key.startswith("report quarter"):
+                tree = Path(rep["tree"]).name
+                print(
+                    f"{r['db']:<12}{tree[:25]:<26}{rep['median_s']:>10.3f}{rep['min_s']:>8.3f}"
+                    f"{rep['first_piece_s']:>15.3f}{rep['peak_rss_mb']:>13.1f}  {rep['load']}"
+                )
     for r in results:
         rows = ", ".join(f"{k} {v:,}" for k, v in r["rows"].items())
-        print(f"{r['db']}: {rows}; report {r['report quarter']['bytes']:,} bytes; figures {r['figures']}")
+        print(f"{r['db']}: {rows}; report {r['report quarter']['bytes']:,} bytes; figures {r.get('figures')}")
 
 
 async def main() -> None:
@@ -555,14 +648,32 @@ async def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--without-indexes", action="store_true", help="drop migration 0002's indexes first")
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "digest.json")
+    parser.add_argument("--only-report", action="store_true", help="time the report alone")
+    parser.add_argument(
+        "--tree", type=Path, action="append", default=[], help="also time the report of this checkout (repeatable)"
+    )
+    parser.add_argument("--keep-pg", action="store_true", help="leave the loaded PostgreSQL database in place")
+    parser.add_argument("--reuse-pg", default=None, help="a database --keep-pg left loaded: skip the load")
     args = parser.parse_args()
     if args.people < 20:
         parser.error("--people must be at least 20")
     results: list[dict[str, Any]] = []
+    trees = tuple(t.resolve() for t in args.tree)
     if args.db in ("sqlite", "both"):
-        results.append(await run_sqlite(args.people, args.repeat, args.without_indexes))
+        results.append(
+            await run_sqlite(args.people, args.repeat, args.without_indexes, only_report=args.only_report, trees=trees)
+        )
     if args.db in ("postgresql", "both"):
-        pg = await run_pg(args.pg, args.people, args.repeat, args.without_indexes)
+        pg = await run_pg(
+            args.pg,
+            args.people,
+            args.repeat,
+            args.without_indexes,
+            reuse=args.reuse_pg,
+            keep=args.keep_pg,
+            only_report=args.only_report,
+            trees=trees,
+        )
         if pg is not None:
             results.append(pg)
     print_table(results, args.people)

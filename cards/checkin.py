@@ -9,6 +9,15 @@ from cards.actions import pack
 from cards.catalogue import Translator
 from cards.flow_actions import CheckinAnswer, CheckinEdit, CheckinSubmit
 from cards.flow_common import clip
+from cards.kr_values import (
+    NUMBER,
+    KrFacts,
+    KrReading,
+    change_text,
+    number_text,
+    state_value,
+    value_input,
+)
 from cards.model import (
     Actions,
     Button,
@@ -37,9 +46,23 @@ read as a percentage."""
 
 MAX_GOALS_ON_CARD = 10
 
+MAX_VALUE_INPUTS = 12
+"""Goal percentages and key result values asked on one card: with the note, obstacles and support the form
+stays within the 15 inputs every platform takes. Key results past it keep their value (the card says so)."""
+
 DECISIONS = ("acknowledged", "followup")
 """The approver's answers, as stored in ``checkins.status`` (``bot.core.status.CheckInStatus``); the first
 is the form's default."""
+
+
+@dataclass(frozen=True)
+class KrLine:
+    """A key result asked in a check-in: where it stood before this check-in, and this check-in's answer
+    (None until answered)."""
+
+    facts: KrFacts
+    before: KrReading | None = None
+    own: KrReading | None = None
 
 
 @dataclass(frozen=True)
@@ -47,10 +70,50 @@ class GoalLine:
     key: str
     """The key in ``CheckIn.progress``: the goal id as text, or ``OVERALL``."""
     title: str
+    krs: tuple[KrLine, ...] = ()
+    """The goal's key results (issue 17): each asked for its value. A goal without any (set before key
+    results existed) is asked for one percentage, as before."""
 
 
 def progress_input_name(key: str) -> str:
     return f"goal_{key}"
+
+
+def kr_input_name(kr_id: int) -> str:
+    return f"kr_{kr_id}"
+
+
+@dataclass(frozen=True)
+class Question:
+    """One value the card asks for: a goal's percentage (``kr`` None) or a key result's value."""
+
+    line: GoalLine
+    kr: KrLine | None = None
+
+    @property
+    def name(self) -> str:
+        return progress_input_name(self.line.key) if self.kr is None else kr_input_name(self.kr.facts.id)
+
+
+def questions(goals: Sequence[GoalLine]) -> tuple[list[Question], int]:
+    """The values asked, in goal then key result order, and how many key results did not fit."""
+    asked: list[Question] = []
+    left_out = 0
+    for line in goals[:MAX_GOALS_ON_CARD]:
+        for q in [Question(line, kr) for kr in line.krs] or [Question(line)]:
+            if len(asked) < MAX_VALUE_INPUTS:
+                asked.append(q)
+            else:
+                left_out += 1
+    return asked, left_out
+
+
+def kr_default(kr: KrLine) -> str | None:
+    """What a key result's input shows: this check-in's answer; before any, a choice shows where it stands
+    and a number is left empty (its label says the last value; empty = unchanged)."""
+    if kr.own is not None:
+        return number_text(kr.own.value) if kr.facts.kind == NUMBER else state_value(kr.own)
+    return None if kr.facts.kind == NUMBER else state_value(kr.before)
 
 
 def _progress_options() -> list[Option]:
@@ -69,19 +132,28 @@ def checkin_card(
     reminder: bool = False,
     error: str | None = None,
     social_proof: str | None = None,
+    answers: Mapping[str, str] | None = None,
 ) -> Card:
+    """``answers``: key result values as typed (input name → text), kept on a card sent back with an error."""
     lines = list(goals[:MAX_GOALS_ON_CARD]) or [GoalLine(key=OVERALL, title=t("checkin.overall"))]
     progress = progress or {}
+    asked, left_out = questions(lines)
     inputs: list[Input] = []
-    for line in lines:
-        current = progress.get(line.key)
+    for q in asked:
+        if q.kr is not None:
+            typed = answers.get(q.name) if answers is not None else None
+            inputs.append(
+                value_input(t, q.kr.facts, name=q.name, last=q.kr.before, default=typed or kr_default(q.kr))
+            )
+            continue
+        current = progress.get(q.line.key)
         default = (
             str(current) if isinstance(current, int) and 0 <= current <= 100 and current % 10 == 0 else None
         )
         inputs.append(
             Select(
-                name=progress_input_name(line.key),
-                label=t("checkin.progress_of", goal=clip(line.title, 40))[:60],
+                name=q.name,
+                label=t("checkin.progress_of", goal=clip(q.line.title, 40))[:60],
                 options=_progress_options(),
                 required=True,
                 default=default,
@@ -107,6 +179,10 @@ def checkin_card(
     if error:
         elements.append(Markdown(text=error[:2000]))
     elements.append(Markdown(text=t("checkin.reminder_intro" if reminder else "checkin.intro")))
+    if any(q.kr is not None for q in asked):
+        elements.append(Note(text=t("checkin.kr_hint")))
+    if left_out:
+        elements.append(Note(text=t("checkin.kr_left_out", count=left_out)))
     if social_proof:
         elements.append(Note(text=social_proof[:300]))
     elements += [
@@ -141,6 +217,23 @@ def progress_fields(
     return Fields(items=items[:20]) if items else None
 
 
+def kr_changes(t: Translator, goals: Sequence[GoalLine]) -> Markdown | None:
+    """Each key result this check-in answered: "NPS：35 → 38 / 40（75%）"."""
+    rows = [
+        t(
+            "checkin.kr_change",
+            kr=clip(kr.facts.title, 40),
+            change=change_text(t, kr.facts, kr.before, kr.own),
+        )
+        for line in goals
+        for kr in line.krs
+        if kr.own is not None
+    ]
+    if not rows:
+        return None
+    return Markdown(text=clip("\n".join([t("checkin.kr_changes"), *rows]), 2000))
+
+
 def _answers(
     t: Translator,
     goals: Sequence[GoalLine],
@@ -152,6 +245,9 @@ def _answers(
     fields = progress_fields(t, goals, progress)
     if fields is not None:
         out.append(fields)
+    changes = kr_changes(t, goals)
+    if changes is not None:
+        out.append(changes)
     note = progress.get(NOTE)
     if isinstance(note, str) and note:
         out.append(Markdown(text=t("checkin.note_line", note=clip(note, 1500))[:2000]))

@@ -62,6 +62,49 @@ class Named:
     count: int
 
 
+@dataclass(frozen=True)
+class GoalLine:
+    """The goal tree's line (issue 17): the running cycle's alignment rate and, when a cycle before it has
+    ended, the share of what it left open that was carried over."""
+
+    code: str
+    goals: int
+    aligned: int
+    alignment: float | None
+    previous: str | None = None
+    """The cycle the carry-over share looks back at; None: none has ended."""
+    base: int | None = None
+    carried: int = 0
+    share: float | None = None
+
+
+def goal_line_text(t: Translator, line: GoalLine) -> str:
+    """One line, "🎯 2026-Q4 目标：对齐率 75%（…）· 行动转化度 30%（…）"; a figure without data says why,
+    like every other line of the digest."""
+    if line.alignment is None:
+        alignment = t("goal_metrics.alignment_none")
+    else:
+        alignment = t(
+            "goal_metrics.alignment",
+            rate=f"{line.alignment * 100:.0f}%",
+            aligned=line.aligned,
+            goals=line.goals,
+        )
+    if line.previous is None:
+        carry = t("goal_metrics.carry_no_previous")
+    elif line.share is None:
+        carry = t("goal_metrics.carry_none", previous=line.previous)
+    else:
+        carry = t(
+            "goal_metrics.carry",
+            rate=f"{line.share * 100:.0f}%",
+            carried=line.carried,
+            base=line.base or 0,
+            previous=line.previous,
+        )
+    return _cut(t("goal_metrics.line", code=line.code, alignment=alignment, carry=carry), 2000)
+
+
 @dataclass
 class DigestView:
     day: date
@@ -89,6 +132,8 @@ class DigestView:
     expired: list[Named] = field(default_factory=list)
     """Photo-evidence requests that expired unanswered since ``expired_since``, per person."""
     expired_since: date | None = None
+    goals: GoalLine | None = None
+    """The running cycle's goal figures; None without a running cycle."""
 
 
 def _hours(t: Translator, hours: float) -> str:
@@ -252,6 +297,8 @@ def digest_card(t: Translator, view: DigestView) -> Card:
             names=t("digest.list_sep").join(f"{k.name}(+{k.count})" for k in view.kudos_top),
         )
     elements.append(Markdown(text=_cut(kudos, 2000)))
+    if view.goals is not None:
+        elements.append(Markdown(text=goal_line_text(t, view.goals)))
     if view.chart_media_id:
         elements.append(
             Image(media_id=view.chart_media_id, alt=_cut(t("digest.chart_alt", days=view.trend_days), 100))

@@ -77,14 +77,18 @@ def request_card(
     expires: str,
     state: RequestState = "open",
     contact: str = "",
+    key_result: str | None = None,
 ) -> Card:
     """The employee's "send a photo" card; ``requester`` None when they asked themselves (from an action
-    item), ``expires`` when the request closes (or closed), ``contact`` whom to ask once it has expired."""
+    item), ``expires`` when the request closes (or closed), ``contact`` whom to ask once it has expired,
+    ``key_result`` the key result the photo proves (a rhythm's request, an item linked to one)."""
     who = "self" if requester is None else "other"
     if deliverable:
         body = t(f"evidence.request_body_{who}_item", requester=requester or "", what=deliverable)
     else:
         body = t(f"evidence.request_body_{who}", requester=requester or "")
+    if key_result:
+        body += "\n" + t("kr_link.for_key_result", key_result=key_result)
     title = t(f"evidence.request_title_{state}")
     note = t(f"evidence.request_note_{state}", expires=expires, contact=contact)
     return Card(
@@ -141,15 +145,20 @@ def rating_card(
     next_step: str | None = None,
     chosen: str | None = None,
     warning: str | None = None,
+    key_result: str | None = None,
 ) -> Card:
     """The rater's card. Unrated: the photo and the rating form (``chosen``/``comment`` pre-fill it and
     ``warning`` says why it came back). Rated: the final, control-less version, coloured by the outcome,
-    with ``next_step`` saying what happens now."""
+    with ``next_step`` saying what happens now. ``key_result``: the key result the photo proves."""
     fields = [
         KeyValue(label=t("evidence.field_person"), value=_cut(person, 200)),
         KeyValue(
             label=t("evidence.field_action"), value=_cut(deliverable or t("evidence.request_general"), 200)
         ),
+    ]
+    if key_result:
+        fields.append(KeyValue(label=t("kr_link.field_key_result"), value=_cut(key_result, 200)))
+    fields += [
         KeyValue(label=t("evidence.field_received"), value=received),
         KeyValue(label=t("evidence.field_captured"), value=captured or t("evidence.no_exif")),
     ]

@@ -45,10 +45,13 @@ def grade_select(label: str, scale: Sequence[str], default: str | None, *, requi
     )
 
 
-def reason_input(label: str, placeholder: str, default: str | None) -> TextInput:
-    """The required free-text ``reason`` (up to 1000 characters) that goes with a grade or an appeal."""
+def reason_input(
+    label: str, placeholder: str | None, default: str | None, *, name: str = "reason"
+) -> TextInput:
+    """The required free text (up to 1000 characters) that goes with a decision: the ``reason`` of a grade,
+    an appeal or a challenge, a comment on a goal, a manager's answer or a returned proposal's comment."""
     return TextInput(
-        name="reason",
+        name=name,
         label=label,
         placeholder=placeholder,
         multiline=True,

@@ -55,6 +55,8 @@ class TextInput(Node):
     required: bool = False
     max_length: int = Field(default=500, ge=1, le=2000)
     default: str | None = Field(default=None, max_length=2000)
+    number: bool = False
+    """A number is expected (a key result's value): a chat form refuses an answer that is not one at once."""
 
 
 class Select(Node):

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import Enum
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 from bot.core.config import Settings
 from bot.core.localtime import local_at, local_today, person_tz, zone
@@ -34,6 +34,7 @@ from bot.core.schedule import (
 )
 from scheduler.calendar import WorkCalendar, add_workdays, next_workday, previous_workday, workdays_in_month
 from storage.models import ActionItem, CheckIn, Person, TeamSetting
+from storage.queries.scheduled import OpenCheckinRow, OpenItemRow, PersonRow
 
 log = logging.getLogger("perfloop.scheduler")
 
@@ -66,7 +67,7 @@ class Occurrence:
     makeup: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Due:
     """One thing owed to one person: the ledger key, when, and which job with which typed arguments."""
 
@@ -294,7 +295,9 @@ class PeriodicFlow:
             return WeekArgs(week=occ.period)
         return PeriodArgs(period=occ.period, due_at=occ.at)
 
-    def due(self, person_id: int, tz: str, occ: Occurrence) -> Due:
+    def due(self, person_id: int, tz: str, occ: Occurrence, *, args: JobArgs | None = None) -> Due:
+        """This occurrence as owed to one person; ``args`` (``self.args(occ)``) may be shared by everyone
+        owed the same occurrence."""
         return Due(
             flow=self.flow,
             person_id=person_id,
@@ -303,7 +306,7 @@ class PeriodicFlow:
             tz=tz,
             job=self.job,
             policy=Policy.PERIODIC,
-            args=self.args(occ),
+            args=args if args is not None else self.args(occ),
             nominal=occ.nominal,
             holiday=occ.holiday,
             makeup=occ.makeup,
@@ -318,7 +321,7 @@ def first_set(*values: int | None) -> int:
 
 
 def periodic_flows(
-    person: Person, settings: Settings, cal: WorkCalendar, team: TeamSetting | None = None
+    person: Person | PersonRow, settings: Settings, cal: WorkCalendar, team: TeamSetting | None = None
 ) -> list[PeriodicFlow]:
     """The series a person receives. Check-in cadence: the person's own setting, else the team's (their
     manager's ``team_settings``), else ``[schedule]``."""
@@ -359,7 +362,7 @@ def periodic_flows(
 
 
 def checkin_flow(
-    person: Person, settings: Settings, cal: WorkCalendar, team: TeamSetting | None = None
+    person: Person | PersonRow, settings: Settings, cal: WorkCalendar, team: TeamSetting | None = None
 ) -> PeriodicFlow | None:
     """The person's check-in series, or None when they take no check-ins."""
     return next(
@@ -368,125 +371,177 @@ def checkin_flow(
 
 
 # ------------------------------------------------------------------------------ record-driven steps
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One step of an open record's timeline before it is tied to the record. A timeline depends only on
+    the record's dates (and the zone), so a tick works it out once for the 100,000 items due on one day and
+    binds it to each item (``checkin_due``, ``item_due``)."""
+
+    flow: str
+    at: datetime
+    job: Job
+    policy: Policy
+    suffix: str = ""
+    """Appended to the record's key (an escalation's level)."""
+    kind: Literal["before", "due"] = "due"
+    """A reminder's kind (``ReminderArgs``)."""
+    level: int = 0
+    """An escalation's level (``EscalationArgs``)."""
+    audience: str | None = None
+
+
+class Audienced(Protocol):
+    @property
+    def at(self) -> datetime: ...
+
+    @property
+    def audience(self) -> str | None: ...
+
+
+S = TypeVar("S", bound=Audienced)
+
+
+def checkin_timeline(
+    due_at: datetime,
+    *,
+    reminded: bool,
+    settings: Settings,
+    snoozed_until: datetime | None,
+    team: TeamSetting | None = None,
+) -> list[Step]:
+    """The reminder and the missed-close of one open check-in (answer window: the team's, else the
+    configured one). A snooze replaces the reminder (the wake-up is the reminder) and gives the person a
+    full reminder interval after it before the close."""
+    cfg = settings.schedule
+    window = first_set(team.answer_window_hours if team else None, cfg.checkin_answer_window_hours)
+    close_at = due_at + timedelta(hours=window)
+    steps: list[Step] = []
+    if snoozed_until is None:
+        if not reminded:
+            remind_at = due_at + timedelta(hours=cfg.checkin_reminder_hours)
+            steps.append(Step("checkin.remind", remind_at, Job.REMIND_CHECKIN, Policy.REMINDER))
+    else:
+        close_at = max(close_at, snoozed_until + timedelta(hours=cfg.checkin_reminder_hours))
+    steps.append(Step("checkin.close", close_at, Job.CLOSE_MISSED_CHECKIN, Policy.STATE))
+    return [s for s in steps if s.flow == "checkin.close" or s.at < close_at]
+
+
+def checkin_due(step: Step, ci: CheckIn | OpenCheckinRow, tz: str) -> Due:
+    return Due(
+        flow=step.flow,
+        person_id=ci.person_id,
+        period=str(ci.id),
+        at=step.at,
+        tz=tz,
+        job=step.job,
+        policy=step.policy,
+        args=CheckinArgs(checkin_id=ci.id),
+    )
+
+
 def checkin_steps(
-    ci: CheckIn,
+    ci: CheckIn | OpenCheckinRow,
     tz: str,
     settings: Settings,
     *,
     snoozed_until: datetime | None,
     team: TeamSetting | None = None,
 ) -> list[Due]:
-    """The reminder and the missed-close of one open check-in (answer window: the team's, else the
-    configured one). A snooze replaces the reminder (the wake-up is the reminder) and gives the person a
-    full reminder interval after it before the close."""
-    cfg = settings.schedule
-    window = first_set(team.answer_window_hours if team else None, cfg.checkin_answer_window_hours)
-    close_at = ci.due_at + timedelta(hours=window)
-    steps: list[Due] = []
-    if snoozed_until is None:
-        if ci.reminded_at is None:
-            steps.append(
-                Due(
-                    flow="checkin.remind",
-                    person_id=ci.person_id,
-                    period=str(ci.id),
-                    at=ci.due_at + timedelta(hours=cfg.checkin_reminder_hours),
-                    tz=tz,
-                    job=Job.REMIND_CHECKIN,
-                    policy=Policy.REMINDER,
-                    args=CheckinArgs(checkin_id=ci.id),
-                )
-            )
-    else:
-        close_at = max(close_at, snoozed_until + timedelta(hours=cfg.checkin_reminder_hours))
-    steps.append(
-        Due(
-            flow="checkin.close",
-            person_id=ci.person_id,
-            period=str(ci.id),
-            at=close_at,
-            tz=tz,
-            job=Job.CLOSE_MISSED_CHECKIN,
-            policy=Policy.STATE,
-            args=CheckinArgs(checkin_id=ci.id),
-        )
+    """``checkin_timeline`` bound to the check-in."""
+    timeline = checkin_timeline(
+        ci.due_at, reminded=ci.reminded_at is not None, settings=settings, snoozed_until=snoozed_until, team=team
     )
-    return [s for s in steps if s.flow == "checkin.close" or s.at < close_at]
+    return [checkin_due(s, ci, tz) for s in timeline]
 
 
 LADDER_AUDIENCE = {1: "owner", 2: "manager", 3: "hrbp"}
 """Who each escalation level tells (``handlers/action_items/escalation.py`` sends it)."""
 
 
-def action_item_steps(item: ActionItem, tz: str, settings: Settings, cal: WorkCalendar) -> list[Due]:
+def action_item_timeline(
+    deadline: date, escalation_level: int, tz: str, settings: Settings, cal: WorkCalendar
+) -> list[Step]:
     """Reminder T-N days (moved back onto a workday), reminder on the day, then escalation: the owner on
     the first workday after the deadline, the manager ``manager_grace_days`` workdays later, the HRBP
-    ``hrbp_grace_days`` workdays after that. Weekends and holidays never count as grace.
-
-    Periods carry the deadline: an extended deadline starts a fresh set of reminders and a fresh ladder
-    (the owner is in the key already, so a reassignment does too)."""
+    ``hrbp_grace_days`` workdays after that. Weekends and holidays never count as grace."""
     esc = settings.escalation
-    ref = f"{item.id}:{item.deadline.isoformat()}"
     at = settings.schedule.reminder_time
-    steps: list[Due] = []
+    steps: list[Step] = []
 
     def remind(flow: str, day: date, kind: Literal["before", "due"]) -> None:
         steps.append(
-            Due(
-                flow=flow,
-                person_id=item.owner_id,
-                period=ref,
-                at=local_at(day, at, tz),
-                tz=tz,
-                job=Job.REMIND_ACTION_ITEM,
-                policy=Policy.REMINDER,
-                args=ReminderArgs(item_id=item.id, kind=kind),
-                audience="owner",
+            Step(
+                flow, local_at(day, at, tz), Job.REMIND_ACTION_ITEM, Policy.REMINDER, kind=kind, audience="owner"
             )
         )
 
-    due_day = previous_workday(cal, item.deadline)
+    due_day = previous_workday(cal, deadline)
     if esc.remind_days_before > 0:
-        before = previous_workday(cal, item.deadline - timedelta(days=esc.remind_days_before))
+        before = previous_workday(cal, deadline - timedelta(days=esc.remind_days_before))
         if before < due_day:
             remind("action.before", before, "before")
     remind("action.due", due_day, "due")
-    level1 = add_workdays(cal, item.deadline + timedelta(days=1), 0)
+    level1 = add_workdays(cal, deadline + timedelta(days=1), 0)
     level2 = add_workdays(cal, level1, esc.manager_grace_days)
     level3 = add_workdays(cal, level2, esc.hrbp_grace_days)
-    if item.escalation_level >= 1:  # the owner has heard it is overdue: a reminder would only repeat it
+    if escalation_level >= 1:  # the owner has heard it is overdue: a reminder would only repeat it
         steps.clear()
     for level, day in ((1, level1), (2, level2), (3, level3)):
-        if level > item.escalation_level:
+        if level > escalation_level:
             steps.append(
-                Due(
-                    flow="action.escalate",
-                    person_id=item.owner_id,
-                    period=f"{ref}:{level}",
-                    at=local_at(day, at, tz),
-                    tz=tz,
-                    job=Job.ESCALATE_ACTION_ITEM,
-                    policy=Policy.STATE,
-                    args=EscalationArgs(item_id=item.id, level=level),
+                Step(
+                    "action.escalate",
+                    local_at(day, at, tz),
+                    Job.ESCALATE_ACTION_ITEM,
+                    Policy.STATE,
+                    suffix=f":{level}",
+                    level=level,
                     audience=LADDER_AUDIENCE[level],
                 )
             )
     return steps
 
 
-def latest_step(steps: list[Due], now: datetime) -> Due | None:
+def item_due(step: Step, item: ActionItem | OpenItemRow, tz: str) -> Due:
+    """A step of ``action_item_timeline`` bound to the item. Periods carry the deadline: an extended
+    deadline starts a fresh set of reminders and a fresh ladder (the owner is in the key already, so a
+    reassignment does too)."""
+    args: JobArgs = (
+        ReminderArgs(item_id=item.id, kind=step.kind)
+        if step.job is Job.REMIND_ACTION_ITEM
+        else EscalationArgs(item_id=item.id, level=step.level)
+    )
+    return Due(
+        flow=step.flow,
+        person_id=item.owner_id,
+        period=f"{item.id}:{item.deadline.isoformat()}{step.suffix}",
+        at=step.at,
+        tz=tz,
+        job=step.job,
+        policy=step.policy,
+        args=args,
+        audience=step.audience,
+    )
+
+
+def action_item_steps(item: ActionItem | OpenItemRow, tz: str, settings: Settings, cal: WorkCalendar) -> list[Due]:
+    """``action_item_timeline`` bound to the item."""
+    return [item_due(s, item, tz) for s in action_item_timeline(item.deadline, item.escalation_level, tz, settings, cal)]
+
+
+def latest_step(steps: list[S], now: datetime) -> S | None:
     """The newest step at or before ``now``: after downtime, the before / on-the-day / overdue messages
     to one person collapse into the last of them."""
     due = [(s.at, i, s) for i, s in enumerate(steps) if s.at <= now]
     return max(due, key=lambda p: (p[0], p[1]))[2] if due else None
 
 
-def latest_steps(steps: list[Due], now: datetime) -> list[Due]:
+def latest_steps(steps: list[S], now: datetime) -> list[S]:
     """What a record owes after downtime: the newest step *per audience*, in time order.
 
     Each person hears once (their latest rung, one card), and nobody's rung is skipped: a week's outage
     owes the owner their overdue card before the manager's escalation, never the escalation alone."""
-    audiences: dict[str | None, list[Due]] = {}
+    audiences: dict[str | None, list[S]] = {}
     for step in steps:
         audiences.setdefault(step.audience, []).append(step)
     owed = [s for group in audiences.values() if (s := latest_step(group, now)) is not None]

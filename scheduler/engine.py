@@ -10,25 +10,35 @@ recorded as ``missed`` instead of sent (a state change, such as an escalation, n
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core.batch import Batch
 from bot.core.context import Context
 from bot.core.localtime import local_today
-from bot.core.schedule import Entry
+from bot.core.schedule import BatchEntry, Entry, Owed
 from bot.core.status import SendStatus
 from scheduler import ledger
-from scheduler.agenda import Agenda, read_agenda
+from scheduler.agenda import CHUNK, Agenda, Memo, chunks
 from scheduler.cadence import Due, Policy
 from scheduler.calendar import WorkCalendar, calendar_from_settings
 from scheduler.table import JobTable, SchedulerHost
-from storage.models import Person, ScheduledSend
+from storage.models import ScheduledSend
+from storage.queries import scheduled as sq
 from storage.queries.people import on_leave
+from storage.queries.scheduled import PersonRow
 
 log = logging.getLogger("perfloop.scheduler")
+
+GROUP_QUERY = 20
+"""People sharing a series key from whom on the ledger is asked once for the key over the chunk's id range;
+fewer (a key-result rhythm's own key) are looked up together with the record steps, by flow."""
 
 
 @dataclass
@@ -44,35 +54,99 @@ class TickReport:
 
 
 class Scheduler:
-    def __init__(self, host: SchedulerHost, jobs: JobTable, *, calendar: WorkCalendar | None = None) -> None:
+    def __init__(
+        self, host: SchedulerHost, jobs: JobTable, *, calendar: WorkCalendar | None = None, chunk: int = CHUNK
+    ) -> None:
         self.host = host
         self.settings = host.settings
         self.jobs = jobs
         self.calendar = calendar or calendar_from_settings(host.settings)
+        self.chunk = chunk
+        """People per chunk (``scheduler.agenda.CHUNK``): tests make it small to cross chunk boundaries."""
 
     @property
     def horizon(self) -> timedelta:
         return timedelta(hours=self.settings.schedule.catchup_horizon_hours)
 
-    # ------------------------------------------------------------------------------------ reading
-    async def agenda(self) -> Agenda:
-        async with self.host.factory() as session:
-            return await read_agenda(session, self.settings, self.calendar)
-
     # ------------------------------------------------------------------------------------ the tick
     async def tick(self) -> TickReport:
+        """Chunk by chunk (``scheduler.agenda.CHUNK`` people): what the chunk owes and is not in the ledger,
+        then settled, so a wave of 100,000 costs the memory of about two chunks. The next chunk is read
+        while the previous one is being settled (its queries overlap the other's inserts and card building:
+        the database and this process work at the same time); chunks are disjoint ranges of people, so
+        nothing one does depends on the other."""
         now = self.host.clock.now()
-        agenda = await self.agenda()
-        dues = agenda.owed(now)
         report = TickReport()
-        async with self.host.factory() as session:
-            done = await ledger.existing_keys(session, (d.key for d in dues))
-        owed = sorted((d for d in dues if d.key not in done), key=lambda d: (d.at, d.flow, d.person_id))
+        memo = Memo(now)
+        settling: asyncio.Task[None] | None = None
+        try:
+            async for chunk in chunks(self.host.factory, self.settings, self.calendar, memo, limit=self.chunk):
+                async with self.host.factory() as session:
+                    owed = await self._still_owed(session, chunk, memo)
+                if settling is not None:
+                    await settling
+                settling = asyncio.create_task(self._settle_chunk(chunk, owed, now, report))
+            if settling is not None:
+                await settling
+        finally:
+            if settling is not None and not settling.done():
+                settling.cancel()
+        if report.sent or report.missed or report.skipped or report.failed:
+            log.info(
+                "scheduler tick",
+                extra={
+                    "sent": len(report.sent),
+                    "missed": len(report.missed),
+                    "skipped": len(report.skipped),
+                    "failed": len(report.failed),
+                    "waiting": len(report.waiting),
+                    "taken": report.taken,
+                },
+            )
+        return report
+
+    async def _still_owed(self, session: AsyncSession, chunk: Agenda, memo: Memo) -> list[Due]:
+        """What the chunk owes now and the ledger does not have: a series key shared by many people is one
+        lookup over the chunk's id range; record steps (one key per record) are looked up by flow."""
+        owed: list[Due] = []
+        singles: list[Due] = []
+        groups = []
+        for (flow, period), members in chunk.series_owed(memo).items():
+            first, occ = members[0]
+            args = first.flow.args(occ)  # one arguments object per key, shared by everyone owed it
+            if len(members) < GROUP_QUERY:
+                singles.extend(s.flow.due(s.person_id, s.tz, o, args=args) for s, o in members)
+            else:
+                groups.append((flow, period, members, args))
+        done = await sq.recorded_people(session, [(f, p) for f, p, _, _ in groups], after=chunk.after, upto=chunk.upto)
+        for (_, _, members, args), there in zip(groups, done, strict=True):
+            owed.extend(s.flow.due(s.person_id, s.tz, o, args=args) for s, o in members if s.person_id not in there)
+        singles.extend(chunk.record_steps(memo))
+        by_flow: dict[str, list[Due]] = {}
+        for due in singles:
+            by_flow.setdefault(due.flow, []).append(due)
+        for flow, dues in by_flow.items():
+            keys = {(d.person_id, d.period) for d in dues}
+            done = await sq.recorded_keys(session, flow, keys, after=chunk.after, upto=chunk.upto)
+            owed.extend(d for d in dues if (d.person_id, d.period) not in done)
+        return owed
+
+    async def _settle_chunk(self, chunk: Agenda, owed: list[Due], now: datetime, report: TickReport) -> None:
+        await self._settle(chunk, owed, now, report)
+        for row, due in chunk.woken(now):
+            await self._wake(row, due, chunk.people[due.person_id], now, report)
+        if report.sent:
+            self.host.outbox.notify()  # this chunk's cards go out while the next chunks are settled
+
+    async def _settle(self, chunk: Agenda, dues: list[Due], now: datetime, report: TickReport) -> None:
+        """Record what will not be sent (leave, past the horizon), hand the rest over in time order; a run of
+        items of one job that has a batch entry goes over as one batch."""
+        owed = sorted(dues, key=lambda d: (d.at, d.flow, d.person_id))
         skip: list[tuple[Due, str]] = []
         miss: list[tuple[Due, str]] = []
         run: list[tuple[Due, Entry[Any]]] = []
         for due in owed:
-            person = agenda.people[due.person_id]
+            person = chunk.people[due.person_id]
             entry = self.jobs.entry(due.job)
             if entry is None:  # a job this table does not run (a partial table): nothing to record either
                 report.waiting.append(due)
@@ -88,25 +162,19 @@ class Scheduler:
         await self._record(miss, SendStatus.MISSED, now)
         report.skipped.extend(d for d, _ in skip)
         report.missed.extend(d for d, _ in miss)
-        for due, entry in run:
-            await self._hand_off(due, entry, report, snooze_row=None)
-        for row, due in agenda.woken(now):
-            await self._wake(row, due, agenda.people[due.person_id], now, report)
-        if report.sent:
-            self.host.outbox.notify()
-        if report.sent or report.missed or report.skipped or report.failed:
-            log.info(
-                "scheduler tick",
-                extra={
-                    "sent": len(report.sent),
-                    "missed": len(report.missed),
-                    "skipped": len(report.skipped),
-                    "failed": len(report.failed),
-                    "waiting": len(report.waiting),
-                    "taken": report.taken,
-                },
-            )
-        return report
+        i = 0
+        while i < len(run):
+            due, entry = run[i]
+            batch = self.jobs.batch(due.job)
+            if batch is None:
+                await self._hand_off(due, entry, report, snooze_row=None)
+                i += 1
+                continue
+            j = i
+            while j < len(run) and run[j][0].job is due.job:
+                j += 1
+            await self._hand_off_batch([d for d, _ in run[i:j]], entry, batch, chunk, report, now)
+            i = j
 
     async def _record(self, items: Sequence[tuple[Due, str]], status: SendStatus, now: datetime) -> None:
         await ledger.record(
@@ -114,7 +182,7 @@ class Scheduler:
         )
 
     async def _wake(
-        self, row: ScheduledSend, due: Due, person: Person, now: datetime, report: TickReport
+        self, row: ScheduledSend, due: Due, person: PersonRow, now: datetime, report: TickReport
     ) -> None:
         if on_leave(person, local_today(now, due.tz)):
             report.waiting.append(due)
@@ -162,3 +230,41 @@ class Scheduler:
             report.failed.append(due)
         else:
             report.sent.append(due)
+
+    async def _hand_off_batch(
+        self,
+        dues: list[Due],
+        entry: Entry[Any],
+        batch: BatchEntry[Any],
+        chunk: Agenda,
+        report: TickReport,
+        now: datetime,
+    ) -> None:
+        """Keys first, then the flow's batch, in one transaction: only the keys this transaction inserted are
+        handed over (another replica's are skipped, as ``Taken`` is for one). If the batch fails, the
+        transaction rolls back and every item is handed over on its own, so one bad record fails alone."""
+        mine: list[Due] = []
+        try:
+            async with self.host.factory() as session, session.begin():
+                claimed = await ledger.claim_many(session, dues, now=now)
+                mine = [d for d in dues if d.key in claimed]
+                if mine:
+                    writer = Batch(
+                        session=session, settings=self.settings, now=now, platforms=chunk.platforms
+                    )
+                    items = [Owed(chunk.people[d.person_id], d.args) for d in mine]
+                    nothing = {id(o) for o in await batch.run(writer, items)}
+                    await writer.flush()
+                    if nothing:
+                        quiet = [d.key for d, o in zip(mine, items, strict=True) if id(o) in nothing]
+                        await ledger.note(session, quiet, "nothing to send")
+        except Exception:
+            log.exception(
+                "scheduled batch failed; handing its items over one by one",
+                extra={"job": str(batch.job), "items": len(dues)},
+            )
+            for due in dues:
+                await self._hand_off(due, entry, report, snooze_row=None)
+            return
+        report.sent.extend(mine)
+        report.taken += len(dues) - len(mine)

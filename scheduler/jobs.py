@@ -23,6 +23,7 @@ from typing import TypeVar
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from scheduler.agenda import CHUNK
 from scheduler.calendar import WorkCalendar
 from scheduler.engine import Scheduler, TickReport
 from scheduler.leader import Leadership
@@ -51,10 +52,11 @@ class SchedulerRunner:
         lock_retry_seconds: float = DEFAULT_LOCK_RETRY_SECONDS,
         calendar: WorkCalendar | None = None,
         name: str = "",
+        chunk: int = CHUNK,
     ) -> None:
         self.host = host
         self.jobs = jobs
-        self.scheduler = Scheduler(host, jobs, calendar=calendar)
+        self.scheduler = Scheduler(host, jobs, calendar=calendar, chunk=chunk)
         self.leadership = Leadership(host.settings.database.url, name=name)
         self.tick_seconds = float(tick_seconds or host.settings.schedule.tick_seconds)
         self.lock_retry_seconds = lock_retry_seconds

@@ -24,6 +24,9 @@ from storage.models import ScheduledSend
 
 Key = tuple[str, int, str]
 CHUNK = 400
+INSERT_ROWS = 1000
+"""Keys per ``UPDATE … IN`` of ``note``."""
+LEDGER = ScheduledSend.__table__
 
 
 class Taken(Exception):
@@ -116,27 +119,64 @@ async def record(
     """Record items that will not be sent (missed, skipped), ignoring keys someone else recorded first."""
     if not dues:
         return 0
-    written = 0
+    rows = [_row(due, status=status, reason=reason, now=now) for due, reason in zip(dues, reasons, strict=True)]
     async with factory() as session, session.begin():
-        dialect = session.get_bind().dialect.name
-        insert: Any = pg_insert if dialect == "postgresql" else sqlite_insert
-        for due, reason in zip(dues, reasons, strict=True):
-            stmt = (
-                insert(ScheduledSend)
-                .values(
-                    flow=due.flow,
-                    person_id=due.person_id,
-                    period=due.period,
-                    status=status,
-                    due_at=due.at,
-                    reason=reason,
-                    created_at=now,
+        stmt = _insert(session).returning(LEDGER.c.id)
+        return len((await session.execute(stmt, rows)).all())
+
+
+async def claim_many(session: AsyncSession, dues: Sequence[Due], *, now: datetime) -> set[Key]:
+    """``claim`` for a batch, inside the caller's transaction: insert every key that is not there yet and
+    return the keys this transaction inserted; the rest belong to another fire (a second replica, a
+    retried tick) and must not be sent. Keys go in in one order (person, flow, period), so two replicas
+    claiming overlapping chunks wait for each other instead of deadlocking. One statement compiled once,
+    the rows sent as multi-row batches (SQLAlchemy's "insertmanyvalues")."""
+    if not dues:
+        return set()
+    rows = sorted(
+        (_row(d, status=SendStatus.SENT, reason=None, now=now) for d in dues),
+        key=lambda r: (r["person_id"], r["flow"], r["period"]),
+    )
+    stmt = _insert(session).returning(LEDGER.c.flow, LEDGER.c.person_id, LEDGER.c.period)
+    return {(f, int(p), per) for f, p, per in (await session.execute(stmt, rows)).all()}
+
+
+async def note(session: AsyncSession, keys: Iterable[Key], reason: str) -> None:
+    """Set the note of keys claimed in this transaction (a batch that had nothing to send to some)."""
+    by_group: dict[tuple[str, str], list[int]] = {}
+    for flow, person_id, period in keys:
+        by_group.setdefault((flow, period), []).append(person_id)
+    for (flow, period), ids in by_group.items():
+        for start in range(0, len(ids), INSERT_ROWS):
+            await session.execute(
+                update(ScheduledSend)
+                .where(
+                    ScheduledSend.flow == flow,
+                    ScheduledSend.period == period,
+                    ScheduledSend.person_id.in_(ids[start : start + INSERT_ROWS]),
                 )
-                .on_conflict_do_nothing(index_elements=["flow", "person_id", "period"])
+                .values(reason=reason)
+                .execution_options(synchronize_session=False)
             )
-            result = await session.execute(stmt)
-            written += max(0, getattr(result, "rowcount", 0) or 0)
-    return written
+
+
+def _row(due: Due, *, status: SendStatus, reason: str | None, now: datetime) -> dict[str, Any]:
+    return {
+        "flow": due.flow,
+        "person_id": due.person_id,
+        "period": due.period,
+        "status": status,
+        "due_at": due.at,
+        "reason": reason,
+        "created_at": now,
+    }
+
+
+def _insert(session: AsyncSession) -> Any:
+    """``INSERT … ON CONFLICT (flow, person_id, period) DO NOTHING`` in the dialect's own words, on the
+    table rather than the mapped class: plain rows in, no ORM bookkeeping per row."""
+    make: Any = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    return make(LEDGER).on_conflict_do_nothing(index_elements=["flow", "person_id", "period"])
 
 
 async def wake(session: AsyncSession, row_id: int, *, status: SendStatus, reason: str | None = None) -> None:

@@ -17,8 +17,10 @@ import warnings
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PIL import Image, UnidentifiedImageError
+if TYPE_CHECKING:
+    from PIL import Image
 
 MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\xff\xd8\xff", "image/jpeg"),
@@ -89,6 +91,10 @@ def inspect_image(data: bytes, *, max_bytes: int) -> ImageInfo:
     mime = sniff_mime(data)
     if mime is None:
         raise MediaRejected("type", "magic bytes name no accepted image format")
+    # Pillow is imported where an upload is checked, not when the store is: a process that never receives a
+    # photo (most of a day's work is clicks and scheduled cards) does not carry it.
+    from PIL import Image, UnidentifiedImageError
+
     try:
         with warnings.catch_warnings():
             # A decompression bomb is a corrupt upload for us, not a warning to log.

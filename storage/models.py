@@ -135,6 +135,8 @@ class Cycle(Base):
     """What became of the items still open at the close: ``carry_over`` or ``cancel``."""
     # 0011 (issue 17 item 3): who may see a person's goals: company (default), department or manager.
     goal_visibility: Mapped[str] = mapped_column(String(16), default="company")
+    # 0015 (issue 22 #3): a kickoff still being written goes on after this person id; None once complete.
+    launch_after: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
 
 class CycleParticipant(Base):
@@ -162,7 +164,8 @@ class Goal(Base):
     __tablename__ = "goals"
     __table_args__ = (
         Index("ix_goals_cycle_person", "cycle_id", "person_id"),
-        Index("ix_goals_cycle_parent", "cycle_id", "parent_id"),  # 0011: roll-up by parent
+        # 0011: children by parent; with weight and progress, the roll-up's GROUP BY reads only the index
+        Index("ix_goals_cycle_parent", "cycle_id", "parent_id", "weight", "own_progress"),
         Index("ix_goals_cycle_level", "cycle_id", "level", "department_id"),  # 0011: company/department lists
     )
 
@@ -277,7 +280,7 @@ class GoalComment(Base):
     kind: Mapped[str] = mapped_column(String(16), default="comment")  # comment, challenge
     direction: Mapped[str | None] = mapped_column(String(8), default=None)  # up, down (challenges)
     body: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="open")  # open, answered (challenges)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open; answered challenge: kept, adjust
     answer: Mapped[str | None] = mapped_column(Text, default=None)
     answered_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), default=None)
     answered_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -481,6 +484,7 @@ class OutboxMessage(Base):
         UniqueConstraint("dedupe_key"),
         Index("ix_outbox_status_next", "status", "next_attempt_at"),
         Index("ix_outbox_sent_at", "sent_at"),  # 0004 (#12): compacting and pruning sent rows by age
+        Index("ix_outbox_card_key", "card_key"),  # 0014 (issue 22 #2): supersede finds a queued card by its key
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

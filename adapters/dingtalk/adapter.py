@@ -99,6 +99,7 @@ class DingTalkAdapter(Adapter):
         self.max_body_bytes = max_body_bytes
         self.t = Translator(default_locale)
         self.client = DingTalkClient(cfg)
+        self.limiter = self.client.bucket
         self.crypto = EventCrypto(cfg.token, cfg.aes_key, cfg.app_key, cfg.corp_id) if cfg.aes_key else None
         self.route_key = f"perfloop-{hashlib.sha256(cfg.app_key.encode()).hexdigest()[:16]}"
         self.card_token = hmac.new(

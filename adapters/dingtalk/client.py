@@ -15,6 +15,7 @@ Error mapping (what the outbox understands):
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,7 +23,7 @@ import aiohttp
 
 from adapters.base import PermanentError, RateLimited, TransientError, transport_error
 from adapters.http import LazySession, TokenCache, read_answer
-from adapters.ratelimit import TokenBucket
+from adapters.ratelimit import limiter_for
 from bot.core.config import DingTalkConfig
 
 log = logging.getLogger("perfloop.dingtalk")
@@ -55,7 +56,7 @@ class DingTalkClient:
             "oapi": TokenCache(self._fetch_oapi_token, margin=TOKEN_EARLY_SECONDS, min_ttl=60),
         }
         """The new API (api.dingtalk.com) and the old oapi have a token each."""
-        self.bucket = TokenBucket(cfg.rate_limit.per_second, cfg.rate_limit.burst)
+        self.bucket = limiter_for(cfg.rate_limit)
         """Per API call, not per outbox row: one row may fan out into 20 card deliveries."""
 
     @property
@@ -112,9 +113,11 @@ class DingTalkClient:
         headers = {"Content-Type": "application/json"}
         if token is not None:
             headers["x-acs-dingtalk-access-token"] = token
-            await self.bucket.acquire()
         try:
-            async with self.session.request(method, self.api_base + path, json=json, headers=headers) as resp:
+            async with (
+                self.bucket.slot() if token is not None else nullcontext(),
+                self.session.request(method, self.api_base + path, json=json, headers=headers) as resp,
+            ):
                 status = resp.status
                 retry_after = _retry_after(resp.headers.get("Retry-After"))
                 try:
@@ -170,11 +173,12 @@ class DingTalkClient:
         query = dict(params or {})
         if token is not None:
             query["access_token"] = token
-            await self.bucket.acquire()
+        url = self.oapi_base + path
         try:
-            async with self.session.request(
-                method, self.oapi_base + path, params=query, json=json, data=data
-            ) as resp:
+            async with (
+                self.bucket.slot() if token is not None else nullcontext(),
+                self.session.request(method, url, params=query, json=json, data=data) as resp,
+            ):
                 status = resp.status
                 try:
                     body = await resp.json(content_type=None)

@@ -17,9 +17,6 @@ import secrets
 import struct
 from typing import Any
 
-from dingtalk.core.exceptions import InvalidCorpIdOrSuiteKeyException
-from dingtalk.crypto import DingTalkCrypto
-
 from adapters.http import ReplayWindow, UnsafeJson, loads
 
 MAX_CLOCK_SKEW_MS = 3600 * 1000
@@ -81,6 +78,10 @@ class EventCrypto:
     """
 
     def __init__(self, token: str, aes_key: str, app_key: str, corp_id: str = "") -> None:
+        # Imported here: dingtalk-sdk brings ``requests`` and its API client (a few MB), and only an app with
+        # an event-subscription key (HTTP mode) needs it; a Stream-mode process never builds this.
+        from dingtalk.crypto import DingTalkCrypto
+
         self.token = token
         self.owner_keys = [k for k in (app_key, corp_id) if k]
         self._cryptos = [DingTalkCrypto(token, aes_key, k) for k in self.owner_keys]
@@ -88,6 +89,8 @@ class EventCrypto:
     def decrypt(
         self, signature: str | None, timestamp: str | None, nonce: str | None, encrypt: str | None
     ) -> dict[str, Any]:
+        from dingtalk.core.exceptions import InvalidCorpIdOrSuiteKeyException
+
         if not (signature and timestamp and nonce and encrypt):
             raise SignatureError("missing signature, timestamp, nonce or encrypt")
         expected = event_signature(self.token, timestamp, nonce, encrypt)

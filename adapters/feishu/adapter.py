@@ -10,7 +10,8 @@ open.
 Sending is one ``im/v1/messages`` call per person (``max_recipients_per_call = 1``): ``message/v4/batch_send``
 does take interactive cards, but its ``bm-`` messages can never be patched or answered with an updated card,
 and it returns no per-person message id for ``card_messages``. Broadcast speed comes from the outbox's
-parallel workers under ``[feishu] rate_limit`` (keep it below Feishu's 50/s per app).
+parallel workers under ``[feishu] rate_limit``, which the client takes per message call (Feishu's 50/s and
+1,000/min per app, both kept: ``adapters/ratelimit.py``).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from adapters.feishu.inbound import (
 from adapters.feishu.render import render_card
 from adapters.hosted_images import HostedImages
 from adapters.http import ReplayWindow, json_object, read_callback_body
+from adapters.ratelimit import TokenBucket, limiter_for
 from bot.core.clock import Clock
 from bot.core.events import CardAction, Event, UrlVerification
 from cards.model import Card, Image
@@ -81,8 +83,10 @@ class FeishuAdapter(Adapter):
         max_body_bytes: int = MAX_CALLBACK_BYTES,
         media: MediaReader | None = None,
         replay: ReplayWindow = REPLAY_WINDOW,
+        limiter: TokenBucket | None = None,
     ) -> None:
         self.workspace = app_id
+        self.limiter = limiter
         self.replay = replay
         self.clock = Clock()
         """Signed timestamps are checked against it; the app's clock once attached (tests move it)."""
@@ -92,7 +96,7 @@ class FeishuAdapter(Adapter):
         self.mode = mode
         self.max_body_bytes = min(max_body_bytes, MAX_CALLBACK_BYTES)
         self.api_base = api_base
-        self.client = FeishuClient(api_base=api_base, app_id=app_id, app_secret=app_secret)
+        self.client = FeishuClient(api_base=api_base, app_id=app_id, app_secret=app_secret, limiter=limiter)
         self.images = HostedImages(
             media, lambda data, name, mime: self.client.upload_image(data, filename=name, mime=mime)
         )
@@ -110,6 +114,7 @@ class FeishuAdapter(Adapter):
             mode=cfg.mode,
             max_body_bytes=settings.server.max_body_bytes,
             replay=ReplayWindow(cfg.replay_window_seconds, cfg.clock_tolerance_seconds),
+            limiter=limiter_for(cfg.rate_limit),
         )
 
     def attach(self, links: AppLinks) -> None:

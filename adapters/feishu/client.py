@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 from collections.abc import AsyncIterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -30,6 +31,7 @@ import aiohttp
 
 from adapters.base import PermanentError, RateLimited, TransientError, transport_error
 from adapters.http import LazySession, TokenCache, read_answer
+from adapters.ratelimit import TokenBucket
 
 log = logging.getLogger("perfloop.feishu")
 
@@ -84,10 +86,20 @@ def idempotency_uuid(key: str) -> str:
 
 
 class FeishuClient:
-    def __init__(self, *, api_base: str, app_id: str, app_secret: str, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        *,
+        api_base: str,
+        app_id: str,
+        app_secret: str,
+        timeout: float = 10.0,
+        limiter: TokenBucket | None = None,
+    ) -> None:
         self.api_base = checked_api_base(api_base)
         self.app_id = app_id
         self.app_secret = app_secret
+        self.limiter = limiter
+        """The app's message-API budget (50/s and 1,000/min), taken per send or patch right before it."""
         self._http = LazySession(timeout=timeout)
         self._token = TokenCache(self._fetch_token, margin=TOKEN_MARGIN_SECONDS, min_ttl=60)
 
@@ -171,14 +183,24 @@ class FeishuClient:
         json_body: Any = None,
         form_factory: Any = None,
         max_bytes: int | None = None,
+        paced: bool = False,
     ) -> _Answer:
-        """One authorised call; an invalid-token answer refreshes the token once and repeats the call."""
+        """One authorised call; an invalid-token answer refreshes the token once and repeats the call.
+        ``paced`` calls (the message APIs) go through the limiter: granted right before they go out, counted
+        once answered."""
         for attempt in (1, 2):
             token = await self.token()
             form = form_factory() if form_factory is not None else None
-            answer = await self._send(
-                method, path, token=token, params=params, json_body=json_body, form=form, max_bytes=max_bytes
-            )
+            async with self.limiter.slot() if paced and self.limiter is not None else nullcontext():
+                answer = await self._send(
+                    method,
+                    path,
+                    token=token,
+                    params=params,
+                    json_body=json_body,
+                    form=form,
+                    max_bytes=max_bytes,
+                )
             code = answer.body.get("code")
             if code in INVALID_TOKEN_CODES or (answer.status == 401 and code == -401):
                 self.invalidate_token(token)
@@ -202,6 +224,7 @@ class FeishuClient:
                 "content": json.dumps(card, ensure_ascii=False),
                 "uuid": idempotency_uuid(uuid),
             },
+            paced=True,
         )
         message_id = (answer.body.get("data") or {}).get("message_id")
         if not isinstance(message_id, str) or not message_id:
@@ -213,6 +236,7 @@ class FeishuClient:
             "PATCH",
             f"/open-apis/im/v1/messages/{quote(message_id, safe='')}",
             json_body={"content": json.dumps(card, ensure_ascii=False)},
+            paced=True,
         )
 
     async def upload_image(self, data: bytes, *, filename: str, mime: str) -> str:

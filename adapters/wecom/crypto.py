@@ -1,19 +1,40 @@
-"""WeCom callback crypto (WXBizMsgCrypt) on top of wechatpy's implementation.
+"""WeCom callback crypto (WXBizMsgCrypt): the signature, AES-256-CBC and the envelope, on ``cryptography``.
 
-wechatpy does the AES part (``PrpCrypto``: AES-256-CBC, PKCS#7 to 32 bytes, corp id check). Around it we add
-what its ``WeChatCrypto`` leaves out: a constant-time signature comparison, one exception type for every way a
+The algorithm is wechatpy's ``PrpCrypto`` step for step (key = base64(EncodingAESKey + "="), IV = the key's
+first 16 bytes, plaintext = 16 random characters + the message length as 4 big-endian bytes + the message +
+the corp id, PKCS#7 to a 32-byte block), but importing anything from ``wechatpy`` loads its whole API client
+(``requests``, ``dateutil``, ~150 modules, a few MB of every process), which the callback path never uses.
+The published sample vectors and a drift test against wechatpy itself (``tests/adapters``) keep the two
+identical. Around the cipher: a constant-time signature comparison, one exception type for every way a
 forged or damaged payload can fail (bad base64, bad padding, bad length prefix, wrong corp id, not UTF-8), and
 an envelope builder that the fake WeCom uses to sign callbacks exactly as WeCom does.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import secrets
+import string
+import struct
 from xml.sax.saxutils import escape
 
-from wechatpy.enterprise.crypto import PrpCrypto, WeChatCrypto
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+BLOCK = 32
+"""WXBizMsgCrypt pads to 32 bytes (PKCS#7 with a 32-byte block), not AES's 16."""
+RANDOM_CHARS = string.ascii_letters + string.digits
+
+
+def random_prefix() -> str:
+    """The 16 random characters in front of every plaintext (wechatpy's ``random_string(16)``)."""
+    return "".join(secrets.choice(RANDOM_CHARS) for _ in range(16))
+
+
+class InvalidCorpId(ValueError):
+    """The message decrypted, but for another corp (or suite)."""
 
 
 class CryptoError(ValueError):
@@ -32,9 +53,14 @@ class CallbackCrypto:
     def __init__(self, token: str, encoding_aes_key: str, corp_id: str) -> None:
         if len(encoding_aes_key) != 43:
             raise ValueError("encoding_aes_key must be the 43-character EncodingAESKey")
-        self._wechat = WeChatCrypto(token, encoding_aes_key, corp_id)
+        self.key = base64.b64decode(encoding_aes_key + "=")
+        if len(self.key) != 32:
+            raise ValueError("encoding_aes_key must decode to 32 bytes")
         self.token = token
         self.corp_id = corp_id
+
+    def _cipher(self) -> Cipher[modes.CBC]:
+        return Cipher(algorithms.AES(self.key), modes.CBC(self.key[:16]))
 
     def verify(self, msg_signature: str, timestamp: str, nonce: str, encrypt: str) -> None:
         expected = signature(self.token, timestamp, nonce, encrypt)
@@ -45,15 +71,34 @@ class CallbackCrypto:
         """Verify, then decrypt ``Encrypt`` (a POST body field or the URL check's ``echostr``)."""
         self.verify(msg_signature, timestamp, nonce, encrypt)
         try:
-            plain = PrpCrypto(self._wechat.key).decrypt(encrypt, self.corp_id)
-        except Exception as exc:  # binascii.Error, ValueError, struct.error, UnicodeDecodeError, corp id
+            plain = self._decrypt(encrypt)
+        except (binascii.Error, ValueError, struct.error, UnicodeDecodeError) as exc:
             raise CryptoError(f"ciphertext does not decrypt: {type(exc).__name__}") from None
-        return str(plain)
+        return plain
+
+    def _decrypt(self, encrypt: str) -> str:
+        raw = base64.b64decode(encrypt)
+        if not raw or len(raw) % 16:
+            raise ValueError("ciphertext is not a whole number of AES blocks")
+        decryptor = self._cipher().decryptor()
+        padded = decryptor.update(raw) + decryptor.finalize()
+        pad = padded[-1]
+        if not 1 <= pad <= BLOCK or pad > len(padded):
+            raise ValueError("bad padding")
+        content = padded[16:-pad]
+        (length,) = struct.unpack(">I", content[:4])
+        message = content[4 : length + 4].decode("utf-8")
+        if content[length + 4 :].decode("utf-8") != self.corp_id:
+            raise InvalidCorpId("the message is for another corp")
+        return message
 
     def encrypt(self, plaintext: str) -> str:
-        """Base64 ciphertext of ``plaintext`` for this corp (random 16-byte prefix, as WeCom does)."""
-        raw = PrpCrypto(self._wechat.key).encrypt(plaintext, self.corp_id)
-        return raw.decode() if isinstance(raw, bytes) else str(raw)
+        """Base64 ciphertext of ``plaintext`` for this corp (random 16-character prefix, as WeCom does)."""
+        text = plaintext.encode("utf-8")
+        body = random_prefix().encode() + struct.pack(">I", len(text)) + text + self.corp_id.encode("utf-8")
+        pad = BLOCK - len(body) % BLOCK
+        encryptor = self._cipher().encryptor()
+        return base64.b64encode(encryptor.update(body + bytes([pad]) * pad) + encryptor.finalize()).decode()
 
     def envelope(
         self,
@@ -76,5 +121,13 @@ class CallbackCrypto:
         return body, sig, nonce
 
     def reply(self, plaintext: str, *, timestamp: str, nonce: str) -> str:
-        """An encrypted passive reply (``<Encrypt/><MsgSignature/><TimeStamp/><Nonce/>``)."""
-        return str(self._wechat.encrypt_message(plaintext, nonce, timestamp))
+        """An encrypted passive reply (``<Encrypt/><MsgSignature/><TimeStamp/><Nonce/>``), laid out as
+        wechatpy's ``encrypt_message`` lays it out."""
+        encrypt = self.encrypt(plaintext)
+        sig = signature(self.token, timestamp, nonce, encrypt)
+        return (
+            f"<xml>\n<Encrypt><![CDATA[{encrypt}]]></Encrypt>\n"
+            f"<MsgSignature><![CDATA[{sig}]]></MsgSignature>\n"
+            f"<TimeStamp>{timestamp}</TimeStamp>\n"
+            f"<Nonce><![CDATA[{nonce}]]></Nonce>\n</xml>"
+        )

@@ -445,23 +445,34 @@ async def cmd_kickoff(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.app.report import ReportError, build_report
+    from bot.app.report import ReportError, stream_report
     from bot.app.service import build_service
     from storage.db import ensure_migrated
 
     service = build_service(settings)
+    # Each piece goes out as it is written: 100,000 people are a 10 MB file that is never held whole. A
+    # file is written beside its name and moved into place at the end, so a failed run leaves no half file.
+    partial = args.output.with_name(args.output.name + ".partial") if args.output else None
+    done = False
     try:
         await ensure_migrated(service.engine)
-        text = await build_report(service, cycle=args.cycle, fmt=args.format)
+        out = partial.open("w", encoding="utf-8") if partial else sys.stdout
+        try:
+            async for piece in stream_report(service, cycle=args.cycle, fmt=args.format):
+                out.write(piece)
+        finally:
+            if partial:
+                out.close()
+        done = True
     except ReportError as exc:
         raise CliError(str(exc)) from None
     finally:
         await service.close()
-    if args.output:
-        args.output.write_text(text, encoding="utf-8")
+        if partial and not done:
+            partial.unlink(missing_ok=True)
+    if partial and args.output:
+        partial.replace(args.output)
         print(f"report written to {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
     return 0
 
 

@@ -17,11 +17,20 @@ When something fails, nothing is answered 200-and-forgotten (``dispatch``):
   the exception's type; the traceback is logged at error level and counted under
   ``perfloop_callbacks{result="failed"}``). A redelivery gets the same answer instead of running the bug
   twice; the sender was told to try again.
+
+Card clicks go through group commit (issue 22; ``bot/app/group_commit.py``, ``[clicks]``): the clicks that
+arrive while the database is busy are processed in one transaction — claimed in one statement, their senders
+looked up in one, their audit and outbox rows inserted in one per table, their answers recorded in one — and
+each gets exactly the answer and the effects it would get alone (``_dispatch_group`` says how a refusal, a
+bug, a duplicate or a transient fault in a group is kept to its own click). A crash at any point loses
+nothing and applies nothing twice: the group is one transaction, and every click in it is answered only after
+the commit. Other events (chat messages, images, member changes) go one at a time.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,15 +39,17 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import make_transient_to_detached
 
 from adapters.base import CallbackAnswer
 from adapters.registry import AdapterRegistry
+from bot.app import group_session, inbound
+from bot.app.group_commit import AGAIN, GroupCommit, Outcome
 from bot.core import chatforms, notify
 from bot.core.clock import Clock
 from bot.core.config import Settings
-from bot.core.context import Context, Outbox, Refused, Reply
+from bot.core.context import Context, Deferred, Outbox, Refused, Reply
 from bot.core.events import CardAction, Event, ImageMessage, MemberChanged, TextMessage
 from bot.core.router import Router
 from bot.core.schedule_port import SchedulePort
@@ -48,7 +59,7 @@ from cards.model import Card
 from cards.notice import notice_card
 from handlers.help.help import help_reply
 from storage.db import is_transient
-from storage.models import ConversationState, InboundEvent, Person, Workspace
+from storage.models import Base, ConversationState, InboundEvent, Person, Workspace
 
 log = logging.getLogger("perfloop.dispatcher")
 
@@ -58,6 +69,9 @@ JobFn = Callable[[Context], Awaitable[None]]
 ATTEMPTS = 2
 """Tries per event within one request when the database fails transiently: the first, and one more in a
 fresh session (the pool has dropped the dead connection by then, and pre-ping vets the next one)."""
+MAX_FAILURES_PER_GROUP = 3
+"""Refused or failed clicks after which the rest of a group is processed one by one: each refusal costs the
+others one more run, so a group full of refusals must not cost its size squared."""
 
 
 class RetryLater(Exception):
@@ -69,6 +83,13 @@ class RetryLater(Exception):
 class FailedAnswer(CallbackAnswer):
     """The error toast for an event whose handler failed (a bug), recorded as failed; the ingress counts
     it as ``failed`` rather than ``refused``."""
+
+
+class _LookUp:
+    """No sender given: look them up in the event's own session."""
+
+
+_LOOK_UP = _LookUp()
 
 
 class Dispatcher:
@@ -91,28 +112,43 @@ class Dispatcher:
         self.schedule = schedule
         """The scheduler's answers for the flows (``ctx.schedule``)."""
         self._workspaces: dict[tuple[str, str], Workspace] = {}
+        clicks = settings.clicks
+        self.clicks: GroupCommit[CardAction, CallbackAnswer] | None = None
+        """Card clicks go through group commit (``[clicks] group_commit``); other events one at a time."""
+        if clicks.group_commit:
+            lanes = clicks.lanes or (1 if factory.kw["bind"].dialect.name == "sqlite" else 4)
+            self.clicks = GroupCommit(
+                self._dispatch_group,
+                lanes=lanes,
+                max_items=clicks.max_group,
+                stall=clicks.lane_stall_ms / 1000,
+            )
+
+    async def close(self) -> None:
+        """Let the click groups in flight finish (they hold a connection and their clicks' answers)."""
+        if self.clicks is not None:
+            await self.clicks.close()
 
     # ---------------------------------------------------------------- events
     async def dispatch(self, event: Event) -> CallbackAnswer:
         """Process one event and say what the platform should be told; raises ``RetryLater`` when the
         platform must deliver it again (see the module docstring for the failure policy)."""
+        if self.clicks is not None and isinstance(event, CardAction):
+            return await self.clicks.submit(event)
+        return await self._dispatch_alone(event)
+
+    async def _dispatch_alone(self, event: Event) -> CallbackAnswer:
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 return await self._attempt(event)
             except Exception as exc:
                 if not is_transient(exc):
                     return await self._record_failure(event, exc)
-                extra = {
-                    "event_id": event.event_id,
-                    "platform": event.platform,
-                    "attempt": attempt,
-                    "error": f"{type(exc).__name__}: {str(exc)[:200]}",
-                }
                 # A pool timeout has already waited pool_timeout seconds: waiting again helps nobody.
-                if attempt == ATTEMPTS or isinstance(exc, sa_exc.TimeoutError):
-                    log.warning("transient database error: asking the platform to deliver again", extra=extra)
-                    raise RetryLater(str(extra["error"])) from exc
-                log.warning("transient database error: trying the event once more", extra=extra)
+                final = attempt == ATTEMPTS or isinstance(exc, sa_exc.TimeoutError)
+                _log_transient(event, exc, attempt, final=final)
+                if final:
+                    raise RetryLater(f"{type(exc).__name__}: {str(exc)[:200]}") from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _attempt(self, event: Event) -> CallbackAnswer:
@@ -124,6 +160,135 @@ class Dispatcher:
             return await self._stored_answer(event)
         except Refused as refused:
             return await self._record_refusal(event, refused)
+
+    # ---------------------------------------------------------------- card clicks, a group at a time
+    async def _dispatch_group(self, events: list[CardAction]) -> list[Outcome[CallbackAnswer]]:
+        """Process a group of clicks in one transaction; each gets exactly the answer it would get alone.
+
+        The group runs without savepoints. When one click is refused or its handler fails, the whole
+        transaction is rolled back, that click's refusal or failure is recorded on its own (exactly as for a
+        click processed alone, and its handler is not run again), and the others are processed again as a
+        group: they may have seen its writes. A transient database fault retries the group once, then every
+        click in it is answered ``RetryLater``. A fault no click can be blamed for (at commit) splits the
+        group into single clicks. A group still running after ``[clicks] group_budget_ms`` commits what is
+        done and hands the rest back to the queue, so one slow handler holds back few others."""
+        out: dict[int, Outcome[CallbackAnswer] | _Duplicate] = {}
+        todo = list(range(len(events)))
+        attempt = failed = 0
+        while todo:
+            try:
+                done = await self._group_once([events[i] for i in todo])
+            except _ClickFailed as f:
+                index = todo.pop(f.index)
+                out[index] = await self._settle(events[index], f.error)
+                failed += 1
+                if failed >= MAX_FAILURES_PER_GROUP:  # the rest one by one: none is run again
+                    for i in todo:
+                        out[i] = (await self._dispatch_group([events[i]]))[0]
+                    todo = []
+                continue
+            except Exception as exc:
+                if not is_transient(exc):  # nobody to blame: one by one, so the culprit fails alone
+                    if len(todo) == 1:
+                        out[todo[0]] = await self._settle(events[todo[0]], exc)
+                    else:
+                        for i in todo:
+                            out[i] = (await self._dispatch_group([events[i]]))[0]
+                    break
+                attempt += 1
+                # A pool timeout has already waited pool_timeout seconds: waiting again helps nobody.
+                final = attempt == ATTEMPTS or isinstance(exc, sa_exc.TimeoutError)
+                _log_transient(events[todo[0]], exc, attempt, final=final, group=len(todo))
+                if not final:
+                    continue
+                out.update((i, RetryLater(f"{type(exc).__name__}: {str(exc)[:200]}")) for i in todo)
+                break
+            out.update(zip(todo, done, strict=True))
+            break
+        results: list[Outcome[CallbackAnswer]] = []
+        for i, event in enumerate(events):
+            result = out[i]
+            if isinstance(result, _Duplicate):
+                try:
+                    result = await self._unless_failing(self._stored_answer(event), event)
+                except RetryLater as exc:
+                    result = exc
+            results.append(result)
+        return results
+
+    async def _group_once(self, events: list[CardAction]) -> list[Outcome[CallbackAnswer] | _Duplicate]:
+        """One try at a group: claim every click, look the senders up, run each handler, insert the rows
+        they deferred, record the answers, commit. Raises ``_ClickFailed`` (rolled back) for the first click
+        that is refused or fails."""
+        started = time.monotonic()
+        budget = self.settings.clicks.group_budget_ms / 1000
+        results: list[Outcome[CallbackAnswer] | _Duplicate] = []
+        answers: list[inbound.Answer] = []
+        deferred_rows: list[Base] = []
+        async with self._engine.connect() as conn, conn.begin():
+            claimed = await inbound.claim_many(conn, events, self.clock.now())
+            # One session for the group, emptied after each click: each starts from what is committed to the
+            # transaction, as it would alone, without paying for a session of its own.
+            session = self.factory(
+                bind=conn,
+                join_transaction_mode="rollback_only",
+                sync_session_class=group_session.GroupSession,
+            )
+            async with session:
+                senders = await group_session.senders(
+                    session, [e for e in events if (e.platform, e.event_id) in claimed], self._workspace
+                )
+                for index, event in enumerate(events):
+                    if index and time.monotonic() - started > budget:
+                        # Out of time: the rest go back to the queue, and their claims with them.
+                        await inbound.release(conn, list(claimed.values()))
+                        results.extend([AGAIN] * (len(events) - index))
+                        break
+                    inbound_id = claimed.pop((event.platform, event.event_id), None)
+                    if inbound_id is None:
+                        results.append(_Duplicate())
+                        continue
+                    # A sender's second click in a group is looked up again: the first may have changed them.
+                    key = (event.platform, event.workspace, event.sender_id)
+                    sender = senders.pop(key) if key in senders else _LOOK_UP
+                    deferred = session.info["deferred"] = Deferred(session)
+                    try:
+                        answer, person_id = await self._process(
+                            session, event, sender=sender, deferred=deferred
+                        )
+                        await session.flush()
+                    except Exception as exc:
+                        if is_transient(exc):
+                            raise
+                        raise _ClickFailed(index, exc) from exc
+                    session.expunge_all()
+                    deferred_rows.extend(deferred.rows)
+                    answers.append((inbound_id, _answer_dict(answer), person_id))
+                    results.append(answer)
+                session.info.pop("deferred", None)
+                if deferred_rows:
+                    session.add_all(deferred_rows)  # one INSERT per table for the whole group
+                    await session.flush()
+            await inbound.record_answers(conn, answers)
+        return results
+
+    async def _settle(self, event: Event, error: Exception) -> Outcome[CallbackAnswer]:
+        """Record a click that was refused or failed, on its own (its handler is not run again). When even
+        that cannot be written, the platform is asked to deliver it again."""
+        try:
+            if isinstance(error, Refused):
+                return await self._record_refusal(event, error)
+            return await self._record_failure(event, error)
+        except RetryLater as exc:
+            return exc
+        except Exception as exc:
+            return self._cannot_record(event, exc)
+
+    @property
+    def _engine(self) -> AsyncEngine:
+        bind = self.factory.kw["bind"]
+        assert isinstance(bind, AsyncEngine)
+        return bind
 
     async def _record_failure(self, event: Event, exc: Exception) -> CallbackAnswer:
         """A handler bug: log it with its traceback, record the event as failed with the error answer, and
@@ -202,19 +367,34 @@ class Dispatcher:
         )
         return await session.scalar(stmt)
 
-    async def _process(self, session: AsyncSession, event: Event) -> tuple[CallbackAnswer, int | None]:
+    async def _process(
+        self,
+        session: AsyncSession,
+        event: Event,
+        *,
+        sender: Person | _LookUp | None = _LOOK_UP,
+        deferred: Deferred | None = None,
+    ) -> tuple[CallbackAnswer, int | None]:
+        """Route one event in ``session``. ``sender``: the person already looked up (a group does it for all
+        its clicks at once), None for an unknown sender. ``deferred``: where the click's audit and outbox rows
+        wait for the end of its group."""
         workspace = await self._workspace(session, event.platform, event.workspace)
         if isinstance(event, MemberChanged):
             if self.member_hook is not None:
                 await self.member_hook(session, workspace, event)
             return CallbackAnswer(), None
-        person = await self._person(session, workspace, event.sender_id)
+        if isinstance(sender, _LookUp):
+            person = await self._person(session, workspace, event.sender_id)
+        else:
+            person = sender
+            if person is not None:
+                session.add(person)  # detached and unchanged: attached again, no SQL
         if person is None:
             log.warning(
                 "event from unknown user", extra={"platform": event.platform, "sender": event.sender_id}
             )
             return await self._unknown_user(session, workspace, event), None
-        ctx = self._context(session, workspace, person, event)
+        ctx = self._context(session, workspace, person, event, deferred=deferred)
         reply = await self._route(ctx, event)
         return self._deliver_reply(ctx, event, reply), person.id
 
@@ -448,7 +628,13 @@ class Dispatcher:
 
     # ---------------------------------------------------------------- helpers
     def _context(
-        self, session: AsyncSession, workspace: Workspace, person: Person, event: Event | None
+        self,
+        session: AsyncSession,
+        workspace: Workspace,
+        person: Person,
+        event: Event | None,
+        *,
+        deferred: Deferred | None = None,
     ) -> Context:
         fetch = None
         if event is not None and event.platform in self.registry:
@@ -464,13 +650,16 @@ class Dispatcher:
             workspace=workspace,
             settings=self.settings,
             now=self.clock.now(),
-            outbox=self._outbox(session, workspace),
+            outbox=self._outbox(session, workspace, deferred=deferred),
             event=event,
             fetch_media=fetch,
             schedule=self.schedule,
+            deferred=deferred,
         )
 
-    def _outbox(self, session: AsyncSession, workspace: Workspace) -> Outbox:
+    def _outbox(
+        self, session: AsyncSession, workspace: Workspace, *, deferred: Deferred | None = None
+    ) -> Outbox:
         return Outbox(
             session=session,
             workspace=workspace,
@@ -479,6 +668,7 @@ class Dispatcher:
                 workspace.platform
             ),
             now=self.clock.now(),
+            deferred=deferred,
         )
 
     async def _workspace(self, session: AsyncSession, platform: str, app_id: str) -> Workspace:
@@ -516,9 +706,32 @@ class _Duplicate(Exception):
     """The event's (platform, event id) is already recorded: answer with what was stored."""
 
 
+class _ClickFailed(Exception):
+    """A click of a group was refused or its handler failed: the group is rolled back and tried without it."""
+
+    def __init__(self, index: int, error: Exception) -> None:
+        super().__init__(f"click {index} of the group: {type(error).__name__}")
+        self.index = index
+        self.error = error
+
+
 class _PrivateAnswer(CallbackAnswer):
     """An answer whose card echoes an anonymous answer (``Reply.private``): shown once, stored without the
     card, so ``inbound_events`` never holds a rater's answer under the rater's id (issue 16 #3)."""
+
+
+def _log_transient(event: Event, exc: Exception, attempt: int, *, final: bool, group: int = 1) -> None:
+    extra = {
+        "event_id": event.event_id,
+        "platform": event.platform,
+        "attempt": attempt,
+        "group": group,
+        "error": f"{type(exc).__name__}: {str(exc)[:200]}",
+    }
+    if final:
+        log.warning("transient database error: asking the platform to deliver again", extra=extra)
+    else:
+        log.warning("transient database error: trying the event once more", extra=extra)
 
 
 def _colour(kind: str) -> Any:

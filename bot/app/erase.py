@@ -11,7 +11,9 @@ the audit trail's ``actor_id``) keeps pointing at the same row, so:
 
 What goes: their name and platform id; the free texts they wrote and the texts written about them
 (check-in and 3-2-1 answers, goals, deliverables they own, evidence comments, kudos reasons, self-assessment
-examples, peer-feedback examples given or received, rating comments, grade reasons, manager comments);
+examples, peer-feedback examples given or received, rating comments, grade reasons, manager comments; in the
+goal tree: key results of their goals, value notes, comments and challenges by them or on their goals and the
+answers they gave, their goal versions' texts, their key-result rhythms, which also stop);
 their evidence photos in the media store (unless the same file belongs to someone else too); their inbound
 events, their conversation state and quiet hours; every outbox row addressed only to them and their place
 in multi-recipient rows; where their cards landed; and any other message, event answer or dedupe key that
@@ -34,12 +36,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, false, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import audit_archive, person_lookup
@@ -56,9 +58,14 @@ from storage.models import (
     Evidence,
     EvidenceRequest,
     Goal,
+    GoalComment,
+    GoalVersion,
     Grade,
     GradeAppeal,
     InboundEvent,
+    KeyResult,
+    KeyResultRhythm,
+    KeyResultValue,
     OutboxMessage,
     PeerFeedback,
     Person,
@@ -256,6 +263,7 @@ class _Eraser:
         link["goal"] = set(
             await self.blank("goals", Goal, [Goal.person_id == pid], {"objective": "", "key_result": ""})
         )
+        await self._goal_tree(pid, sorted(link["goal"]))
         link["cycle_participant"] = set(
             await self.blank(
                 "goal comments",
@@ -371,6 +379,77 @@ class _Eraser:
     async def _platform(self) -> str:
         platform = await self.s.scalar(select(Workspace.platform).where(Workspace.id == self.p.workspace_id))
         return str(platform)
+
+    async def _goal_tree(self, pid: int, goal_ids: list[int]) -> None:
+        """Issue 17: the key results of their goals (titles, milestone names), the notes on values recorded
+        by them or on their key results, comments and challenges they wrote or that were written on their
+        goals (and the answers they gave), their goal versions' texts (and the comments they wrote on someone
+        else's), and their key-result rhythms (stopped). Numbers, weights, statuses and ids stay."""
+        mine = Goal.id.in_(goal_ids) if goal_ids else false()
+        kr_ids = list(await self.s.scalars(select(KeyResult.id).where(KeyResult.goal_id.in_(goal_ids))))
+        link = self.linked
+        link["key_result"] = set(
+            await self.blank("key results", KeyResult, [KeyResult.id.in_(kr_ids)], {"title": ""})
+        )
+        await self._json_texts(KeyResult, KeyResult.milestones, [KeyResult.id.in_(kr_ids)], _blank_milestones)
+        await self.blank(
+            "key result notes",
+            KeyResultValue,
+            [KeyResultValue.recorded_by_id == pid, KeyResultValue.key_result_id.in_(kr_ids)],
+            {"note": None},
+        )
+        on_mine = GoalComment.goal_id.in_(select(Goal.id).where(mine))
+        link["goal_comment"] = set(
+            await self.blank(
+                "comments on goals", GoalComment, [GoalComment.author_id == pid, on_mine], {"body": ""}
+            )
+        )
+        await self.blank(
+            "goal comment answers",
+            GoalComment,
+            [GoalComment.answered_by_id == pid, on_mine],
+            {"answer": None},
+        )
+        link["goal_version"] = set(
+            await self.blank(
+                "goal versions",
+                GoalVersion,
+                [GoalVersion.person_id == pid],
+                {"reason": None, "comment": None},
+            )
+        )
+        await self._json_texts(
+            GoalVersion, GoalVersion.content, [GoalVersion.person_id == pid], _blank_content
+        )
+        await self.blank(
+            "goal version comments", GoalVersion, [GoalVersion.decided_by_id == pid], {"comment": None}
+        )
+        link["kr_rhythm"] = set(
+            await self.blank(
+                "key result rhythms",
+                KeyResultRhythm,
+                [KeyResultRhythm.person_id == pid, KeyResultRhythm.key_result_id.in_(kr_ids)],
+                {"text": "", "active": False},
+            )
+        )
+
+    async def _json_texts(
+        self, model: Any, column: Any, conds: list[Any], blank: Callable[[Any, set[str]], Any]
+    ) -> None:
+        """Rewrite a JSON column row by row through ``blank`` (which adds the texts it removes to the set),
+        since JSON editing differs per database."""
+        rows = (await self.s.execute(select(model.id, column).where(or_(*conds)))).all()
+        for row_id, value in rows:
+            gone: set[str] = set()
+            new = blank(json.loads(json.dumps(value)), gone)
+            if gone:
+                self.keep(*gone)
+                await self.s.execute(
+                    update(model)
+                    .where(model.id == row_id)
+                    .values({column.key: new})
+                    .execution_options(synchronize_session=False)
+                )
 
     async def _checkin_notes(self, pid: int) -> None:
         """The check-in's own-words note lives inside ``progress`` (JSON, key ``note``) beside the numbers,
@@ -526,6 +605,40 @@ class _Eraser:
                 )
                 changed += len(hits)
         self.report.add("event answers scrubbed", changed)
+
+
+def _blank_milestones(milestones: Any, gone: set[str]) -> Any:
+    """A key result's milestones without their names (due dates and done marks stay)."""
+    if not isinstance(milestones, list):
+        return milestones
+    out = []
+    for m in milestones:
+        if isinstance(m, dict) and m.get("name"):
+            gone.add(str(m["name"]))
+            m = {**m, "name": ""}
+        out.append(m)
+    return out
+
+
+def _blank_content(content: Any, gone: set[str]) -> Any:
+    """A goal version's content without its words: objectives, key-result titles and milestone names."""
+    if not isinstance(content, dict):
+        return content
+    goals = []
+    for goal in content.get("goals") or []:
+        if not isinstance(goal, dict):
+            continue
+        if goal.get("objective"):
+            gone.add(str(goal["objective"]))
+        krs = []
+        for kr in goal.get("key_results") or []:
+            if isinstance(kr, dict):
+                if kr.get("title"):
+                    gone.add(str(kr["title"]))
+                kr = {**kr, "title": "", "milestones": _blank_milestones(kr.get("milestones"), gone)}
+            krs.append(kr)
+        goals.append({**goal, "objective": "", "key_results": krs})
+    return {**content, "goals": goals}
 
 
 async def _delete(session: AsyncSession, model: Any, *conds: Any) -> int:

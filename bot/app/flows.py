@@ -10,13 +10,24 @@ from __future__ import annotations
 
 from bot.core.router import Router
 from bot.core.schedule import ScheduleEntry
-from handlers.action_items import action_items, escalation
+from handlers.action_items import action_items, escalation, reminder_wave
+from handlers.action_items import kr_link as action_kr_link
 from handlers.checkin import checkin
+from handlers.checkin import wave as checkin_wave
 from handlers.digest import digest
 from handlers.engagement import engagement, leave, skip, snooze
 from handlers.evidence import evidence
+from handlers.evidence import rhythm as evidence_rhythm
 from handlers.feedback import deliverable_ratings, peer_feedback, self_assessment
+from handlers.goals import adjust as goal_adjust
+from handlers.goals import carry as goal_carry
+from handlers.goals import comments as goal_comments
 from handlers.goals import goals
+from handlers.goals import kr_update as goal_values
+from handlers.goals import objectives as goal_objectives
+from handlers.goals import rhythm as goal_rhythm
+from handlers.goals import tree as goal_tree
+from handlers.goals import view as goal_view
 from handlers.grades import appeals, correct, grades
 from handlers.help import help
 from handlers.history import history
@@ -29,12 +40,21 @@ from handlers.snapshot import snapshot
 
 ROUTERS: tuple[Router, ...] = (
     action_items.router,
+    action_kr_link.router,
     escalation.router,
     checkin.router,
     deliverable_ratings.router,
     engagement.router,
     evidence.router,
     goals.router,
+    goal_objectives.router,
+    goal_values.router,
+    goal_comments.router,
+    goal_adjust.router,
+    goal_rhythm.router,
+    goal_carry.router,
+    goal_view.router,
+    goal_tree.router,
     grades.router,
     appeals.router,
     correct.router,
@@ -56,12 +76,15 @@ ROUTERS: tuple[Router, ...] = (
 
 SCHEDULE: tuple[ScheduleEntry, ...] = (
     *checkin.SCHEDULE,
+    *checkin_wave.SCHEDULE,
     *review321.SCHEDULE,
     *snooze.SCHEDULE,
     *action_items.SCHEDULE,
+    *reminder_wave.SCHEDULE,
     *escalation.SCHEDULE,
     *digest.SCHEDULE,
     *evidence.SCHEDULE,
+    *evidence_rhythm.SCHEDULE,
     *deliverable_ratings.SCHEDULE,
     *self_assessment.SCHEDULE,
     *snapshot.SCHEDULE,

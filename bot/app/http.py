@@ -177,6 +177,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     tasks: list[asyncio.Task[None]] = []
     if service.run_outbox:
         tasks.append(asyncio.create_task(service.outbox.run(stop), name="outbox"))
+        tasks.append(asyncio.create_task(service.launches.run(stop), name="kickoff writer"))
     for job in service.background:
         tasks.append(asyncio.create_task(job(service, stop), name=getattr(job, "__name__", "background")))
     log.info("perfloop started", extra={"platforms": [a.platform for a in service.registry]})

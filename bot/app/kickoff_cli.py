@@ -83,8 +83,13 @@ async def kickoff_from_cli(
     dates: str | None = None,
     allow_past: bool = False,
     allow_overlap: bool = False,
+    finish: bool = True,
 ) -> str:
     """Start cycle ``code`` for ``departments`` (empty = whole company) and return a one-line summary.
+
+    The start commits with the first chunk of participants and cards, which the outbox may send at once;
+    with ``finish`` the rest is written here, a chunk per transaction, before returning (the command line),
+    otherwise by the service's kickoff writer (a caller inside ``perfloop run``).
 
     ``hr_user_id`` (a platform user id) is recorded as the starter and must be an HR admin; without it the
     cycle is started by the operator, which is only unambiguous when the database has one workspace.
@@ -111,6 +116,7 @@ async def kickoff_from_cli(
                 actor_id=starter.id if starter else None,
                 at=now,
                 via="cli",
+                goal_visibility=settings.goals.default_visibility,
             )
         except KickoffError as exc:
             raise KickoffFailed(exc.message(t)) from None
@@ -127,7 +133,7 @@ async def kickoff_from_cli(
             at=now,
             via="cli",
             values={"started_at": now, "started_by_id": starter.id if starter else None},
-            headcount=len(plan.people),
+            headcount=plan.headcount.people,
             past=plan.period.past,
             overlap_override=[o.code for o in plan.overlaps],
         )
@@ -136,6 +142,10 @@ async def kickoff_from_cli(
         outbox = cli_outbox(service, session, workspace, now)
         participants, rows = await launch_cycle(session, outbox, service.settings, cycle)
     service.outbox.notify()
+    if finish:
+        rows += await service.launches.finish(cycle.id)
+    else:
+        service.launches.wake()
     return t(
         "kickoff.cli_started",
         code=code,

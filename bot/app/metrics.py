@@ -7,6 +7,7 @@ the database at scrape time (they are facts about the table, not about this proc
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily
@@ -33,6 +34,26 @@ class _RateLimitWaits(Collector):
         for platform, bucket in sorted(self.buckets.items()):
             family.add_metric([platform], bucket.waited_seconds)
         yield family
+
+
+class GroupCounts(Protocol):
+    groups: int
+    items: int
+
+
+class _ClickGroups(Collector):
+    def __init__(self, counts: GroupCounts) -> None:
+        self.counts = counts
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        yield CounterMetricFamily(
+            "perfloop_click_groups", "Transactions of card clicks (group commit)", value=self.counts.groups
+        )
+        yield CounterMetricFamily(
+            "perfloop_click_group_items",
+            "Card clicks taken into those transactions (÷ groups: the mean group size)",
+            value=self.counts.items,
+        )
 
 
 class Metrics:
@@ -67,6 +88,9 @@ class Metrics:
 
     def watch_rate_limits(self, buckets: dict[str, TokenBucket]) -> None:
         self.registry.register(_RateLimitWaits(buckets))
+
+    def watch_click_groups(self, counts: GroupCounts) -> None:
+        self.registry.register(_ClickGroups(counts))
 
     async def render(self, factory: async_sessionmaker[AsyncSession], now: datetime) -> bytes:
         async with factory() as session:

@@ -33,18 +33,19 @@ import asyncio
 import logging
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, literal, or_, select, update
+from sqlalchemy import and_, bindparam, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.base import Adapter, DeliveryError, RateLimited, SendResult
-from adapters.ratelimit import TokenBucket, Unlimited
+from adapters.ratelimit import TokenBucket, Unlimited, limiter_for
 from adapters.registry import AdapterRegistry
 from bot.app.metrics import Metrics
 from bot.app.recipient_cap import RecipientCap
@@ -96,17 +97,23 @@ class OutboxDelivery:
         self.clock = clock
         self.worker_id = worker_id or uuid.uuid4().hex[:12]
         self.buckets = buckets if buckets is not None else self._buckets(settings)
+        self._stamps = StampBatch(self._stamp_rows)
         self._wake = asyncio.Event()
         self._listening = asyncio.Lock()
         self.sent_count = 0
         self.dead_count = 0
 
     def _buckets(self, settings: Settings) -> dict[str, TokenBucket]:
+        """One limiter per platform: the adapter's own where its client paces each API call (Feishu,
+        DingTalk), else one the outbox takes per row."""
         out: dict[str, TokenBucket] = {}
         for adapter in self.registry:
+            if adapter.limiter is not None:
+                out[adapter.platform] = adapter.limiter
+                continue
             section = getattr(settings, adapter.platform, None)
             rl = getattr(section, "rate_limit", None)
-            out[adapter.platform] = TokenBucket(rl.per_second, rl.burst) if rl else Unlimited()
+            out[adapter.platform] = limiter_for(rl) if rl else Unlimited()
         return out
 
     def notify(self) -> None:
@@ -169,20 +176,9 @@ class OutboxDelivery:
             bucket = self.buckets.get(row.platform) or Unlimited()
             if self._past_window(row):
                 return self._in_doubt(row)
-            await bucket.acquire()
-            key = f"perfloop-outbox-{row.id}"
-            if row.op == "update":
-                ref = row.target_ref or await self._message_ref(row)
-                if ref is None:
-                    return Outcome(row.id, ok=True, result=SendResult(), error="no earlier message to update")
-                await adapter.update(ref, card, recipient=row.recipients[0])
-                return Outcome(row.id, ok=True, result=SendResult())
-            if self._past_window(row):  # the rate limiter may have held it a long time
-                return self._in_doubt(row)
-            if not await self._stamp_attempt(row):
-                return Outcome(row.id, ok=False, lost_lease=True, error="lease taken over by another worker")
-            result = await self._send(adapter, row.recipients, card, key)
-            return Outcome(row.id, ok=True, result=result)
+            # Paced here unless the adapter's client paces each of its calls itself.
+            async with bucket.slot() if adapter.limiter is None else nullcontext():
+                return await self._call(row, adapter, card)
         except RateLimited as exc:
             limiter = self.buckets.get(row.platform)
             if limiter is not None:
@@ -199,6 +195,21 @@ class OutboxDelivery:
         except Exception as exc:
             log.exception("outbox delivery crashed", extra={"outbox_id": row.id})
             return Outcome(row.id, ok=False, error=f"{type(exc).__name__}: {exc}", answered=False)
+
+    async def _call(self, row: OutboxMessage, adapter: Adapter, card: Card) -> Outcome:
+        key = f"perfloop-outbox-{row.id}"
+        if row.op == "update":
+            ref = row.target_ref or await self._message_ref(row)
+            if ref is None:
+                return Outcome(row.id, ok=True, result=SendResult(), error="no earlier message to update")
+            await adapter.update(ref, card, recipient=row.recipients[0])
+            return Outcome(row.id, ok=True, result=SendResult())
+        if self._past_window(row):  # the rate limiter may have held it a long time
+            return self._in_doubt(row)
+        if not await self._stamp_attempt(row):
+            return Outcome(row.id, ok=False, lost_lease=True, error="lease taken over by another worker")
+        result = await self._send(adapter, row.recipients, card, key)
+        return Outcome(row.id, ok=True, result=result)
 
     def window_seconds(self, platform: str) -> int:
         """How long ``platform`` recognises a resend, minus the margin; 0 for a platform without a window."""
@@ -228,13 +239,18 @@ class OutboxDelivery:
     async def _stamp_attempt(self, row: OutboxMessage) -> bool:
         """Commit "a platform call for this row starts now" before making it, so a takeover knows the call
         may have landed. False when the row is no longer this worker's (its lease ran out and another worker
-        claimed it): then this worker must not send."""
+        claimed it): then this worker must not send. Rows about to go at the same moment share one commit
+        (``StampBatch``): one short transaction per send was most of a broadcast's database work."""
+        return await self._stamps.stamp(row.id)
+
+    async def _stamp_rows(self, ids: list[int]) -> set[int]:
+        """Stamp ``ids`` (each keeps an earlier stamp); returns those still this worker's."""
         now: datetime = self.clock.now()
         async with self.factory() as session, session.begin():
-            done = await session.execute(
+            done = await session.scalars(
                 update(OutboxMessage)
                 .where(
-                    OutboxMessage.id == row.id,
+                    OutboxMessage.id.in_(ids),
                     OutboxMessage.claimed_by == self.worker_id,
                     OutboxMessage.status == "sending",
                 )
@@ -244,9 +260,10 @@ class OutboxDelivery:
                         literal(now, type_=OutboxMessage.attempt_started_at.type),  # stored as UTC
                     )
                 )
+                .returning(OutboxMessage.id)
                 .execution_options(synchronize_session=False)
             )
-        return bool(getattr(done, "rowcount", 0))
+            return set(done.all())
 
     @staticmethod
     async def _send(adapter: Adapter, recipients: Sequence[str], card: Card, key: str) -> SendResult:
@@ -278,6 +295,7 @@ class OutboxDelivery:
         now = self.clock.now()
         async with self.factory() as session, session.begin():
             refs: list[dict[str, Any]] = []
+            sent: list[dict[str, Any]] = []
             for out in outcomes:
                 row = rows[out.row_id]
                 if out.lost_lease:
@@ -289,19 +307,15 @@ class OutboxDelivery:
                 )
                 if out.ok:
                     result = out.result or SendResult()
-                    await session.execute(
-                        update(OutboxMessage)
-                        .where(mine)
-                        .values(
-                            status="sent",
-                            sent_at=now,
-                            claimed_until=None,
-                            last_error=out.error,
-                            result={
+                    sent.append(
+                        {
+                            "row_id": row.id,
+                            "error": out.error,
+                            "outcome": {
                                 "invalid": result.invalid_recipients,
                                 "refs": dict(list(result.message_refs.items())[:50]),
                             },
-                        )
+                        }
                     )
                     self.sent_count += 1
                     self._count(row, "sent")
@@ -366,6 +380,9 @@ class OutboxDelivery:
                     self.dead_count += 1
                     self._count(row, "dead")
                     log.error("outbox message dead", extra={"outbox_id": row.id, "error": out.error})
+            if sent:  # the common outcome: one statement for the batch, not one per row
+                conn = await session.connection()
+                await conn.execute(_MARK_SENT, [d | {"worker": self.worker_id, "at": now} for d in sent])
             if refs:
                 await _upsert_card_messages(session, refs)
 
@@ -432,6 +449,60 @@ class OutboxDelivery:
                 select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
             )
             return {status: int(n) for status, n in rows.all()}
+
+
+_OUTBOX = OutboxMessage.metadata.tables[OutboxMessage.__tablename__]
+_MARK_SENT = (
+    update(_OUTBOX)
+    .where(
+        _OUTBOX.c.id == bindparam("row_id"),
+        _OUTBOX.c.claimed_by == bindparam("worker"),
+        _OUTBOX.c.status == "sending",
+    )
+    .values(
+        status="sent",
+        sent_at=bindparam("at", type_=_OUTBOX.c.sent_at.type),
+        claimed_until=None,
+        last_error=bindparam("error", type_=_OUTBOX.c.last_error.type),
+        result=bindparam("outcome", type_=_OUTBOX.c.result.type),
+    )
+)
+"""A delivered row, still this worker's, becomes ``sent``: run once per batch with one parameter set a row."""
+
+
+class StampBatch:
+    """Group commit for attempt stamps: every row asking while a commit is being prepared or is in flight
+    goes into the next one, each caller still learning whether its own row was stamped."""
+
+    def __init__(self, commit: Callable[[list[int]], Awaitable[set[int]]]) -> None:
+        self._commit = commit
+        self._waiting: dict[int, asyncio.Future[bool]] = {}
+        self._running: asyncio.Task[None] | None = None
+
+    async def stamp(self, row_id: int) -> bool:
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting[row_id] = future
+        if self._running is None:
+            self._running = asyncio.get_running_loop().create_task(self._run())
+        return await future
+
+    async def _run(self) -> None:
+        try:
+            while self._waiting:
+                await asyncio.sleep(0)  # the other rows going out in this turn of the loop join
+                batch, self._waiting = self._waiting, {}
+                try:
+                    mine = await self._commit(list(batch))
+                except Exception as exc:
+                    for future in batch.values():
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for row_id, future in batch.items():
+                    if not future.done():
+                        future.set_result(row_id in mine)
+        finally:
+            self._running = None
 
 
 async def _upsert_card_messages(session: AsyncSession, refs: list[dict[str, Any]]) -> None:

@@ -22,7 +22,7 @@ import io
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import IO, Any
 
@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.core.config import Settings
 from bot.core.status import GradeStatus
 from storage.models import Cycle, Workspace
+from storage.queries import goal_versions as gv
 from storage.queries import results as rq
 
 COLUMNS: tuple[str, ...] = (
@@ -55,6 +56,7 @@ COLUMNS: tuple[str, ...] = (
     "promotion",
     "high_potential",
     "appeal_status",
+    "goal_version",
 )
 """The export's columns, in order. Stable: HRIS import mappings are built on these names."""
 
@@ -133,14 +135,24 @@ async def result_rows(
             page = await rq.result_page(
                 session, cycle.id, after=after, limit=page_size, grade_statuses=statuses
             )
+            versions = await gv.versions_in_force(
+                session, cycle.id, [r.person_id for r in page], _goals_on(cycle)
+            )
             for row in page:
-                yield _values(cycle, row, table)
+                yield _values(cycle, row, table, versions.get(row.person_id))
             if len(page) < page_size:
                 return
             after = page[-1].person_id
 
 
-def _values(cycle: Cycle, row: rq.ResultRow, table: dict[str, float]) -> dict[str, Any]:
+def _goals_on(cycle: Cycle) -> date | datetime:
+    """The day whose goals the export names: the cycle's last day, or now for a cycle without one."""
+    return cycle.ends_on if cycle.ends_on is not None else datetime.now(UTC)
+
+
+def _values(
+    cycle: Cycle, row: rq.ResultRow, table: dict[str, float], goal_version: int | None
+) -> dict[str, Any]:
     return {
         "cycle": cycle.code,
         "person_id": row.person_id,
@@ -159,6 +171,7 @@ def _values(cycle: Cycle, row: rq.ResultRow, table: dict[str, float]) -> dict[st
         "promotion": rq.PROMOTION in row.flags,
         "high_potential": rq.HIGH_POTENTIAL in row.flags,
         "appeal_status": row.appeal_status,
+        "goal_version": goal_version,
     }
 
 

@@ -17,6 +17,7 @@ from bot.app.directory import DatabaseDirectory
 from bot.app.dispatcher import Dispatcher
 from bot.app.flows import SCHEDULE, collect_routers
 from bot.app.ingress import Ingress
+from bot.app.launches import LaunchWriter
 from bot.app.metrics import Metrics
 from bot.app.outbox import OutboxDelivery
 from bot.app.retention import RetentionJob
@@ -50,9 +51,18 @@ class Service:
     run_outbox: bool = True
     ingress: Ingress = field(init=False)
     """The one way events enter (adapters hold it as their event sink): dispatch, wake the outbox, count."""
+    launches: LaunchWriter = field(init=False)
+    """Writes the rest of every started kickoff, a chunk per transaction (runs beside the outbox)."""
 
     def __post_init__(self) -> None:
         self.ingress = Ingress(dispatcher=self.dispatcher, outbox=self.outbox, metrics=self.metrics)
+        self.launches = LaunchWriter(
+            factory=self.factory,
+            registry=self.registry,
+            settings=self.settings,
+            clock=self.clock,
+            outbox=self.outbox,
+        )
 
     @property
     def schedule(self) -> SchedulePort:
@@ -66,6 +76,7 @@ class Service:
         await self.dispatcher.run_for_person(person_id, fn)
 
     async def close(self) -> None:
+        await self.dispatcher.close()
         for adapter in self.registry:
             await adapter.close()
         await self.engine.dispose()
@@ -97,6 +108,8 @@ def build_service(
         factory=factory, registry=registry, settings=settings, clock=clock, metrics=metrics
     )
     metrics.watch_rate_limits(outbox.buckets)
+    if dispatcher.clicks is not None:
+        metrics.watch_click_groups(dispatcher.clicks)
     service = Service(
         settings=settings,
         engine=engine,

@@ -23,6 +23,7 @@ from sqlalchemy import delete, select
 
 from bot.core.context import Context, Reply
 from bot.core.events import CardAction
+from bot.core.numbers import looks_like_number
 from cards.model import Card, DatePicker, Element, Form, Header, Markdown, Note, Select, TextInput
 from storage.models import ConversationState
 
@@ -52,6 +53,8 @@ def missing_inputs(form: Form, answered: dict[str, Any]) -> list[dict[str, Any]]
             q["options"] = [{"label": o.label, "value": o.value} for o in item.options]
         if isinstance(item, TextInput):
             q["max_length"] = item.max_length
+            if item.number:
+                q["number"] = True
         if isinstance(item, TextInput | DatePicker) and item.default:
             q["current"] = item.default
         out.append(q)
@@ -269,6 +272,8 @@ def parse_answer(q: dict[str, Any], text: str, today: date) -> tuple[Any, str | 
     if q["kind"] == "text_input":
         if len(text) > int(q.get("max_length", 2000)):
             return None, "chatform.too_long"
+        if q.get("number") and not looks_like_number(text):
+            return None, "chatform.bad_number"
         return text, None
     if q["kind"] == "select":
         return _option(q["options"], text)

@@ -61,8 +61,15 @@ class MediaConfig(Section):
 
 
 class RateLimit(Section):
+    """One app's call budget on a platform (``adapters/ratelimit.py``): paced at ``per_second``, never more
+    than that many calls in any second, nor ``per_minute`` (when set) in any minute."""
+
     per_second: float = Field(20.0, gt=0)
     burst: int = Field(20, ge=1)
+    per_minute: int | None = Field(None, ge=1)
+    margin_seconds: float = Field(0.0, ge=0, le=1)
+    """Added to each window. A call already counts from its answer, the latest moment the platform can
+    have seen it; raise this only for a platform that still answers "rate limited" at the configured rate."""
 
 
 class PlatformSection(Section):
@@ -135,8 +142,8 @@ class DingTalkConfig(PlatformSection):
 
 class FeishuConfig(PlatformSection):
     api_base: str = "https://open.feishu.cn"
-    rate_limit: RateLimit = RateLimit(per_second=16.0, burst=16)
-    """Feishu allows 50 messages/s but also only 1,000/min per app: 16/s stays under both."""
+    rate_limit: RateLimit = RateLimit(per_second=50.0, burst=10, per_minute=1000)
+    """Feishu's message APIs allow 50 calls/s and 1,000/min per app; the limiter keeps both."""
     app_id: str = ""
     app_secret: str = ""
     verification_token: str = ""
@@ -222,6 +229,10 @@ class CyclesConfig(Section):
     """What happens to an answer for a cycle that is already closed (issue 20 #1): ``refuse`` says so,
     naming the cycle and what to do; ``accept`` records it and marks it late in the audit. While a cycle
     is *closing*, what was already started is accepted either way."""
+    kickoff_chunk: int = Field(1000, ge=10, le=20_000)
+    """People written per transaction when a cycle starts (issue 22 #3): a first chunk (at most 200 people)
+    commits with the confirmation and its cards leave at once; the rest follow a chunk at a time, each sent
+    as it commits."""
 
 
 class DedupeWindows(Section):
@@ -235,6 +246,22 @@ class DedupeWindows(Section):
     wecom: int = Field(1800, ge=0, le=4 * 3600)
     dingtalk: int = Field(0, ge=0, le=7 * 24 * 3600)
     sim: int = Field(3600, ge=0, le=7 * 24 * 3600)
+
+
+class ClicksConfig(Section):
+    """Group commit of card clicks (``bot/app/group_commit.py``): clicks that arrive while the database is
+    busy share one transaction, each still answered on its own."""
+
+    group_commit: bool = True
+    max_group: int = Field(32, ge=1, le=1000)
+    """Clicks in one transaction at most."""
+    lanes: int = Field(0, ge=0, le=32)
+    """Groups in flight at once at most; 0: 1 on SQLite (one writer anyway), 4 on PostgreSQL."""
+    lane_stall_ms: float = Field(100.0, gt=0)
+    """A further lane opens only when every group in flight has been running this long: groups stay large
+    (cheap) while the database keeps up, and one slow handler does not hold up every click behind it."""
+    group_budget_ms: float = Field(200.0, gt=0)
+    """A group still running after this long commits what it has done and hands the rest back to the queue."""
 
 
 class OutboxConfig(Section):
@@ -404,9 +431,10 @@ class GoalsConfig(Section):
     """... and off track (red) when more than this share behind."""
     default_visibility: Literal["company", "department", "manager"] = "company"
     """Who may see a person's goals in a new cycle (HR can change it per cycle): everyone in the company, the
-    same department, or only the person's managers (HR admins, leaders and HRBPs always may)."""
+    same department, or only the person's managers (HR admins, leaders and the person's HRBP always may)."""
     adjust_window_days: int = Field(7, ge=1, le=31)
-    """Monthly adjustment (月度微调): changes to confirmed goals may be proposed in the first N days of a month."""
+    """Monthly adjustment (月度微调): changes to confirmed goals may be proposed in the first N days of a
+    month."""
 
 
 class I18nConfig(Section):
@@ -436,6 +464,7 @@ class Settings(BaseSettings):
     evidence: EvidenceConfig = EvidenceConfig()
     cycles: CyclesConfig = CyclesConfig()
     outbox: OutboxConfig = OutboxConfig()
+    clicks: ClicksConfig = ClicksConfig()
     conversation: ConversationConfig = ConversationConfig()
     retention: RetentionConfig = RetentionConfig()
     feedback: FeedbackConfig = FeedbackConfig()

@@ -68,6 +68,29 @@ class Reply:
 
 
 @dataclass
+class Deferred:
+    """Rows written for the record and not read back by the handler (audit rows, outbox rows without a dedupe
+    key), held until the end of a group of clicks (``bot/app/dispatcher.py``) to be inserted with the
+    group's others in one statement per table, instead of one flush each, in the same transaction.
+
+    ``release`` puts them into the session, to be flushed there in the order they were written; the
+    dispatcher calls it before any statement that reads the audit log or the outbox, and the outbox before
+    it writes a row that cannot wait (one with a dedupe key, a broadcast), so ordering and reading your own
+    writes are what they would be without deferral."""
+
+    session: AsyncSession
+    rows: list[Base] = field(default_factory=list)
+
+    def add(self, row: Base) -> None:
+        self.rows.append(row)
+
+    def release(self) -> None:
+        if self.rows:
+            self.session.add_all(self.rows)
+            self.rows.clear()
+
+
+@dataclass
 class Outbox:
     """Writes outbox rows into the handler's session, so they commit or vanish with the domain change."""
 
@@ -79,6 +102,8 @@ class Outbox:
     """Recipients per row for a card with buttons, where the platform wants fewer (WeCom: one, so each
     person's card can be updated on its own); None: ``recipients_per_call``."""
     written: list[OutboxMessage] = field(default_factory=list)
+    deferred: Deferred | None = None
+    """Set by the dispatcher for a click in a group: rows without a dedupe key wait for the group's end."""
 
     def send(
         self,
@@ -113,6 +138,9 @@ class Outbox:
             by_locale.setdefault(Translator(p.locale).locale, []).append(p.platform_user_id)
         rows: list[dict[str, Any]] = []
         written = 0
+        if self.deferred is not None:
+            self.deferred.release()
+            await self.session.flush()  # rows written before the broadcast stay before it
         for locale, ids in sorted(by_locale.items()):
             # One dump shared by every row of this locale.
             card = build(Translator(locale))
@@ -166,6 +194,8 @@ class Outbox:
         uid = person.platform_user_id
         found = False
         dumped = final.model_dump(mode="json", exclude_defaults=False)
+        if self.deferred is not None:
+            self.deferred.release()  # a card sent earlier in this transaction is found below
         queued = await self.session.scalars(
             select(OutboxMessage)
             .where(
@@ -221,7 +251,12 @@ class Outbox:
             dedupe_key=dedupe_key,
         )
         row.next_attempt_at = self.now
-        self.session.add(row)
+        if self.deferred is not None and dedupe_key is None:
+            self.deferred.add(row)
+        else:
+            if self.deferred is not None:
+                self.deferred.release()  # a row that cannot wait: those written before it go first
+            self.session.add(row)
         self.written.append(row)
         return row
 
@@ -239,6 +274,8 @@ class Context:
     schedule: SchedulePort | None = None
     """The scheduler's answers a flow may ask for (next occurrence, skip, snooze); put here by the app."""
     extra: dict[str, Any] = field(default_factory=dict)
+    deferred: Deferred | None = None
+    """Set by the dispatcher for a click in a group: audit rows wait for the group's end (``Deferred``)."""
 
     def scheduler(self) -> SchedulePort:
         """``ctx.schedule``, which the app puts on every context; its absence is a wiring error, not input."""
@@ -254,16 +291,18 @@ class Context:
         return Translator(person.locale)
 
     def audit(self, action: str, entity: str, entity_id: int | None, **detail: Any) -> None:
-        self.session.add(
-            AuditLog(
-                at=self.now,
-                actor_id=self.person.id,
-                action=action,
-                entity=entity,
-                entity_id=entity_id,
-                detail=detail,
-            )
+        row = AuditLog(
+            at=self.now,
+            actor_id=self.person.id,
+            action=action,
+            entity=entity,
+            entity_id=entity_id,
+            detail=detail,
         )
+        if self.deferred is not None:
+            self.deferred.add(row)
+        else:
+            self.session.add(row)
 
     def refuse(self, key: str, **params: Any) -> Refused:
         """``raise ctx.refuse("common.not_allowed")`` — the message comes from the catalogue."""

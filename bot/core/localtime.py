@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, date, datetime, time
 from functools import lru_cache
+from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.core.config import Settings
@@ -42,7 +43,17 @@ def stored_tz(name: str | None, settings: Settings) -> str:
     return name
 
 
-def person_tz(person: Person, settings: Settings) -> str:
+class Zoned(Protocol):
+    """Anything with a stored zone name: a ``Person``, or the scheduler's lightweight row of one."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def timezone(self) -> str: ...
+
+
+def person_tz(person: Person | Zoned, settings: Settings) -> str:
     """The person's IANA zone name; an unknown or empty name falls back to the configured default."""
     name = stored_tz(person.timezone, settings)
     if person.timezone and name != person.timezone:

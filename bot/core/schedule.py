@@ -17,7 +17,7 @@ tried again on the next tick.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -25,11 +25,13 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.core.batch import Batch
 from bot.core.clock import Clock
 from bot.core.config import Settings
 from bot.core.context import Context
 from bot.core.schedule_port import SchedulePort
 from storage.models import Person
+from storage.queries.scheduled import PersonRow
 
 
 class Job(StrEnum):
@@ -47,6 +49,7 @@ class Job(StrEnum):
     SEND_DEPARTMENT_BRIEF = "send_department_brief"
     CHECK_THRESHOLDS = "check_thresholds"
     CHECK_EARLY_WARNING = "check_early_warning"
+    OPEN_RHYTHM_EVIDENCE = "open_rhythm_evidence"
 
 
 # ------------------------------------------------------------------------------------ arguments
@@ -102,7 +105,17 @@ class WeekArgs:
     week: str
 
 
-JobArgs = PeriodArgs | CheckinArgs | ReviewArgs | ReminderArgs | EscalationArgs | DayArgs | WeekArgs
+@dataclass(frozen=True)
+class RhythmArgs:
+    """The photo request of one key-result rhythm on one local day (issue 17 item 7)."""
+
+    rhythm_id: int
+    day: date
+
+
+JobArgs = (
+    PeriodArgs | CheckinArgs | ReviewArgs | ReminderArgs | EscalationArgs | DayArgs | WeekArgs | RhythmArgs
+)
 
 ARGS: Mapping[Job, type[JobArgs]] = {
     Job.OPEN_CHECKIN: PeriodArgs,
@@ -117,10 +130,13 @@ ARGS: Mapping[Job, type[JobArgs]] = {
     Job.SEND_DEPARTMENT_BRIEF: PeriodArgs,
     Job.CHECK_THRESHOLDS: WeekArgs,
     Job.CHECK_EARLY_WARNING: WeekArgs,
+    Job.OPEN_RHYTHM_EVIDENCE: RhythmArgs,
 }
 """The arguments each job comes with: the scheduler builds them, the flow's entry takes them."""
 
-A = TypeVar("A", PeriodArgs, CheckinArgs, ReviewArgs, ReminderArgs, EscalationArgs, DayArgs, WeekArgs)
+A = TypeVar(
+    "A", PeriodArgs, CheckinArgs, ReviewArgs, ReminderArgs, EscalationArgs, DayArgs, WeekArgs, RhythmArgs
+)
 
 
 # ------------------------------------------------------------------------------------ entries
@@ -169,11 +185,39 @@ class Sweep:
     run: Callable[[Host], Awaitable[object]]
 
 
-ScheduleEntry = Entry[Any] | Sweep
+@dataclass(frozen=True, slots=True)
+class Owed(Generic[A]):
+    """One person's item in a batch: who (the scheduler's row of them) and the job's arguments."""
+
+    person: PersonRow
+    args: A
+
+
+@dataclass(frozen=True)
+class BatchEntry(Generic[A]):
+    """The same job as an ``Entry``, for many people in one transaction: a wave (100,000 check-ins due at
+    16:00 in one zone) in chunks instead of one transaction per person.
+
+    The scheduler claims the chunk's ledger keys in the transaction and hands over only the items it
+    claimed; ``run`` writes through the ``Batch`` (bulk inserts, quiet hours applied) and returns the items
+    (of those it was given) it had nothing to send for: the ledger's note, as an ``Entry``'s falsy result. A batch that
+    fails is retried item by item through the job's ``Entry``, so one bad record fails alone: a BatchEntry
+    without an Entry for its job is an error when the table is built."""
+
+    job: Job
+    args: type[A]
+    run: Callable[[Batch, Sequence[Owed[A]]], Awaitable[Collection[Owed[A]]]]
+
+    def __post_init__(self) -> None:
+        if ARGS[self.job] is not self.args:
+            raise TypeError(f"{self.job} takes {ARGS[self.job].__name__}, not {self.args.__name__}")
+
+
+ScheduleEntry = Entry[Any] | Sweep | BatchEntry[Any]
 """What a flow's ``SCHEDULE`` holds and the registry lists."""
 
 
 # ------------------------------------------------------------------------------------ who gets what
-def takes_checkins(person: Person) -> bool:
+def takes_checkins(person: Person | PersonRow) -> bool:
     """Check-ins, 3-2-1 reviews and evidence rules are for employees with someone to answer them."""
     return person.has_role("employee") and person.manager_id is not None

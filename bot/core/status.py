@@ -52,6 +52,54 @@ class GoalsStatus(StrEnum):
     RETURNED = "returned"
 
 
+class GoalLevel(StrEnum):
+    """``Goal.level``: where an objective sits in the goal tree (issue 17). Not a status, but the same kind
+    of word: compared by flows, stored as it is."""
+
+    COMPANY = "company"
+    DEPARTMENT = "department"
+    PERSON = "person"
+
+
+class GoalVisibility(StrEnum):
+    """``Cycle.goal_visibility``: who, besides those who always may (``bot.core.people.may_see_goals``),
+    sees a person's goals in that cycle."""
+
+    COMPANY = "company"
+    DEPARTMENT = "department"
+    MANAGER = "manager"
+
+
+class GoalVersionStatus(StrEnum):
+    """``GoalVersion.status``: version 1 is written ``approved`` when the manager confirms the goals; a
+    monthly adjustment is ``proposed`` until the manager approves or returns it."""
+
+    PROPOSED = "proposed"
+    APPROVED = "approved"
+    RETURNED = "returned"
+    WITHDRAWN = "withdrawn"
+
+
+class GoalCommentStatus(StrEnum):
+    """``GoalComment.status``: a comment stays ``open``; a challenge is ``open`` until the owner's manager
+    keeps the target (``kept``) or asks the owner to adjust it (``adjust``)."""
+
+    OPEN = "open"
+    KEPT = "kept"
+    ADJUST = "adjust"
+
+
+class KrValueSource(StrEnum):
+    """``KeyResultValue.source``: who said a key result stands at a value. A check-in answer (``source_id``
+    the check-in), the owner or their manager on a card, an import, or an external system through the API."""
+
+    CHECKIN = "checkin"
+    OWNER = "owner"
+    MANAGER = "manager"
+    IMPORT = "import"
+    API = "api"
+
+
 class CheckInStatus(StrEnum):
     OPEN = "open"
     SUBMITTED = "submitted"

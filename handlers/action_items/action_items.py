@@ -13,7 +13,8 @@ card about an item keeps live buttons: a new owner card retires the one before i
 puts its last cards into their final state.
 
 ``/actions`` lists my own open items with a button per item; ``/action`` creates one, asking once for a
-concrete deliverable when the text is only a direction (the vague-word guard, ``bot.core.vague``).
+concrete deliverable when the text is only a direction (the vague-word guard, ``bot.core.vague``), and then
+which of the owner's key results it serves (``kr_link.py``, issue 17).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from handlers.action_items.item import (
     send_owner_card,
     settle_cards,
 )
+from handlers.action_items.kr_link import link_offer
 from handlers.feedback.api import open_deliverable_ratings
 from storage.models import ActionItem, Evidence, Person
 from storage.queries.once import done_before
@@ -78,10 +80,12 @@ async def open_action_item(
     evidence_required: bool = False,
     action_type: str | None = None,
     created_by: Person | None = None,
+    key_result_id: int | None = None,
 ) -> ActionItem:
     """Create an item and send its card to the owner, in the caller's transaction.
 
-    ``source`` is "review", "checkin", "evidence" or "manual"; ``source_id`` the record it came from.
+    ``source`` is "review", "checkin", "evidence" or "manual"; ``source_id`` the record it came from;
+    ``key_result_id`` the owner's key result the item serves (issue 17 item 7), when the caller knows it.
     """
     item = ActionItem(
         owner_id=owner.id,
@@ -94,6 +98,7 @@ async def open_action_item(
         status=ActionItemStatus.OPEN,
         evidence_required=evidence_required,
         action_type=action_type,
+        key_result_id=key_result_id,
         created_at=ctx.now,
     )
     ctx.session.add(item)
@@ -242,10 +247,12 @@ async def _create(
     if vague:
         ctx.audit("vague.accepted", "action_item", item.id, text=deliverable[:500])
     toast = ctx.t("action_items.created", id=item.id, name=owner.name, deadline=deadline.isoformat())
+    offer = await link_offer(ctx, item, owner, toast)
     if not asked:
-        return Reply(toast=toast)
-    # The bounce card's form was answered: it turns into the created item, no longer a live form.
-    card = resolved_card(ctx.t, **await describe(ctx, item), what=toast)
+        return Reply(toast=toast, card=offer)
+    # The bounce card's form was answered: it turns into the created item (and, when the owner has key
+    # results, the question which one it serves), no longer the deliverable's form.
+    card = offer or resolved_card(ctx.t, **await describe(ctx, item), what=toast)
     return Reply(toast=toast, card=card)
 
 

@@ -45,6 +45,7 @@ from handlers.action_items.item import (
     send_owner_card,
     settle_cards,
 )
+from handlers.goals.api import expected_share, own_progress_at
 from storage.models import ActionItem, CheckIn, Cycle, Goal, Person
 from storage.queries.metrics import PROGRESS_GAP_ACTION
 from storage.queries.once import done_before
@@ -312,19 +313,28 @@ async def _cycle_for(ctx: Context, checkin: CheckIn, person: Person, day: date) 
 
 
 async def progress_vs_plan(ctx: Context, checkin: CheckIn, person: Person) -> tuple[int, int] | None:
-    """(plan %, actual %) for a check-in; plan is linear over the cycle, actual the weighted goal progress.
+    """(plan %, actual %) for a check-in. Plan is the share of the cycle passed on the check-in's day
+    (``progress.expected_share``); actual the weighted progress of the person's goals, each computed from
+    its key results' values in force when the check-in was submitted (issue 17), or, for a goal whose key
+    results had no value yet (one set before key results existed), the percentage the check-in reported.
 
-    None when there is nothing to compare: no progress reported, or no cycle with dates.
+    None when there is nothing to compare: no progress known, or no cycle with dates.
     """
     when = checkin.submitted_at or checkin.due_at
     day = ctx.day_of(when, person)
     cycle = await _cycle_for(ctx, checkin, person, day)
     if cycle is None or cycle.starts_on is None or cycle.ends_on is None or cycle.ends_on <= cycle.starts_on:
         return None
-    span = (cycle.ends_on - cycle.starts_on).days
-    plan = min(100.0, max(0.0, (day - cycle.starts_on).days / span * 100))
+    plan = expected_share(cycle.starts_on, cycle.ends_on, day) * 100
     reported = {str(k): _percent(v) for k, v in (checkin.progress or {}).items()}
     values = {k: v for k, v in reported.items() if v is not None}
+    goal_ids = list(
+        await ctx.session.scalars(
+            select(Goal.id).where(Goal.cycle_id == cycle.id, Goal.person_id == person.id)
+        )
+    )
+    measured = await own_progress_at(ctx.session, goal_ids, when) if goal_ids else {}
+    values.update({str(goal_id): progress * 100 for goal_id, progress in measured.items()})
     if not values:
         return None
     ids = [int(k) for k in values if k.isdigit()]

@@ -12,6 +12,7 @@ chat, so people can answer the way they talk.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
@@ -20,10 +21,11 @@ from bot.core import chatforms
 from bot.core.context import Context, Reply
 from bot.core.events import CardAction
 from bot.core.forms import FormData, form_of, text
+from bot.core.numbers import parse_number
 from bot.core.people import approver_to_notify, require_approver, require_self
 from bot.core.router import Router
 from bot.core.schedule import CheckinArgs, Entry, Job, PeriodArgs, ScheduleEntry
-from bot.core.status import ANSWERABLE_CHECKIN, CheckInStatus
+from bot.core.status import ANSWERABLE_CHECKIN, CheckInStatus, KrValueSource
 from bot.core.vague import must_bounce
 from cards import checkin as cc
 from cards.actions import pack
@@ -31,12 +33,15 @@ from cards.catalogue import Translator
 from cards.engagement import social_proof_line, streak_line
 from cards.flow_actions import CheckinAck, CheckinAnswer, CheckinEdit, CheckinFollowup, CheckinSubmit
 from cards.flow_common import done_by, with_outcome
+from cards.kr_values import NUMBER, number_text, parse_state, percent
 from cards.model import Card, Form
 from handlers.action_items.api import check_progress_gap, open_action_item
-from storage.models import CheckIn, Person
+from handlers.goals.api import FINAL_CYCLE, ValueRefused, facts_of, record_value, source_readings
+from storage.models import CheckIn, Cycle, Goal, Person
 from storage.queries import checkins as chq
 from storage.queries import cycles as cq
 from storage.queries import engagement as eq
+from storage.queries import kr_values as kv
 from storage.queries.status import transition
 
 router = Router()
@@ -56,10 +61,25 @@ def manager_key(checkin_id: int) -> str:
 
 
 async def goal_lines(ctx: Context, checkin: CheckIn) -> list[cc.GoalLine]:
+    """The person's goals in the check-in's cycle, each with its key results: where each stood before this
+    check-in and what the check-in answered. A closed cycle's key results are final: its goals are asked for
+    a percentage, as goals without key results are."""
     if checkin.cycle_id is None:
         return []
     goals = await cq.goals_of(ctx.session, checkin.cycle_id, checkin.person_id)
-    return [cc.GoalLine(key=str(g.id), title=g.objective) for g in goals]
+    cycle = await ctx.session.get(Cycle, checkin.cycle_id)
+    final = cycle is None or cycle.status in FINAL_CYCLE
+    krs = {} if final else await kv.key_results_of(ctx.session, [g.id for g in goals])
+    mine = [kr for g in goals for kr in krs.get(g.id, [])]
+    readings = await source_readings(ctx.session, mine, KrValueSource.CHECKIN, checkin.id) if mine else {}
+    return [
+        cc.GoalLine(
+            key=str(g.id),
+            title=g.objective,
+            krs=tuple(cc.KrLine(facts_of(kr), *readings[kr.id]) for kr in krs.get(g.id, [])),
+        )
+        for g in goals
+    ]
 
 
 def _lines_or_overall(ctx: Context, lines: list[cc.GoalLine]) -> list[cc.GoalLine]:
@@ -77,6 +97,7 @@ def _card(
     obstacles: str | None = None,
     support: str | None = None,
     social_proof: str | None = None,
+    answers: dict[str, str] | None = None,
 ) -> Card:
     return cc.checkin_card(
         ctx.t,
@@ -89,6 +110,7 @@ def _card(
         reminder=reminder,
         error=error,
         social_proof=social_proof,
+        answers=answers,
     )
 
 
@@ -194,20 +216,96 @@ async def build_checkin_form(ctx: Context, payload: CheckinSubmit) -> Form:
     return _card(ctx, checkin, _lines_or_overall(ctx, await goal_lines(ctx, checkin))).forms()[0]
 
 
-def parse_progress(
-    ctx: Context, form: FormData, lines: list[cc.GoalLine]
-) -> tuple[dict[str, object], list[str]]:
-    progress: dict[str, object] = {}
-    errors: list[str] = []
-    for line in lines:
-        raw = text(form, cc.progress_input_name(line.key)).rstrip("%％").strip()
-        if raw.isdigit() and 0 <= int(raw) <= 100:
-            progress[line.key] = int(raw)
+@dataclass(frozen=True)
+class KrAnswer:
+    """One key result's answer, as ``record_value`` takes it."""
+
+    kr: cc.KrLine
+    value: float | None = None
+    done: bool | None = None
+    milestones_done: int | None = None
+
+
+@dataclass
+class Answers:
+    progress: dict[str, object] = field(default_factory=dict)
+    """Percentages of goals without key results (and what was typed for them), by goal id."""
+    typed: dict[str, str] = field(default_factory=dict)
+    """Key result values as typed, by input name: a card sent back keeps every one of them."""
+    values: list[KrAnswer] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def _example(kr: cc.KrLine) -> str:
+    for reading in (kr.own, kr.before):
+        if reading is not None and reading.value is not None:
+            return number_text(reading.value)
+    return number_text(kr.facts.target) if kr.facts.target is not None else "38"
+
+
+def parse_answers(ctx: Context, form: FormData, lines: list[cc.GoalLine]) -> Answers:
+    """Every value the card asked for: a goal's percentage (required), a key result's number or done /
+    not-yet choice (empty = unchanged). An answer that is not one is named in ``errors``."""
+    out = Answers()
+    asked, _ = cc.questions(lines)
+    for q in asked:
+        if q.kr is None:
+            raw = text(form, q.name).rstrip("%％").strip()
+            if raw.isdigit() and 0 <= int(raw) <= 100:
+                out.progress[q.line.key] = int(raw)
+            else:
+                if raw:
+                    out.progress[q.line.key] = raw
+                out.errors.append(ctx.t("checkin.err_progress", goal=q.line.title[:40]))
+            continue
+        raw = text(form, q.name, 40)
+        if not raw:
+            continue
+        out.typed[q.name] = raw
+        facts = q.kr.facts
+        if facts.kind == NUMBER:
+            number = parse_number(raw, facts.unit)
+            if number is None:
+                out.errors.append(
+                    ctx.t(
+                        "checkin.err_kr_number", kr=facts.title[:40], typed=raw[:20], example=_example(q.kr)
+                    )
+                )
+            else:
+                out.values.append(KrAnswer(q.kr, value=number))
+            continue
+        state = parse_state(facts, raw)
+        if state is None:
+            out.errors.append(ctx.t("checkin.err_kr_state", kr=facts.title[:40]))
         else:
-            if raw:
-                progress[line.key] = raw
-            errors.append(ctx.t("checkin.err_progress", goal=line.title[:40]))
-    return progress, errors
+            out.values.append(KrAnswer(q.kr, done=state[0], milestones_done=state[1]))
+    return out
+
+
+async def _record_values(ctx: Context, checkin: CheckIn, answers: Answers, lines: list[cc.GoalLine]) -> None:
+    """Each answered key result through the goals flow (a resubmission replaces this check-in's own values),
+    then every goal with key results gets its computed percentage in ``CheckIn.progress``, where the digest,
+    insights, snapshot and exports read it."""
+    for answer in answers.values:
+        try:
+            await record_value(
+                ctx.session,
+                answer.kr.facts.id,
+                value=answer.value,
+                done=answer.done,
+                milestones_done=answer.milestones_done,
+                source=KrValueSource.CHECKIN,
+                source_id=checkin.id,
+                by_person_id=ctx.person.id,
+                at=ctx.now,
+            )
+        except ValueRefused as refused:
+            raise ctx.refuse(f"kr_values.refused_{refused.reason}") from None
+    for line in lines:
+        if line.krs:
+            goal = await ctx.session.get(Goal, int(line.key))
+            if goal is not None:
+                answers.progress[line.key] = percent(goal.own_progress)
 
 
 async def _after_submit(ctx: Context, checkin: CheckIn, lines: list[cc.GoalLine], *, first: bool) -> Card:
@@ -290,21 +388,32 @@ async def submit_checkin(ctx: Context, payload: CheckinSubmit) -> Reply:
     checkin = await _own_answerable(ctx, payload.checkin_id)
     lines = _lines_or_overall(ctx, await goal_lines(ctx, checkin))
     form = form_of(ctx)
-    progress, errors = parse_progress(ctx, form, lines)
+    answers = parse_answers(ctx, form, lines)
+    progress = answers.progress
     note = _note(form, checkin)
-    if note:
-        progress[cc.NOTE] = note
     obstacles = text(form, "obstacles") or None
     support = text(form, "support") or None
-    if errors:
-        error = "\n".join(errors)
+    if answers.errors:
+        if note:
+            progress[cc.NOTE] = note
+        error = "\n".join(answers.errors)
         return Reply(
-            toast=errors[0],
+            toast=answers.errors[0],
             toast_kind="error",
             card=_card(
-                ctx, checkin, lines, error=error, progress=progress, obstacles=obstacles, support=support
+                ctx,
+                checkin,
+                lines,
+                error=error,
+                progress=progress,
+                obstacles=obstacles,
+                support=support,
+                answers=answers.typed,
             ),
         )
+    await _record_values(ctx, checkin, answers, lines)
+    if note:
+        progress[cc.NOTE] = note
     first = checkin.status == CheckInStatus.OPEN
     updated = await transition(
         ctx.session,
@@ -323,6 +432,7 @@ async def submit_checkin(ctx: Context, payload: CheckinSubmit) -> Reply:
     if updated is None:
         raise ctx.refuse("checkin.already_answered")
     await chatforms.drop(ctx, pack(payload))
+    lines = _lines_or_overall(ctx, await goal_lines(ctx, updated))  # now with this check-in's answers
     card = await _after_submit(ctx, updated, lines, first=first)
     if not _from_the_card(ctx):
         ctx.outbox.update(ctx.person, card, card_key=employee_key(updated.id))

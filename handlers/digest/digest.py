@@ -10,7 +10,8 @@ that expired unanswered are counted since the reader's previous digest (the evid
 tell the manager), so each expiry is reported once. The daily-active rate counts the period's workdays (the
 scheduler's calendar) whose inbound events are still kept (``[retention] inbound_events_days``): with the
 default week of retention it covers the last few workdays, and its comparison needs a retention of at least
-two periods.
+two periods. One line gives the running cycle's goal figures (issue 17): the alignment rate and the
+carry-over share from the cycle before it (``handlers.goals.api.goal_figures_of``).
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ from bot.core.context import Context
 from bot.core.schedule import DayArgs, Entry, Job, ScheduleEntry
 from bot.core.status import OPEN_ACTION_ITEM, EvidenceRequestStatus
 from cards.charts import Series, has_data, trend_chart_png
-from cards.digest import DigestView, Figure, Named, Overdue, digest_card
+from cards.digest import DigestView, Figure, GoalLine, Named, Overdue, digest_card
+from handlers.goals.api import goal_figures_of
 from storage.media import MediaStore
 from storage.models import Person
 from storage.queries import metrics as m
+from storage.queries.cycles import latest_active_cycle
 from storage.queries.engagement import mention_nonresponders
 from storage.queries.once import done_before
 from storage.queries.people import direct_reports
@@ -143,6 +146,25 @@ def inbound_kept_since(ctx: Context) -> datetime | None:
     return ctx.now - timedelta(days=retention.inbound_events_days) if retention.enabled else None
 
 
+async def goal_line(ctx: Context, scope: m.Scope) -> GoalLine | None:
+    """The running cycle's alignment rate and carry-over share in the digest's scope (issue 17)."""
+    cycle = await latest_active_cycle(ctx.session, scope.workspace_id)
+    if cycle is None:
+        return None
+    found = await goal_figures_of(ctx.session, scope, cycle, now=ctx.now)
+    figures = found.figures[0]
+    return GoalLine(
+        code=cycle.code,
+        goals=figures.goals,
+        aligned=figures.aligned,
+        alignment=figures.alignment_rate,
+        previous=found.previous.code if found.previous is not None else None,
+        base=figures.carry_base,
+        carried=figures.carried,
+        share=figures.carry_over_share,
+    )
+
+
 async def build_digest(ctx: Context, person: Person, scope: m.Scope, day: date) -> DigestView:
     """Compute, chart and lay out ``person``'s digest of ``day``."""
     period_days = ctx.settings.schedule.checkin_every_weeks * 7
@@ -242,6 +264,7 @@ async def build_digest(ctx: Context, person: Person, scope: m.Scope, day: date) 
         expired_total=data.expired.total,
         expired=[Named(r.name, r.count) for r in data.expired.people],
         expired_since=data.expired_since,
+        goals=await goal_line(ctx, scope),
     )
 
 

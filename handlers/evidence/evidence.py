@@ -13,6 +13,9 @@ for the rater. Every outcome tells both sides what happens next.
 A request that closes without a photo is expired by ``sweep_evidence_requests`` (every tick): its status
 becomes ``expired`` (``expires_at`` is when), the employee's card says so, and the digest reports it.
 
+A request may name the key result its photo proves (a rhythm's request, ``handlers/evidence/rhythm.py``, or
+an item linked to one); the photo then carries it and the rater's card names it (``binding.py``).
+
 Rules: ``check_evidence_rules`` (weekly, per employee) tells the director about required actions without
 a photo for ``missing_weeks_to_director`` weeks; a rating of "needs improvement" that completes a streak of
 ``needs_improvement_streak`` on the same action sends the coaching note for that action type.
@@ -56,8 +59,9 @@ from cards.model import Card, Form
 from cards.notice import notice_card
 from handlers.action_items.api import load_item, open_action_item, record_first_response
 from handlers.digest.api import reads_digest
+from handlers.evidence.binding import NO_BINDING, Binding, binding_of
 from storage.media import MediaRejected, MediaStore
-from storage.models import ActionItem, Evidence, EvidenceRequest, Person
+from storage.models import ActionItem, Evidence, EvidenceRequest, KeyResultRhythm, Person
 from storage.queries.once import done_before
 from storage.queries.status import transition
 
@@ -99,27 +103,41 @@ async def _request_card_for(ctx: Context, req: EvidenceRequest, person: Person, 
     item = await ctx.session.get(ActionItem, req.action_item_id) if req.action_item_id else None
     asked_by = requester if requester is not None and requester.id != person.id else None
     contact = asked_by or await manager_of(ctx.session, person)
+    bound = await binding_of(ctx.session, key_result_id=req.key_result_id, rhythm_id=req.rhythm_id)
+    t = ctx.translator(person)
     return request_card(
-        ctx.translator(person),
+        t,
         requester=asked_by.name if asked_by else None,
-        deliverable=item.deliverable if item else None,
+        deliverable=bound.what(t, item),
         expires=ctx.local_text(req.expires_at, person),
         state=state,
         contact=contact.name if contact else person.name,
+        key_result=bound.key_result,
     )
 
 
 async def request_evidence(
-    ctx: Context, *, person: Person, item: ActionItem | None, requested_by: Person
+    ctx: Context,
+    *,
+    person: Person,
+    item: ActionItem | None,
+    requested_by: Person,
+    rhythm: KeyResultRhythm | None = None,
+    closes_at: datetime | None = None,
 ) -> EvidenceRequest:
-    """Open a request and send the "send a photo" card; usable by rules (e.g. every Wednesday for item X)."""
+    """Open a request and send the "send a photo" card; usable by rules (e.g. every Wednesday for item X).
+
+    The request names the key result its photo proves: a ``rhythm``'s, else the item's (issue 17 item 7).
+    ``closes_at`` overrides when it stops taking photos (a rhythm's request: the end of its day)."""
     req = EvidenceRequest(
         person_id=person.id,
         action_item_id=item.id if item else None,
         requested_by_id=requested_by.id,
         status=EvidenceRequestStatus.OPEN,
         requested_at=ctx.now,
-        expires_at=request_closes_at(ctx, person),
+        expires_at=closes_at or request_closes_at(ctx, person),
+        key_result_id=rhythm.key_result_id if rhythm else (item.key_result_id if item else None),
+        rhythm_id=rhythm.id if rhythm else None,
     )
     ctx.session.add(req)
     await ctx.session.flush()
@@ -131,6 +149,8 @@ async def request_evidence(
         person_id=person.id,
         action_item_id=item.id if item else None,
         expires_at=req.expires_at.isoformat(),
+        key_result_id=req.key_result_id,
+        rhythm_id=req.rhythm_id,
     )
     return req
 
@@ -234,6 +254,7 @@ async def on_image(ctx: Context, media_ref: str) -> Reply | None:
         captured_at=info.captured_at(ctx.zone()),
         received_at=ctx.now,
         platform_media_ref=media_ref[:500],
+        key_result_id=request.key_result_id if request else None,
     )
     ctx.session.add(evidence)
     await ctx.session.flush()
@@ -255,7 +276,8 @@ async def on_image(ctx: Context, media_ref: str) -> Reply | None:
     if item is not None and item.owner_id == ctx.person.id:
         await record_first_response(ctx, item, ctx.now)
     rater = await _send_for_rating(ctx, evidence, item, request)
-    what = item.deliverable if item else ctx.t("evidence.request_general")
+    bound = await binding_of(ctx.session, key_result_id=request.key_result_id, rhythm_id=request.rhythm_id)
+    what = bound.what(ctx.t, item) or ctx.t("evidence.request_general")
     return Reply(card=_received_card(ctx, what, rater))
 
 
@@ -289,14 +311,17 @@ def _rating_card_for(
     chosen: str | None = None,
     comment: str | None = None,
     warning: str | None = None,
+    bound: Binding = NO_BINDING,
 ) -> Card:
     rated = as_rating(ev.rating)
+    t = ctx.translator(viewer)
     return rating_card(
-        ctx.translator(viewer),
+        t,
         evidence_id=ev.id,
         sha256=ev.sha256,
         person=person.name,
-        deliverable=item.deliverable if item else None,
+        deliverable=bound.what(t, item),
+        key_result=bound.key_result,
         received=ctx.local_text(ev.received_at, viewer),
         captured=ctx.local_text(ev.captured_at, viewer) if ev.captured_at else None,
         rated=rated,
@@ -316,8 +341,16 @@ async def _send_for_rating(
     rater = await _rater(ctx, person, item, request)
     if rater is None:
         return None
-    ctx.outbox.send(rater, _rating_card_for(ctx, ev, person, rater, item), card_key=f"evidence:{ev.id}")
+    bound = await _binding_for(ctx, ev, request)
+    card = _rating_card_for(ctx, ev, person, rater, item, bound=bound)
+    ctx.outbox.send(rater, card, card_key=f"evidence:{ev.id}")
     return rater
+
+
+async def _binding_for(ctx: Context, ev: Evidence, request: EvidenceRequest | None) -> Binding:
+    """The key result a photo proves and the rhythm its request came from."""
+    rhythm_id = request.rhythm_id if request is not None else None
+    return await binding_of(ctx.session, key_result_id=ev.key_result_id, rhythm_id=rhythm_id)
 
 
 @router.action(EvidenceAssign)
@@ -333,7 +366,7 @@ async def assign(ctx: Context, payload: EvidenceAssign) -> Reply:
         ev.id,
         column="action_item_id",
         allowed=[None],
-        values={"action_item_id": item.id},
+        values={"action_item_id": item.id, "key_result_id": item.key_result_id},
     )
     await record_first_response(ctx, item, ctx.now)
     ctx.audit("evidence.assigned", "evidence", ev.id, action_item_id=item.id)
@@ -381,11 +414,12 @@ def _ask_again(
     chosen: str | None,
     comment: str | None,
     warning: str,
+    bound: Binding = NO_BINDING,
 ) -> Reply:
     """The rating comes back to the rater with everything chosen and typed still in the form. Returned, not
     raised: a vague-comment bounce must commit its audit row while the photo stays unrated."""
     card = _rating_card_for(
-        ctx, ev, person, ctx.person, item, chosen=chosen, comment=comment, warning=warning
+        ctx, ev, person, ctx.person, item, chosen=chosen, comment=comment, warning=warning, bound=bound
     )
     return Reply(toast=warning[:200], toast_kind="warning", card=card)
 
@@ -409,10 +443,10 @@ async def rate(ctx: Context, payload: EvidenceRate) -> Reply:
         raise ctx.refuse("common.already_done")
     rating = payload.rating or as_rating(text(form_of(ctx), "rating"))
     comment = text(form_of(ctx), "comment") or None
+    bound = await _binding_for(ctx, ev, request)
     if rating is None:
-        return _ask_again(
-            ctx, ev, person, item, chosen=None, comment=comment, warning=ctx.t("evidence.rating_missing")
-        )
+        warning = ctx.t("evidence.rating_missing")
+        return _ask_again(ctx, ev, person, item, chosen=None, comment=comment, warning=warning, bound=bound)
     if rating == "support" and not comment:
         return _ask_again(
             ctx,
@@ -422,10 +456,11 @@ async def rate(ctx: Context, payload: EvidenceRate) -> Reply:
             chosen=rating,
             comment=None,
             warning=ctx.t("evidence.support_needs_comment"),
+            bound=bound,
         )
     if await must_bounce(ctx, comment, entity="evidence_comment", entity_id=ev.id):
         warning = ctx.t("vague.bounce", text=(comment or "")[:200])
-        return _ask_again(ctx, ev, person, item, chosen=rating, comment=comment, warning=warning)
+        return _ask_again(ctx, ev, person, item, chosen=rating, comment=comment, warning=warning, bound=bound)
     updated = await ctx.transition_or_refuse(
         Evidence,
         ev.id,
@@ -435,7 +470,7 @@ async def rate(ctx: Context, payload: EvidenceRate) -> Reply:
     )
     ctx.audit("evidence.rated", "evidence", ev.id, rating=rating)
     t = ctx.translator(person)
-    what = item.deliverable if item else t("evidence.request_general")
+    what = bound.what(t, item) or t("evidence.request_general")
     if rating == "support":
         deadline = ctx.today() + timedelta(days=SUPPORT_FOLLOWUP_DAYS)
         follow = await open_action_item(
@@ -447,7 +482,7 @@ async def rate(ctx: Context, payload: EvidenceRate) -> Reply:
             deliverable=ctx.t(
                 "evidence.support_deliverable",
                 name=person.name,
-                what=(item.deliverable if item else ctx.t("evidence.request_general"))[:200],
+                what=(bound.what(ctx.t, item) or ctx.t("evidence.request_general"))[:200],
                 comment=comment or "-",
             ),
             deadline=deadline,
@@ -472,7 +507,7 @@ async def rate(ctx: Context, payload: EvidenceRate) -> Reply:
         ),
     )
     card = _rating_card_for(
-        ctx, updated, person, ctx.person, item, rated_by=ctx.person.name, next_step=rater_next
+        ctx, updated, person, ctx.person, item, rated_by=ctx.person.name, next_step=rater_next, bound=bound
     )
     return Reply(toast=ctx.t("evidence.rated_toast"), card=card)
 
@@ -571,11 +606,12 @@ async def _tell_requester_of_expiry(ctx: Context, req: EvidenceRequest) -> None:
         return
     t = ctx.translator(requester)
     item = await ctx.session.get(ActionItem, req.action_item_id) if req.action_item_id else None
+    bound = await binding_of(ctx.session, key_result_id=req.key_result_id, rhythm_id=req.rhythm_id)
     body = t(
         "evidence.expired_notice.body",
         name=ctx.person.name,
         expires=ctx.local_text(req.expires_at, requester),
-        what=item.deliverable if item else t("evidence.expired_notice.no_item"),
+        what=bound.what(t, item) or t("evidence.expired_notice.no_item"),
     )
     card = notice_card(t, t("evidence.expired_notice.title", name=ctx.person.name), body, colour="grey")
     await send_polite(ctx, requester, card, dedupe_key=f"evidence-expired:{req.id}")

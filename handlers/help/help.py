@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.core.context import Context, Reply
-from bot.core.people import is_hr_admin, leads_anyone
+from bot.core.people import heads_department, is_hr_admin, leads_anyone
 from bot.core.router import Router
 from bot.core.schedule import takes_checkins
 from cards.help import help_card
@@ -27,6 +27,8 @@ class Hats:
     """Takes check-ins and 3-2-1 reviews (an employee with a manager)."""
     leads: bool
     """Has reports, stands in for a manager, or heads a department."""
+    heads: bool
+    """Heads a department (sets its objectives)."""
     hrbp: bool
     leader: bool
     hr_admin: bool
@@ -49,6 +51,10 @@ SECTIONS: tuple[tuple[str, Shown, tuple[tuple[str, Shown], ...]], ...] = (
         _everyone,
         (
             ("help.goals", _everyone),
+            ("okr.help_self", _everyone),
+            ("help.adjust", _everyone),
+            ("rhythm.help", _everyone),
+            ("carry.help", _everyone),
             ("help.checkin", lambda h: h.answers),
             ("help.review", lambda h: h.answers),
             ("action_items.help_actions", _everyone),
@@ -69,6 +75,8 @@ SECTIONS: tuple[tuple[str, Shown, tuple[tuple[str, Shown], ...]], ...] = (
         (
             ("help.evidence", _everyone),
             ("help.team_action", _everyone),
+            ("help.objective_department", lambda h: h.heads and not h.hr_admin),
+            ("help.team_rhythm", _everyone),
             ("help.team_history", _everyone),
             ("snapshot.help_team", _everyone),
             ("help.grade", _everyone),
@@ -80,6 +88,7 @@ SECTIONS: tuple[tuple[str, Shown, tuple[tuple[str, Shown], ...]], ...] = (
         lambda h: h.oversees and not h.hr_admin,
         (
             ("help.oversee_history", _everyone),
+            ("help.objective_company", lambda h: h.leader),
             ("snapshot.help_oversee", _everyone),
             ("help.digest", lambda h: h.leader),
         ),
@@ -89,6 +98,9 @@ SECTIONS: tuple[tuple[str, Shown, tuple[tuple[str, Shown], ...]], ...] = (
         lambda h: h.hr_admin,
         (
             ("help.kickoff", _everyone),
+            ("help.objective_company", _everyone),
+            ("help.objective_department_hr", _everyone),
+            ("okr.help_hr", _everyone),
             ("help.cancelcycle", _everyone),
             ("help.closecycle", _everyone),
             ("help.grades", _everyone),
@@ -107,6 +119,7 @@ async def hats_of(ctx: Context) -> Hats:
     return Hats(
         answers=takes_checkins(person),
         leads=await leads_anyone(ctx.session, person),
+        heads=await heads_department(ctx.session, person),
         hrbp=person.has_role("hrbp"),
         leader=person.has_role("leader"),
         hr_admin=is_hr_admin(person),

@@ -3,6 +3,8 @@
 - ``parse_request``, ``prepare_cycle``, ``launch_cycle``, ``Request`` and ``KickoffError``: ``perfloop
   kickoff`` (``bot/app/kickoff_cli.py``) starts a cycle with the same validation (code, dates, scope, past
   period, overlap with an active cycle) and broadcast as the chat command's preview card.
+- ``launch_step``, ``launching_cycles``, ``LaunchStep``: the rest of a started kickoff, a chunk per
+  transaction (``bot/app/launches.py``, which also resumes one cut off by a restart).
 - ``move_cycle``: the one way a cycle changes state (the move table in ``bot.core.status``, a
   compare-and-set, an audit row ``cycle.<state>``), for the CLI and the console.
 - ``find_cycle_to_close``, ``close_preview``, ``begin_closing``, ``resume_cycle``, ``close_cycle``,
@@ -30,6 +32,7 @@ from handlers.kickoff.close import (
 from handlers.kickoff.errors import KickoffError
 from handlers.kickoff.kickoff import Request, launch_cycle, parse_request, prepare_cycle
 from handlers.kickoff.late import require_answerable
+from handlers.kickoff.launch import LaunchStep, launch_step, launching_cycles
 from handlers.kickoff.period import canonical_code
 from handlers.kickoff.states import move_cycle
 
@@ -38,6 +41,7 @@ __all__ = [
     "CloseMode",
     "CloseResult",
     "KickoffError",
+    "LaunchStep",
     "Request",
     "begin_closing",
     "canonical_code",
@@ -45,6 +49,8 @@ __all__ = [
     "close_preview",
     "find_cycle_to_close",
     "launch_cycle",
+    "launch_step",
+    "launching_cycles",
     "move_cycle",
     "parse_request",
     "prepare_cycle",

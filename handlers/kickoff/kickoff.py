@@ -14,7 +14,6 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.config import Settings
@@ -22,7 +21,6 @@ from bot.core.context import Context, Outbox, Refused, Reply
 from bot.core.people import require_hr_admin
 from bot.core.router import Router
 from bot.core.status import CycleStatus
-from cards.catalogue import Translator
 from cards.flow_actions import KickoffAck, KickoffCancel, KickoffConfirm, KickoffTeamGoals
 from cards.flow_common import done_by, with_outcome
 from cards.goals import team_card
@@ -39,7 +37,9 @@ from cards.kickoff import (
 )
 from cards.model import Card
 from handlers.kickoff.errors import KickoffError, Label
+from handlers.kickoff.launch import FIRST_CHUNK, begin_launch, launch_step
 from handlers.kickoff.period import Period, canonical_code, parse_range, resolve_period
+from handlers.kickoff.scope import Headcount, count_scope, scope_departments
 from handlers.kickoff.states import move_cycle, record_move
 from storage.models import Cycle, CycleParticipant
 from storage.queries import cycles as cq
@@ -66,8 +66,7 @@ class Request:
 @dataclass
 class Plan:
     cycle: Cycle
-    people: list[pq.Member]
-    manager_ids: set[int]
+    headcount: Headcount
     scope_names: list[str]
     period: Period
     overlaps: list[Overlap]
@@ -95,21 +94,13 @@ def parse_request(code: str, dates: str | None, departments: list[str]) -> Reque
     return Request(code.strip(), parsed, [d.strip() for d in departments if d.strip()])
 
 
-async def scope_people(session: AsyncSession, workspace_id: int, scope: list[int]) -> list[pq.Member]:
-    if not scope:
-        return await pq.active_members(session, workspace_id)
-    return await pq.active_members(
-        session, workspace_id, await pq.department_subtree(session, workspace_id, scope)
-    )
-
-
-async def overlaps_of(session: AsyncSession, cycle: Cycle, people: list[pq.Member]) -> list[Overlap]:
-    """The other active cycles whose days meet this cycle's and whose participants include its people.
+async def overlaps_of(session: AsyncSession, cycle: Cycle, departments: set[int] | None) -> list[Overlap]:
+    """The other active cycles whose days meet this cycle's and whose participants include its people
+    (``departments``: its scope, ``scope_departments``).
 
     A cycle started before dates were required has none: it counts as running from the day it started,
     without an end, which is what it does in practice.
     """
-    ids = {p.id for p in people}
     out: list[Overlap] = []
     for other in await cq.active_cycles(session, cycle.workspace_id, exclude_id=cycle.id):
         start = other.starts_on or (other.started_at.date() if other.started_at else None)
@@ -117,7 +108,7 @@ async def overlaps_of(session: AsyncSession, cycle: Cycle, people: list[pq.Membe
             continue
         if cycle.ends_on is not None and start is not None and start > cycle.ends_on:
             continue
-        shared = len(ids & await cq.participant_ids(session, other.id))
+        shared = await cq.shared_participants(session, other.id, cycle.workspace_id, departments)
         if shared:
             out.append(Overlap(other.code, start, other.ends_on, shared))
     return out
@@ -132,6 +123,7 @@ async def prepare_cycle(
     actor_id: int | None,
     at: datetime,
     via: str,
+    goal_visibility: str = "company",
 ) -> Plan:
     """Validate the request and create (or re-open) the cycle as a draft; a started cycle is never touched.
 
@@ -152,7 +144,13 @@ async def prepare_cycle(
         raise KickoffError("kickoff.duplicate", code=code, status=status_label(existing.status))
     scope = sorted(d.id for d in departments)
     if existing is None:
-        cycle = Cycle(workspace_id=workspace_id, code=code, status=CycleStatus.DRAFT, scope=scope)
+        cycle = Cycle(
+            workspace_id=workspace_id,
+            code=code,
+            status=CycleStatus.DRAFT,
+            scope=scope,
+            goal_visibility=goal_visibility,
+        )
         session.add(cycle)
         await session.flush()
         record_move(session, cycle, was=None, actor_id=actor_id, at=at, via=via)
@@ -166,16 +164,12 @@ async def prepare_cycle(
     cycle.scope = scope
     cycle.starts_on, cycle.ends_on = period.starts_on, period.ends_on
     await session.flush()
-    people = await scope_people(session, workspace_id, scope)
-    if not people:
+    within = await scope_departments(session, workspace_id, scope)
+    counted = await count_scope(session, workspace_id, within)
+    if not counted.people:
         raise KickoffError("kickoff.nobody_in_scope")
     return Plan(
-        cycle,
-        people,
-        await pq.manager_ids_among(session, people),
-        [d.name for d in departments],
-        period,
-        await overlaps_of(session, cycle, people),
+        cycle, counted, [d.name for d in departments], period, await overlaps_of(session, cycle, within)
     )
 
 
@@ -187,70 +181,28 @@ def status_label(status: str) -> Label:
 async def launch_cycle(
     session: AsyncSession, outbox: Outbox, settings: Settings, cycle: Cycle
 ) -> tuple[int, int]:
-    """Add the participants of an (already active) cycle and broadcast the kickoff card.
+    """Begin the kickoff of an (already active) cycle and write its first chunk of participants and cards
+    (``handlers/kickoff/launch.py``), in the confirming transaction; the app writes the rest a chunk at a
+    time. Returns (people in scope, outbox rows written now).
 
-    Staff and managers get different cards (managers' carries "confirm my team's goals"); each group is
-    broadcast once per locale in the platform's multi-recipient batches. Returns (participants, rows).
     Called only by whoever won the draft → active compare-and-set, so it runs once per start and needs no
     dedupe key of its own (a cancelled cycle started again broadcasts again, as it should).
     """
-    people = await scope_people(session, cycle.workspace_id, list(cycle.scope))
-    known = await cq.participant_ids(session, cycle.id)
-    stale = known - {p.id for p in people}
-    stale_ids = sorted(stale)
-    for start in range(0, len(stale_ids), 10_000):  # a cancelled cycle restarted with a narrower scope
-        await session.execute(
-            delete(CycleParticipant).where(
-                CycleParticipant.cycle_id == cycle.id,
-                CycleParticipant.person_id.in_(stale_ids[start : start + 10_000]),
-            )
-        )
-    joining = [{"cycle_id": cycle.id, "person_id": p.id} for p in people if p.id not in known]
-    for start in range(0, len(joining), 5000):  # bulk, not one ORM object per person
-        await session.execute(insert(CycleParticipant), joining[start : start + 5000])
-    managers = await pq.manager_ids_among(session, people)
-    rows = 0
-    for is_manager in (False, True):
-        group = [p for p in people if (p.id in managers) == is_manager]
-        if not group:
-            continue
-
-        def build(t: Translator, is_manager: bool = is_manager) -> Card:
-            return kickoff_card(
-                t,
-                cycle_id=cycle.id,
-                code=cycle.code,
-                starts_on=cycle.starts_on,
-                ends_on=cycle.ends_on,
-                schedule=settings.schedule,
-                max_goals=settings.cycles.max_goals,
-                manager=is_manager,
-            )
-
-        rows += await outbox.broadcast(
-            group,
-            build,
-            card_key=f"kickoff:{cycle.id}",
-        )
+    people = await begin_launch(session, cycle)
+    first = min(FIRST_CHUNK, settings.cycles.kickoff_chunk)
+    step = await launch_step(session, outbox, settings, cycle, limit=first)
     await session.flush()
-    return len(people), rows
+    return people, step.rows
 
 
-async def _preview(
-    ctx: Context,
-    cycle: Cycle,
-    people: list[pq.Member],
-    overlaps: list[Overlap],
-    *,
-    managers: int | None = None,
-) -> Card:
+async def _preview(ctx: Context, cycle: Cycle, counted: Headcount, overlaps: list[Overlap]) -> Card:
     return preview_card(
         ctx.t,
         cycle_id=cycle.id,
         code=cycle.code,
         scope_names=[d.name for d in await pq.departments_by_ids(ctx.session, cycle.scope)],
-        headcount=len(people),
-        managers=len(await pq.manager_ids_among(ctx.session, people)) if managers is None else managers,
+        headcount=counted.people,
+        managers=counted.managers,
         schedule=ctx.settings.schedule,
         starts_on=cycle.starts_on,
         ends_on=cycle.ends_on,
@@ -273,6 +225,7 @@ async def kickoff_command(ctx: Context, args: str) -> Reply:
             actor_id=ctx.person.id,
             at=ctx.now,
             via="chat",
+            goal_visibility=ctx.settings.goals.default_visibility,
         )
     except KickoffError as exc:
         raise Refused(exc.message(ctx.t)) from None
@@ -283,13 +236,13 @@ async def kickoff_command(ctx: Context, args: str) -> Reply:
         cycle.id,
         code=cycle.code,
         scope=cycle.scope,
-        headcount=len(plan.people),
+        headcount=plan.headcount.people,
         starts_on=plan.period.starts_on.isoformat(),
         ends_on=plan.period.ends_on.isoformat(),
         past=plan.period.past,
         overlaps=[o.code for o in plan.overlaps],
     )
-    card = await _preview(ctx, cycle, plan.people, plan.overlaps, managers=len(plan.manager_ids))
+    card = await _preview(ctx, cycle, plan.headcount, plan.overlaps)
     return Reply(card=card)
 
 
@@ -307,15 +260,16 @@ async def _start(ctx: Context, cycle_id: int, *, overlap_ok: bool) -> Reply:
     cycle = await _cycle_of(ctx, cycle_id)
     if cycle.status != CycleStatus.DRAFT:
         raise ctx.refuse("common.already_done")
-    people = await scope_people(ctx.session, cycle.workspace_id, list(cycle.scope))
-    overlaps = await overlaps_of(ctx.session, cycle, people)
+    within = await scope_departments(ctx.session, cycle.workspace_id, list(cycle.scope))
+    counted = await count_scope(ctx.session, cycle.workspace_id, within)
+    overlaps = await overlaps_of(ctx.session, cycle, within)
     if overlaps and not overlap_ok:
         return Reply(
             toast=ctx.t("kickoff.overlap_stopped", code=cycle.code, others=overlap_text(ctx.t, overlaps))[
                 :200
             ],
             toast_kind="warning",
-            card=await _preview(ctx, cycle, people, overlaps),
+            card=await _preview(ctx, cycle, counted, overlaps),
         )
     started = await move_cycle(
         ctx.session,
@@ -325,7 +279,7 @@ async def _start(ctx: Context, cycle_id: int, *, overlap_ok: bool) -> Reply:
         at=ctx.now,
         via="chat",
         values={"started_by_id": ctx.person.id, "started_at": ctx.now},
-        headcount=len(people),
+        headcount=counted.people,
         overlap_override=[o.code for o in overlaps],
     )
     if started is None:
@@ -334,7 +288,7 @@ async def _start(ctx: Context, cycle_id: int, *, overlap_ok: bool) -> Reply:
     if cycle.starts_on is None:  # a draft previewed before dates were required
         cycle.starts_on = ctx.today()
     headcount, _ = await launch_cycle(ctx.session, ctx.outbox, ctx.settings, cycle)
-    card = await _preview(ctx, cycle, people, overlaps)
+    card = await _preview(ctx, cycle, counted, overlaps)
     note = done_by(
         ctx.t,
         name=ctx.person.name,
@@ -363,7 +317,7 @@ async def cancel_preview(ctx: Context, payload: KickoffCancel) -> Reply:
     if before.status != CycleStatus.DRAFT:
         raise ctx.refuse("common.already_done")
     cycle = await _move_or_refuse(ctx, before, CycleStatus.CANCELLED)
-    card = await _preview(ctx, cycle, [], [], managers=0)
+    card = await _preview(ctx, cycle, Headcount(0, 0), [])
     note = done_by(ctx.t, name=ctx.person.name, what=ctx.t("kickoff.did_cancel"), at=ctx.now, tz=ctx.zone())
     return Reply(toast=ctx.t("kickoff.cancelled", code=code), card=with_outcome(card, note))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -21,7 +21,8 @@ from storage.models import (
     OutboxMessage,
     Person,
 )
-from storage.queries.people import Member
+from storage.queries.goals import PERSON
+from storage.queries.people import Member, active_in
 
 
 async def cycle_by_code(session: AsyncSession, workspace_id: int, code: str) -> Cycle | None:
@@ -71,12 +72,14 @@ async def participant_counts(session: AsyncSession, cycle_ids: Iterable[int]) ->
     return {cycle_id: int(n) for cycle_id, n in rows.all()}
 
 
+_PARTICIPANT = select(CycleParticipant).where(
+    CycleParticipant.cycle_id == bindparam("cycle_id"), CycleParticipant.person_id == bindparam("person_id")
+)
+"""Built once: on the click path (issue 22) building a statement costs as much as running it."""
+
+
 async def participant(session: AsyncSession, cycle_id: int, person_id: int) -> CycleParticipant | None:
-    return await session.scalar(
-        select(CycleParticipant).where(
-            CycleParticipant.cycle_id == cycle_id, CycleParticipant.person_id == person_id
-        )
-    )
+    return await session.scalar(_PARTICIPANT, {"cycle_id": cycle_id, "person_id": person_id})
 
 
 async def current_participation(
@@ -99,10 +102,11 @@ async def current_participation(
 
 
 async def goals_of(session: AsyncSession, cycle_id: int, person_id: int) -> list[Goal]:
+    """A person's own goals in a cycle (not the company or department objectives they may have set)."""
     return list(
         await session.scalars(
             select(Goal)
-            .where(Goal.cycle_id == cycle_id, Goal.person_id == person_id)
+            .where(Goal.cycle_id == cycle_id, Goal.person_id == person_id, Goal.level == PERSON)
             .order_by(Goal.position, Goal.id)
         )
     )
@@ -114,7 +118,10 @@ async def previous_goals(session: AsyncSession, person_id: int, cycle: Cycle) ->
         select(Goal.cycle_id)
         .join(Cycle, Cycle.id == Goal.cycle_id)
         .where(
-            Goal.person_id == person_id, Goal.cycle_id != cycle.id, Cycle.workspace_id == cycle.workspace_id
+            Goal.person_id == person_id,
+            Goal.level == PERSON,
+            Goal.cycle_id != cycle.id,
+            Cycle.workspace_id == cycle.workspace_id,
         )
         .order_by(Cycle.started_at.desc(), Cycle.id.desc())
         .limit(1)
@@ -122,20 +129,6 @@ async def previous_goals(session: AsyncSession, person_id: int, cycle: Cycle) ->
     if latest is None:
         return []
     return await goals_of(session, latest, person_id)
-
-
-async def replace_goals(
-    session: AsyncSession, cycle_id: int, person_id: int, rows: list[tuple[str, str, int]]
-) -> list[Goal]:
-    """Swap this person's goals for ``rows`` of (objective, key result, weight), in order."""
-    await session.execute(delete(Goal).where(Goal.cycle_id == cycle_id, Goal.person_id == person_id))
-    goals = [
-        Goal(cycle_id=cycle_id, person_id=person_id, position=i, objective=o, key_result=kr, weight=w)
-        for i, (o, kr, w) in enumerate(rows)
-    ]
-    session.add_all(goals)
-    await session.flush()
-    return goals
 
 
 async def team_participants(
@@ -156,6 +149,64 @@ async def participant_ids(session: AsyncSession, cycle_id: int) -> set[int]:
     return set(
         await session.scalars(select(CycleParticipant.person_id).where(CycleParticipant.cycle_id == cycle_id))
     )
+
+
+# ---------------------------------------------------------------- a kickoff written in chunks (issue 22 #3)
+async def participants_among(session: AsyncSession, cycle_id: int, person_ids: list[int]) -> set[int]:
+    """Which of ``person_ids`` (one chunk, well under the bind-parameter limit) already take part."""
+    if not person_ids:
+        return set()
+    return set(
+        await session.scalars(
+            select(CycleParticipant.person_id).where(
+                CycleParticipant.cycle_id == cycle_id, CycleParticipant.person_id.in_(person_ids)
+            )
+        )
+    )
+
+
+async def shared_participants(
+    session: AsyncSession, cycle_id: int, workspace_id: int, department_ids: set[int] | None
+) -> int:
+    """How many active people of the workspace (in ``department_ids``, when given) take part in the cycle."""
+    n = await session.scalar(
+        select(func.count())
+        .select_from(CycleParticipant)
+        .join(Person, Person.id == CycleParticipant.person_id)
+        .where(CycleParticipant.cycle_id == cycle_id, *active_in(workspace_id, department_ids))
+    )
+    return int(n or 0)
+
+
+async def drop_participants_outside(
+    session: AsyncSession, cycle_id: int, workspace_id: int, department_ids: set[int] | None
+) -> None:
+    """Remove the cycle's participants who are not (or no longer) active people in ``department_ids``."""
+    inside = select(Person.id).where(*active_in(workspace_id, department_ids))
+    await session.execute(
+        delete(CycleParticipant).where(
+            CycleParticipant.cycle_id == cycle_id, CycleParticipant.person_id.not_in(inside)
+        )
+    )
+
+
+async def launching_cycles(session: AsyncSession) -> list[int]:
+    """Cycles whose kickoff is still being written (``Cycle.launch_after`` set), oldest first."""
+    return list(
+        await session.scalars(select(Cycle.id).where(Cycle.launch_after.is_not(None)).order_by(Cycle.id))
+    )
+
+
+async def move_launch(session: AsyncSession, cycle_id: int, was: int, to: int | None) -> bool:
+    """Compare-and-set of the launch position: False when another writer moved it first. On PostgreSQL
+    the second writer waits for the first one's commit and then finds nothing to move."""
+    done = await session.execute(
+        update(Cycle)
+        .where(Cycle.id == cycle_id, Cycle.launch_after == was)
+        .values(launch_after=to)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(done, "rowcount", 0))
 
 
 # ---------------------------------------------------------------- closing a cycle (issue 20 #1)

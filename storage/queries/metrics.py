@@ -24,18 +24,23 @@ The method's participation figures (issue 20 #8; ``participation``, ``participat
 - daily-active rate: people with a message or click on a workday, averaged over the window's workdays whose
   inbound events are still kept;
 - feedback frequency: released peer answers, kudos and check-in replies received, per person and week.
+
+The goal tree's figures of one cycle (issue 17; ``goal_figures``, ``goal_figures_by``):
+- alignment rate (对齐率): person-level goals with a parent objective;
+- carry-over share (行动转化度): of the previous cycle's unfinished key results and the action items open at
+  its end, the ones carried into this cycle (the carry's audit rows, ``storage.queries.carry.CARRIED``).
 ``docs/metrics.md`` holds the full definitions of every figure, with numerator, denominator and window.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, literal, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -43,21 +48,41 @@ from storage.models import (
     ActionItem,
     AuditLog,
     CheckIn,
+    CycleParticipant,
     Evidence,
     EvidenceRequest,
+    Goal,
     InboundEvent,
+    KeyResult,
     PeerFeedback,
     Person,
     Recognition,
     Review321,
     SelfAssessment,
 )
+from storage.queries.carry import CARRIED, open_at
 
 DONE_CHECKIN = ("submitted", "acknowledged", "followup")
 PROGRESS_GAP_ACTION = "progress.gap"
 """The audit action ``handlers.escalation.check_progress_gap`` records; the risks list reads it back."""
 
-Group = Literal["person", "department"] | None
+T = TypeVar("T")
+Level = Literal["person", "department", "company"]
+
+
+@dataclass(frozen=True)
+class Levels:
+    """Several groupings from one scan: the same statement ``GROUP BY GROUPING SETS`` (PostgreSQL), keys
+    ``(level, id)`` (``("company", 0)``). A report needs every figure per person, per department and for
+    the company; three scans of a year of check-ins became one. SQLite has no grouping sets: there each
+    level is its own statement, with the same keys."""
+
+    levels: tuple[Level, ...]
+
+
+Group = Literal["person", "department"] | Levels | None
+LEVEL_OF = {0: "person", 2: "department", 3: "company"}
+"""``GROUPING(person, department)`` of a row: which level of a ``Levels`` grouping it is."""
 
 
 @dataclass(frozen=True)
@@ -297,6 +322,8 @@ def progress_gaps_in(window: Window) -> tuple[ColumnElement[bool], ...]:
 
 
 def _grouped(stmt: Any, group: Group, person_col: Any) -> tuple[Any, Any]:
+    if isinstance(group, Levels):
+        return _by_levels(stmt, group, person_col), None
     if group == "person":
         key = person_col
     elif group == "department":
@@ -304,6 +331,56 @@ def _grouped(stmt: Any, group: Group, person_col: Any) -> tuple[Any, Any]:
     else:
         return stmt.add_columns(literal(0).label("k")), None
     return stmt.add_columns(key.label("k")).group_by(key), key
+
+
+def _by_levels(stmt: Any, group: Levels, person_col: Any) -> Any:
+    """``GROUP BY GROUPING SETS`` for the levels asked for; ``lv`` tells a row's level, ``k`` its id."""
+    sets = {
+        "person": tuple_(person_col, Person.department_id),
+        "department": tuple_(Person.department_id),
+        "company": tuple_(),
+    }
+    if "person" in group.levels:
+        lv = func.grouping(person_col, Person.department_id)
+        k = case((lv == 0, person_col), (lv == 2, Person.department_id), else_=literal(0))
+    else:  # only grouped columns may be named: the same numbers without the person's bit
+        lv = func.grouping(Person.department_id) + 2
+        k = case((lv == 2, Person.department_id), else_=literal(0))
+    return stmt.add_columns(k.label("k"), lv.label("lv")).group_by(
+        func.grouping_sets(*(sets[level] for level in group.levels))
+    )
+
+
+async def _rows(session: AsyncSession, stmt: Any) -> Sequence[Any]:
+    """An aggregate's rows through the session's connection: plain rows, without the ORM's per-row loading
+    (a report's per-person statements return 100,000 rows each)."""
+    conn = await session.connection()
+    return (await conn.execute(stmt)).all()
+
+
+def _key(row: Any, group: Group) -> Any:
+    """A row's group key: its id, or ``(level, id)`` under a ``Levels`` grouping."""
+    return (LEVEL_OF[row.lv], row.k) if isinstance(group, Levels) else row.k
+
+
+async def _levelled(
+    session: AsyncSession, group: Group, fn: Callable[[Group], Awaitable[dict[Any, T]]]
+) -> dict[Any, T]:
+    """``fn`` under ``group``; where the database has no grouping sets (SQLite), one level at a time, each
+    re-keyed ``(level, id)``."""
+    if not isinstance(group, Levels) or _dialect(session) == "postgresql":
+        return await fn(group)
+    out: dict[Any, T] = {}
+    for level in group.levels:
+        plain: Group = None if level == "company" else level
+        out.update(((level, key), value) for key, value in (await fn(plain)).items())
+    return out
+
+
+def _level_of(key: Any, group: Group) -> Level:
+    if isinstance(group, Levels):
+        return key[0]  # type: ignore[no-any-return]
+    return "company" if group is None else group
 
 
 async def _checkins(session: AsyncSession, scope: Scope, window: Window, group: Group) -> dict[Any, Metrics]:
@@ -316,8 +393,8 @@ async def _checkins(session: AsyncSession, scope: Scope, window: Window, group: 
     )
     stmt, _ = _grouped(stmt, group, CheckIn.person_id)
     out: dict[Any, Metrics] = {}
-    for row in await session.execute(stmt):
-        out[row.k] = Metrics(checkins_due=int(row.due or 0), checkins_done=int(row.done or 0))
+    for row in await _rows(session, stmt):
+        out[_key(row, group)] = Metrics(checkins_due=int(row.due or 0), checkins_done=int(row.done or 0))
     return out
 
 
@@ -342,8 +419,8 @@ async def _items_by_deadline(
     )
     stmt, _ = _grouped(stmt, group, ActionItem.owner_id)
     out: dict[Any, Metrics] = {}
-    for row in await session.execute(stmt):
-        out[row.k] = Metrics(
+    for row in await _rows(session, stmt):
+        out[_key(row, group)] = Metrics(
             actions_due=int(row.due or 0),
             actions_on_time=int(row.on_time or 0),
             evidence_required=int(row.required or 0),
@@ -361,9 +438,9 @@ async def _responses(session: AsyncSession, scope: Scope, window: Window, group:
     )
     stmt, _ = _grouped(stmt, group, ActionItem.owner_id)
     out: dict[Any, Metrics] = {}
-    for row in await session.execute(stmt):
+    for row in await _rows(session, stmt):
         n = int(row.n or 0)
-        out[row.k] = Metrics(
+        out[_key(row, group)] = Metrics(
             responses=n, response_seconds=float(row.avg) if n and row.avg is not None else None
         )
     return out
@@ -377,7 +454,7 @@ async def _kudos(session: AsyncSession, scope: Scope, window: Window, group: Gro
         .where(*scope.where(), Recognition.created_at >= window.start, Recognition.created_at < window.end)
     )
     stmt, _ = _grouped(stmt, group, Recognition.to_person_id)
-    return {row.k: Metrics(kudos_points=int(row.points or 0)) for row in await session.execute(stmt)}
+    return {_key(row, group): Metrics(kudos_points=int(row.points or 0)) for row in await _rows(session, stmt)}
 
 
 def _merge(parts: Sequence[dict[Any, Metrics]]) -> dict[Any, Metrics]:
@@ -389,9 +466,8 @@ def _merge(parts: Sequence[dict[Any, Metrics]]) -> dict[Any, Metrics]:
             if base is None:
                 out[key] = partial
                 continue
-            for name, value in vars(partial).items():
-                if value not in (0, None):
-                    setattr(base, name, value)
+            # Each statement sets its own fields and leaves the others at their defaults (0, None).
+            base.__dict__.update({name: v for name, v in partial.__dict__.items() if v not in (0, None)})
     return out
 
 
@@ -402,7 +478,12 @@ async def metrics(session: AsyncSession, scope: Scope, window: Window) -> Metric
 
 
 async def metrics_by(session: AsyncSession, scope: Scope, window: Window, group: Group) -> dict[Any, Metrics]:
-    """The same figures grouped per person id or per department id (None key = no department)."""
+    """The same figures grouped per person id or per department id (None key = no department), or per
+    ``Levels`` (keys ``(level, id)``)."""
+    return await _levelled(session, group, lambda g: _metrics_by(session, scope, window, g))
+
+
+async def _metrics_by(session: AsyncSession, scope: Scope, window: Window, group: Group) -> dict[Any, Metrics]:
     parts = [
         await _checkins(session, scope, window, group),
         await _items_by_deadline(session, scope, window, group),
@@ -702,7 +783,7 @@ def _day_values(dialect: str, days: Sequence[date]) -> list[Any]:
 async def _people(session: AsyncSession, scope: Scope, group: Group) -> dict[Any, int]:
     stmt = select(func.count().label("n")).select_from(Person).where(*scope.where(), Person.active.is_(True))
     stmt, _ = _grouped(stmt, group, Person.id)
-    return {row.k: int(row.n or 0) for row in await session.execute(stmt)}
+    return {_key(row, group): int(row.n or 0) for row in await _rows(session, stmt)}
 
 
 async def _active_days(
@@ -717,6 +798,13 @@ async def _active_days(
     people. The people in scope are an ``IN`` set, so a team's count can start from its few people."""
     if not days:
         return {}
+    if isinstance(group, Levels):  # a statement of its own per level (the grouping differs per level)
+        out_levels: dict[Any, int] = {}
+        for level in group.levels:
+            plain: Group = None if level == "company" else level
+            found = await _active_days(session, scope, window, plain, days)
+            out_levels.update(((level, key), n) for key, n in found.items())
+        return out_levels
     dialect = _dialect(session)
     day = _local_day(dialect, InboundEvent.received_at, window)
     start = datetime.combine(days[0], time(0), tzinfo=window.tz).astimezone(UTC)
@@ -733,7 +821,7 @@ async def _active_days(
             .where(in_scope, *where)
             .group_by(InboundEvent.person_id)
         )
-        return {r[0]: int(r[1]) for r in await session.execute(stmt)}
+        return {r[0]: int(r[1]) for r in await _rows(session, stmt)}
     if group == "department":
         stmt = (
             select(Person.department_id, func.count(InboundEvent.person_id.distinct()))
@@ -746,7 +834,7 @@ async def _active_days(
         per_day = func.count(InboundEvent.person_id.distinct())
         stmt = select(literal(0), per_day).where(in_scope, *where).group_by(day)
     out: dict[Any, int] = {}
-    for key, n in await session.execute(stmt):
+    for key, n in await _rows(session, stmt):
         out[key] = out.get(key, 0) + int(n)
     return out
 
@@ -766,7 +854,7 @@ async def _self_assessments(
         )
     )
     stmt, _ = _grouped(stmt, group, SelfAssessment.person_id)
-    return {row.k: (int(row.n or 0), int(row.done or 0)) for row in await session.execute(stmt)}
+    return {_key(row, group): (int(row.n or 0), int(row.done or 0)) for row in await _rows(session, stmt)}
 
 
 async def _review_actions(
@@ -791,7 +879,7 @@ async def _review_actions(
         )
     )
     stmt, _ = _grouped(stmt, group, ActionItem.owner_id)
-    return {row.k: (int(row.n or 0), int(row.done or 0)) for row in await session.execute(stmt)}
+    return {_key(row, group): (int(row.n or 0), int(row.done or 0)) for row in await _rows(session, stmt)}
 
 
 async def _cross_department(
@@ -817,7 +905,7 @@ async def _cross_department(
         )
     )
     stmt, _ = _grouped(stmt, group, PeerFeedback.subject_id)
-    return {row.k: (int(row.n or 0), int(row.cross or 0)) for row in await session.execute(stmt)}
+    return {_key(row, group): (int(row.n or 0), int(row.cross or 0)) for row in await _rows(session, stmt)}
 
 
 async def _feedback_received(
@@ -839,8 +927,8 @@ async def _feedback_received(
             .where(*scope.where(), Person.active.is_(True), at >= window.start, at < window.end, *extra)
         )
         stmt, _ = _grouped(stmt, group, person_col)
-        for row in await session.execute(stmt):
-            out[row.k] = out.get(row.k, 0) + int(row.n or 0)
+        for row in await _rows(session, stmt):
+            out[_key(row, group)] = out.get(_key(row, group), 0) + int(row.n or 0)
     return out
 
 
@@ -889,22 +977,51 @@ async def participation_by(
     min_answers: int = 3,
 ) -> dict[Any, Participation]:
     """The participation figures per person id or department id (None key = no department); ``group``
-    None gives one entry under key 0. ``min_answers`` is ``[feedback] anonymity_threshold``: fewer released
-    answers than that in a group withhold its cross-department figures, and a person never gets them."""
+    None gives one entry under key 0, ``Levels`` entries under ``(level, id)``. ``min_answers`` is
+    ``[feedback] anonymity_threshold``: fewer released answers than that in a group withhold its
+    cross-department figures, and a person never gets them."""
+    return await _levelled(
+        session,
+        group,
+        lambda g: _participation_by(
+            session, scope, window, g, workdays=workdays, kept_since=kept_since, min_answers=min_answers
+        ),
+    )
+
+
+def _without_person(group: Group) -> Group | bool:
+    """The grouping for cross-department figures, which are never given per person (False: none at all)."""
+    if isinstance(group, Levels):
+        rest = tuple(level for level in group.levels if level != "person")
+        return Levels(rest) if rest else False
+    return False if group == "person" else group
+
+
+async def _participation_by(
+    session: AsyncSession,
+    scope: Scope,
+    window: Window,
+    group: Group,
+    *,
+    workdays: Collection[date] | None,
+    kept_since: datetime | None,
+    min_answers: int,
+) -> dict[Any, Participation]:
     days = counted_workdays(window, workdays=workdays, kept_since=kept_since)
     people = await _people(session, scope, group)
     selfs = await _self_assessments(session, scope, window, group)
     reviews = await _review_actions(session, scope, window, group)
-    cross = {} if group == "person" else await _cross_department(session, scope, window, group)
+    cross_group = _without_person(group)
+    cross = {} if cross_group is False else await _cross_department(session, scope, window, cross_group)
     active = await _active_days(session, scope, window, group, days)
     feedback = await _feedback_received(session, scope, window, group)
-    keys: set[Any] = {0} if group is None else set()
+    keys: set[Any] = _company_keys(group)
     for part in (people, selfs, reviews, cross, active, feedback):
         keys.update(part)
     out: dict[Any, Participation] = {}
     for key in keys:
         answers, crossed = cross.get(key, (0, 0))
-        withheld = group == "person" or 0 < answers < min_answers
+        withheld = _level_of(key, group) == "person" or 0 < answers < min_answers
         out[key] = Participation(
             self_requested=selfs.get(key, (0, 0))[0],
             self_submitted=selfs.get(key, (0, 0))[1],
@@ -919,3 +1036,185 @@ async def participation_by(
             weeks=window.days / 7,
         )
     return out
+
+
+def _company_keys(group: Group) -> set[Any]:
+    """The keys a result always has: the company's, which exists even when nothing counted."""
+    if group is None:
+        return {0}
+    if isinstance(group, Levels) and "company" in group.levels:
+        return {("company", 0)}
+    return set()
+
+
+# ------------------------------------------------------------------ the goal tree (issue 17)
+
+
+@dataclass(frozen=True)
+class CarryBase:
+    """The cycle a carry-over share looks back at (the one before the cycle in question) and when it ended
+    (``storage.queries.carry.ended_at``: its close, or now while it is closing)."""
+
+    cycle_id: int
+    ended_at: datetime
+
+
+@dataclass
+class GoalFigures:
+    """Alignment and carry-over of one cycle in a scope (definitions in ``docs/metrics.md``)."""
+
+    goals: int = 0
+    """Person-level goals of the cycle owned by people in scope."""
+    aligned: int = 0
+    """Of those, the goals with a parent objective."""
+    carry_base: int | None = None
+    """Open action items plus unfinished key results at the previous cycle's end; None: no previous cycle."""
+    carried: int = 0
+    """Of those, the ones carried into this cycle's goals."""
+
+    @property
+    def alignment_rate(self) -> float | None:
+        return _ratio(self.aligned, self.goals)
+
+    @property
+    def carry_over_share(self) -> float | None:
+        return None if self.carry_base is None else _ratio(self.carried, self.carry_base)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "goals": self.goals,
+            "goals_aligned": self.aligned,
+            "alignment_rate": _round(self.alignment_rate),
+            "carry_over_base": self.carry_base,
+            "carried_over": self.carried,
+            "carry_over_share": _round(self.carry_over_share),
+        }
+
+
+async def _alignment(
+    session: AsyncSession, scope: Scope, cycle_id: int, group: Group, level: str
+) -> dict[Any, tuple[int, int]]:
+    aligned = func.sum(case((Goal.parent_id.is_not(None), 1), else_=0))
+    stmt = (
+        select(func.count().label("n"), aligned.label("aligned"))
+        .select_from(Goal)
+        .join(Person, Person.id == Goal.person_id)
+        .where(*scope.where(), Goal.cycle_id == cycle_id, Goal.level == level)
+    )
+    stmt, _ = _grouped(stmt, group, Goal.person_id)
+    return {_key(row, group): (int(row.n or 0), int(row.aligned or 0)) for row in await _rows(session, stmt)}
+
+
+async def _carry_base(
+    session: AsyncSession, scope: Scope, previous: CarryBase, group: Group, level: str
+) -> dict[Any, int]:
+    """Unfinished key results of the previous cycle's person goals, and the action items of its participants
+    open at its end, per group (two statements)."""
+    out: dict[Any, int] = {}
+    krs = (
+        select(func.count().label("n"))
+        .select_from(KeyResult)
+        .join(Goal, Goal.id == KeyResult.goal_id)
+        .join(Person, Person.id == Goal.person_id)
+        .where(
+            *scope.where(), Goal.cycle_id == previous.cycle_id, Goal.level == level, KeyResult.progress < 1.0
+        )
+    )
+    members = select(CycleParticipant.person_id).where(CycleParticipant.cycle_id == previous.cycle_id)
+    items = (
+        select(func.count().label("n"))
+        .select_from(ActionItem)
+        .join(Person, Person.id == ActionItem.owner_id)
+        .where(*scope.where(), ActionItem.owner_id.in_(members), open_at(previous.ended_at))
+    )
+    for stmt, person_col in ((krs, Goal.person_id), (items, ActionItem.owner_id)):
+        grouped, _ = _grouped(stmt, group, person_col)
+        for row in await _rows(session, grouped):
+            out[_key(row, group)] = out.get(_key(row, group), 0) + int(row.n or 0)
+    return out
+
+
+async def _carried(
+    session: AsyncSession, scope: Scope, cycle_id: int, previous: CarryBase, group: Group
+) -> dict[Any, int]:
+    """Items carried from the previous cycle into this one: the carry's audit rows (one per click, on the
+    participant), whose detail lists what it carried."""
+    rows = await session.execute(
+        select(Person.id, Person.department_id, AuditLog.detail)
+        .select_from(AuditLog)
+        .join(CycleParticipant, CycleParticipant.id == AuditLog.entity_id)
+        .join(Person, Person.id == CycleParticipant.person_id)
+        .where(
+            *scope.where(),
+            AuditLog.action == CARRIED,
+            AuditLog.entity == "cycle_participant",
+            CycleParticipant.cycle_id == cycle_id,
+        )
+    )
+    out: dict[Any, int] = {}
+    for person_id, department_id, detail in rows:
+        if not isinstance(detail, dict) or detail.get("from_cycle_id") != previous.cycle_id:
+            continue
+        n = sum(
+            len(v) for v in (detail.get("key_results"), detail.get("action_items")) if isinstance(v, list)
+        )
+        for key in _keys_of(group, person_id, department_id):
+            out[key] = out.get(key, 0) + n
+    return out
+
+
+def _keys_of(group: Group, person_id: int, department_id: int | None) -> list[Any]:
+    """The keys one person's row counts under in ``group`` (grouping done here, not in SQL)."""
+    plain = {"person": person_id, "department": department_id, "company": 0}
+    if isinstance(group, Levels):
+        return [(level, plain[level]) for level in group.levels]
+    return [plain["company" if group is None else group]]
+
+
+async def goal_figures(
+    session: AsyncSession, scope: Scope, cycle_id: int, *, level: str, previous: CarryBase | None
+) -> GoalFigures:
+    """Alignment rate and carry-over share of one cycle in one scope (at most four statements)."""
+    return (await goal_figures_by(session, scope, cycle_id, None, level=level, previous=previous))[0]
+
+
+async def goal_figures_by(
+    session: AsyncSession,
+    scope: Scope,
+    cycle_id: int,
+    group: Group,
+    *,
+    level: str,
+    previous: CarryBase | None,
+) -> dict[Any, GoalFigures]:
+    """The goal figures per person id or department id (None key = no department); ``group`` None gives one
+    entry under key 0. ``level`` is the person level's word (``bot.core.status.GoalLevel.PERSON``);
+    ``previous`` the cycle the carry-over share looks back at (None: there is none, and no share)."""
+    return await _levelled(
+        session, group, lambda g: _goal_figures_by(session, scope, cycle_id, g, level=level, previous=previous)
+    )
+
+
+async def _goal_figures_by(
+    session: AsyncSession,
+    scope: Scope,
+    cycle_id: int,
+    group: Group,
+    *,
+    level: str,
+    previous: CarryBase | None,
+) -> dict[Any, GoalFigures]:
+    aligned = await _alignment(session, scope, cycle_id, group, level)
+    base = await _carry_base(session, scope, previous, group, level) if previous is not None else {}
+    carried = await _carried(session, scope, cycle_id, previous, group) if previous is not None else {}
+    keys: set[Any] = _company_keys(group)
+    keys.update(aligned, base, carried)
+    return {
+        key: GoalFigures(
+            goals=aligned.get(key, (0, 0))[0],
+            aligned=aligned.get(key, (0, 0))[1],
+            carry_base=None if previous is None else base.get(key, 0),
+            carried=carried.get(key, 0),
+        )
+        for key in keys
+    }

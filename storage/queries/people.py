@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from storage.models import Department, Person
+from storage.queries.scheduled import PersonRow
 
 IN_CHUNK = 10_000
 """Ids per ``IN (…)`` list: PostgreSQL's driver (asyncpg) takes at most 32,767 bind parameters a statement."""
@@ -112,16 +114,49 @@ class Member:
         return role in {r.strip() for r in self.roles.split(",")}
 
 
-async def active_members(
-    session: AsyncSession, workspace_id: int, department_ids: set[int] | None = None
-) -> list[Member]:
-    """``active_people`` as lightweight rows, ordered by id."""
-    stmt = select(Person.id, Person.platform_user_id, Person.locale, Person.roles).where(
-        Person.workspace_id == workspace_id, Person.active.is_(True)
-    )
+def active_in(workspace_id: int, department_ids: set[int] | None = None) -> list[ColumnElement[bool]]:
+    """The conditions "an active person of the workspace (in one of ``department_ids``, when given)"."""
+    conditions: list[ColumnElement[bool]] = [Person.workspace_id == workspace_id, Person.active.is_(True)]
     if department_ids is not None:
-        stmt = stmt.where(Person.department_id.in_(department_ids))
-    return [Member(*row) for row in (await session.execute(stmt.order_by(Person.id))).all()]
+        conditions.append(Person.department_id.in_(department_ids))
+    return conditions
+
+
+async def count_active(
+    session: AsyncSession, workspace_id: int, department_ids: set[int] | None = None
+) -> int:
+    """How many ``active_members`` there are, without reading them."""
+    n = await session.scalar(
+        select(func.count()).select_from(Person).where(*active_in(workspace_id, department_ids))
+    )
+    return int(n or 0)
+
+
+async def active_members(
+    session: AsyncSession,
+    workspace_id: int,
+    department_ids: set[int] | None = None,
+    *,
+    after: int = 0,
+    limit: int | None = None,
+) -> list[Member]:
+    """``active_people`` as lightweight rows, ordered by id; ``after`` and ``limit`` read them a page at a
+    time (a kickoff written in chunks)."""
+    stmt = (
+        select(Person.id, Person.platform_user_id, Person.locale, Person.roles)
+        .where(*active_in(workspace_id, department_ids), Person.id > after)
+        .order_by(Person.id)
+        .limit(limit)
+    )
+    return [Member(*row) for row in (await session.execute(stmt)).all()]
+
+
+_WITH_REPORTS = (
+    select(Person.manager_id)
+    .where(Person.manager_id.in_(bindparam("ids", expanding=True)), Person.active.is_(True))
+    .distinct()
+)
+"""Built once: a card click asks it (is the clicker a manager?), and building costs as much as running."""
 
 
 async def manager_ids_among(session: AsyncSession, people: Iterable[HasRoles]) -> set[int]:
@@ -132,13 +167,24 @@ async def manager_ids_among(session: AsyncSession, people: Iterable[HasRoles]) -
     with_reports: set[int] = set()
     # In chunks: asyncpg refuses more than 32,767 bind parameters, and a kickoff passes the whole company.
     for start in range(0, len(ids), IN_CHUNK):
-        rows = await session.scalars(
-            select(Person.manager_id)
-            .where(Person.manager_id.in_(ids[start : start + IN_CHUNK]), Person.active.is_(True))
-            .distinct()
-        )
+        rows = await session.scalars(_WITH_REPORTS, {"ids": ids[start : start + IN_CHUNK]})
         with_reports.update(i for i in rows if i is not None)
     return with_reports | {p.id for p in people if p.has_role("manager")}
+
+
+async def count_managers(
+    session: AsyncSession, workspace_id: int, department_ids: set[int] | None = None
+) -> int:
+    """How many ``active_members`` ``manager_ids_among`` would name, counted by the database (someone
+    active reports to them, or they hold the ``manager`` role)."""
+    reports = aliased(Person)
+    has_reports = (
+        select(reports.id).where(reports.manager_id == Person.id, reports.active.is_(True)).exists()
+    )
+    role = ("," + func.replace(Person.roles, " ", "") + ",").like("%,manager,%")
+    everyone = active_in(workspace_id, department_ids)
+    stmt = select(func.count()).select_from(Person).where(*everyone, or_(has_reports, role))
+    return int(await session.scalar(stmt) or 0)
 
 
 async def direct_reports(session: AsyncSession, manager_id: int) -> list[Person]:
@@ -149,7 +195,7 @@ async def direct_reports(session: AsyncSession, manager_id: int) -> list[Person]
     )
 
 
-def on_leave(person: Person, day: date) -> bool:
+def on_leave(person: Person | PersonRow, day: date) -> bool:
     if person.leave_from is None or person.leave_until is None:
         return False
     return person.leave_from <= day <= person.leave_until

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import aiohttp
 import pytest
 from aiohttp import web
 from PIL import Image as PILImage
@@ -14,11 +16,12 @@ from sqlalchemy import select
 from adapters.base import PermanentError, RateLimited, TransientError
 from adapters.feishu.adapter import FeishuAdapter
 from adapters.feishu.client import FeishuApiError
+from adapters.ratelimit import limiter_for
 from adapters.registry import AdapterRegistry
 from bot.app.orgsync import apply_org
 from bot.app.service import Service, build_service
 from bot.core.clock import FixedClock
-from bot.core.config import Settings
+from bot.core.config import RateLimit, Settings
 from bot.core.events import TextMessage
 from cards.model import Card, Header, Image, Markdown
 from storage.media import MediaStore
@@ -285,3 +288,51 @@ async def test_fake_enforces_the_per_app_frequency_limit(adapter: FeishuAdapter,
         await adapter.send("ou_1", card(), idempotency_key="burst-3")
     assert exc.value.retry_after == 1
     assert len(fake.messages) == 3
+
+
+async def test_fake_enforces_the_per_minute_limit_too(adapter: FeishuAdapter, fake: FakeFeishu) -> None:
+    """Feishu's message APIs allow 1,000 calls a minute per app besides 50 a second (PLATFORMS.md §2.7);
+    past it the answer is the same frequency-limit error, saying when the minute has room again."""
+    now = [1000.0]
+    fake.limit_clock = lambda: now[0]
+    fake.per_minute_limit = 5
+    for i in range(5):
+        now[0] += 2.0  # well inside the per-second limit
+        await adapter.send("ou_1", card(), idempotency_key=f"minute-{i}")
+    now[0] += 2.0  # 10 s after the first call (at 1002), which leaves the window 50 s from now
+    with pytest.raises(RateLimited) as exc:
+        await adapter.send("ou_1", card(), idempotency_key="minute-5")
+    assert exc.value.retry_after == 50
+    assert len(fake.messages) == 5 and fake.throttled == 1
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{fake.url}/open-apis/im/v1/messages?receive_id_type=open_id",
+            headers={"Authorization": f"Bearer {await adapter.client.token()}"},
+            json={"receive_id": "ou_1", "msg_type": "interactive", "content": "{}"},
+        ) as resp,
+    ):
+        body = await resp.json()
+        assert resp.status == 429 and body["code"] == 99991400
+        assert resp.headers["x-ogw-ratelimit-limit"] == "5"
+    now[0] += 50.0  # the first call is a minute old: one more fits
+    await adapter.send("ou_1", card(), idempotency_key="minute-5")
+    assert len(fake.messages) == 6
+
+
+async def test_the_limiter_keeps_both_windows_against_the_fake(fake: FakeFeishu) -> None:
+    """With the limiter the client takes per message call, a burst of sends meets no rate-limit answer."""
+    fake.per_second_limit, fake.per_minute_limit = 10, 1000
+    limited = FeishuAdapter(
+        app_id=fake.app_id,
+        app_secret=fake.app_secret,
+        api_base=fake.url,
+        limiter=limiter_for(RateLimit(per_second=10.0, burst=1, per_minute=1000, margin_seconds=0.2)),
+    )
+    try:
+        await asyncio.gather(
+            *(limited.send(f"ou_{i}", card(), idempotency_key=f"paced-{i}") for i in range(25))
+        )
+    finally:
+        await limited.close()
+    assert len(fake.messages) == 25 and fake.throttled == 0

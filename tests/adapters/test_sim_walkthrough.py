@@ -147,7 +147,12 @@ async def test_the_readme_walk_through(sim_server: SimServer, sim_page: Page) ->
     await walk.say("/goals")
     goals = walk.card(has='form[data-form="goals"]')
     await walk.submit(
-        goals, {"objective_1": "12 月 20 日前把支付回调失败率从 0.8% 降到 0.1%", "weight_1": "100"}
+        goals,
+        {
+            "objective_1": "支付回调稳定可靠",
+            "key_results_1": "12 月 20 日前把支付回调失败率从 0.8% 降到 0.1%",
+            "weight_1": "100",
+        },
     )
 
     async def goals_in() -> bool:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import base64
 
 import pytest
-import wechatpy.enterprise.crypto as wechat_enterprise_crypto
-
+from adapters.wecom import crypto as wecom_crypto
 from adapters.wecom.crypto import CallbackCrypto, CryptoError, signature
 from adapters.wecom.inbound import WeComText, parse_message
 
@@ -50,9 +49,7 @@ def test_decrypt_vector(crypto: CallbackCrypto) -> None:
 def test_encrypt_vector_with_the_published_random_prefix(
     crypto: CallbackCrypto, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(
-        wechat_enterprise_crypto.PrpCrypto, "get_random_string", lambda self: "1234567890123456"
-    )
+    monkeypatch.setattr(wecom_crypto, "random_prefix", lambda: "1234567890123456")
     reply = (
         "<xml>\n<MsgType><![CDATA[text]]></MsgType>\n<Content><![CDATA[test]]></Content>\n"
         "<FromUserName><![CDATA[wx49f0ab532d5d035a]]></FromUserName>\n"

@@ -37,8 +37,13 @@ from storage.models import (
     DeliverableRating,
     Evidence,
     Goal,
+    GoalComment,
+    GoalVersion,
     Grade,
     InboundEvent,
+    KeyResult,
+    KeyResultRhythm,
+    KeyResultValue,
     OutboxMessage,
     PeerFeedback,
     Person,
@@ -70,6 +75,16 @@ TEXTS = {
     "vague": "还行吧，差不多就这样了",
     "checkin_note": "进展说明：周三和客户对齐了验收口径",
     "snapshot_goal": "快照里的目标：对账报表上线",
+    "kr_title": "对账报表延迟从 9 秒降到 2 秒",
+    "kr_milestone": "灰度发布到华东区机房",
+    "kr_note": "数值备注：本周给对账接口加了缓存",
+    "comment_by_him": "写给李四的评论：接口文档写得很清楚",
+    "comment_on_him": "经理对这个目标的评论：再加一条可用性指标",
+    "answer_by_him": "他作为代理人的回复：目标维持不变",
+    "version_reason": "调整理由：客户把验收提前到十二月",
+    "version_comment": "退回意见：先和财务确认口径",
+    "version_kr": "版本里的关键结果：对账差错降到每月一笔",
+    "rhythm": "每周三十点前上传对账截图",
 }
 
 
@@ -209,6 +224,60 @@ async def seed_person_data(
             )
         )
         session.add(QuietHours(person_id=pid, starts="22:00", ends="08:00"))
+        await session.flush()
+        # The goal tree (issue 17): a key result of theirs with a value note and a rhythm, comments by and
+        # on them, a challenge they answered, and a returned adjustment of their goals.
+        kr = KeyResult(
+            goal_id=goal.id,
+            title=TEXTS["kr_title"],
+            start_value=9,
+            target_value=2,
+            milestones=[{"name": TEXTS["kr_milestone"], "due": None, "done": True}],
+        )
+        other_goal = Goal(cycle_id=cycle.id, person_id=org.emp2.id, objective="李四的目标", weight=100)
+        session.add_all([kr, other_goal])
+        await session.flush()
+        session.add(
+            KeyResultValue(
+                key_result_id=kr.id, value=5, source="owner", recorded_by_id=pid, note=TEXTS["kr_note"]
+            )
+        )
+        session.add(KeyResultRhythm(key_result_id=kr.id, person_id=pid, text=TEXTS["rhythm"], weekday=2))
+        session.add_all(
+            [
+                GoalComment(goal_id=other_goal.id, author_id=pid, body=TEXTS["comment_by_him"]),
+                GoalComment(goal_id=goal.id, author_id=mgr, body=TEXTS["comment_on_him"]),
+                GoalComment(
+                    goal_id=other_goal.id,
+                    author_id=mgr,
+                    kind="challenge",
+                    direction="up",
+                    body="二十家客户太少，去年就做到了二十五家",
+                    status="kept",
+                    answer=TEXTS["answer_by_him"],
+                    answered_by_id=pid,
+                ),
+                GoalVersion(
+                    cycle_id=cycle.id,
+                    person_id=pid,
+                    version=2,
+                    status="returned",
+                    reason=TEXTS["version_reason"],
+                    comment=TEXTS["version_comment"],
+                    decided_by_id=mgr,
+                    content={
+                        "goals": [
+                            {
+                                "id": goal.id,
+                                "objective": TEXTS["goal"],
+                                "weight": 100,
+                                "key_results": [{"id": None, "title": TEXTS["version_kr"], "kind": "number"}],
+                            }
+                        ]
+                    },
+                ),
+            ]
+        )
         await session.flush()
         # The audit trail: their own rows, the manager's rows about their records, one row by someone else.
         session.add(
@@ -439,6 +508,19 @@ async def test_erase_leaves_no_trace_and_keeps_metrics_and_the_audit_trail(
         assert await session.scalar(
             select(PeerFeedback.scores).where(PeerFeedback.rater_id == seeded["pid"])
         ) == {"quality": 5}
+        # The goal tree keeps its numbers and statuses; the rhythm of a person who is gone stops.
+        kr = await session.scalar(select(KeyResult))
+        assert kr is not None and (kr.title, kr.start_value, kr.target_value) == ("", 9, 2)
+        assert kr.milestones == [{"name": "", "due": None, "done": True}]
+        assert await session.scalar(select(KeyResultValue.value)) == 5
+        rhythm = await session.scalar(select(KeyResultRhythm))
+        assert rhythm is not None and (rhythm.text, rhythm.active) == ("", False)
+        challenge = await session.scalar(select(GoalComment).where(GoalComment.kind == "challenge"))
+        assert challenge is not None and challenge.status == "kept" and challenge.answer is None
+        assert challenge.body  # someone else's challenge of someone else's goal stays
+        version = await session.scalar(select(GoalVersion))
+        assert version is not None and version.content["goals"][0]["weight"] == 100
+    assert report.counts["comments on goals"] == 2 and report.counts["goal versions"] == 1
     with pytest.raises(EraseError, match="already erased"):
         await erase_person(service.factory, settings, seeded["pid"], apply=True)
 

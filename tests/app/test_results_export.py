@@ -19,7 +19,7 @@ from bot.app.cli import main
 from bot.app.results import COLUMNS, ResultsError, export_results, result_rows
 from bot.app.service import Service
 from bot.core.config import ConfigError, Settings, load_settings
-from storage.models import Cycle, Grade, GradeAppeal, PeerFeedback, Person, ResultFlag
+from storage.models import Cycle, GoalVersion, Grade, GradeAppeal, PeerFeedback, Person, ResultFlag
 from storage.queries.results import manager_score
 from tests.support.factories import Org
 from tests.support.flows3 import make_cycle
@@ -45,6 +45,7 @@ HEADER = [
     "promotion",
     "high_potential",
     "appeal_status",
+    "goal_version",
 ]
 """Pinned here, not imported: renaming or moving a column breaks HRIS imports, so it must break this test."""
 
@@ -119,11 +120,28 @@ async def seed(service: Service, org: Org) -> Cycle:
         seller = await s.get(Person, org.seller.id)
         assert seller is not None
         seller.department_id = org.rnd.id  # the export keeps the department the grade was given in
+        # 张三's goals: confirmed (v1), adjusted in November (v2), an adjustment still waiting (v3), and one
+        # approved after the cycle's last day (v4, not in force on it); the column shows v2.
+        for number, status, effective in (
+            (1, "approved", datetime(2026, 10, 5, tzinfo=UTC)),
+            (2, "approved", datetime(2026, 11, 3, tzinfo=UTC)),
+            (3, "returned", None),
+            (4, "approved", datetime(2027, 1, 2, tzinfo=UTC)),
+        ):
+            s.add(
+                GoalVersion(
+                    cycle_id=q4.id,
+                    person_id=org.emp1.id,
+                    version=number,
+                    status=status,
+                    effective_from=effective,
+                )
+            )
     return q4
 
 
 def expected(org: Org, *, unreleased: bool) -> list[dict[str, str]]:
-    base = {"cycle": "2026-Q4", "active": "true", "corrected_at": "", "score": ""}
+    base = {"cycle": "2026-Q4", "active": "true", "corrected_at": "", "score": "", "goal_version": ""}
     manager = base | {
         "person_id": str(org.manager.id), "platform_user_id": "mgr", "name": "王经理", "department": "研发部",
         "manager": "刘总", "manager_platform_user_id": "leader", "grade": "", "grade_status": "ungraded",
@@ -135,7 +153,7 @@ def expected(org: Org, *, unreleased: bool) -> list[dict[str, str]]:
         "manager": "王经理", "manager_platform_user_id": "mgr", "grade": "A", "grade_status": "released",
         "released_at": "2026-12-20T08:00:00+00:00", "corrected_at": "2026-12-22T09:30:00+00:00",
         "score": "4.25", "coefficient": "1.2", "promotion": "true", "high_potential": "true",
-        "appeal_status": "upheld",
+        "appeal_status": "upheld", "goal_version": "2",
     }  # fmt: skip
     emp2 = base | {
         "person_id": str(org.emp2.id), "platform_user_id": "emp2", "name": "李四", "department": "研发部",
@@ -194,6 +212,7 @@ async def test_xlsx_holds_the_same_rows_with_types(service: Service, org: Org, s
         True,
     )
     assert (emp1["released_at"], emp1["active"], emp1["name"]) == ("2026-12-20T08:00:00+00:00", True, "张三")
+    assert (emp1["goal_version"], got[0]["goal_version"]) == (2, None)
     assert (got[0]["grade"], got[0]["coefficient"], got[0]["grade_status"]) == (None, None, "ungraded")
     as_text = [{k: _as_csv(v) for k, v in r.items()} for r in got]
     assert as_text == expected(org, unreleased=True)
@@ -288,8 +307,9 @@ def test_manager_score_is_the_mean_of_valid_dimensions() -> None:
 
 
 async def test_rows_are_read_page_by_page(service: Service, org: Org, settings: Settings) -> None:
-    """120 graded people with a page size of 25: 5 pages of 4 statements each (+1 up-front check), and the
-    first row arrives after the first page, before the rest is read."""
+    """120 graded people with a page size of 25: 5 pages of 5 statements each (the page's four, and the goal
+    versions in force) and one up-front check; the first row arrives after the first page, before the rest
+    is read."""
     async with service.factory() as s, s.begin():
         cycle = Cycle(workspace_id=org.workspace.id, code="2026-Q4", status="closed")
         s.add(cycle)
@@ -320,12 +340,12 @@ async def test_rows_are_read_page_by_page(service: Service, org: Org, settings: 
         rows = result_rows(service.factory, settings, cycle, page_size=25)
         first = await anext(rows)
         assert first["platform_user_id"] == "p000"
-        assert len(statements) == 1 + 4  # the grade check, then one page
+        assert len(statements) == 1 + 5  # the grade check, then one page
         rest = [r async for r in rows]
     finally:
         event.remove(service.engine.sync_engine, "before_cursor_execute", count)
     assert [r["platform_user_id"] for r in [first, *rest]] == [f"p{i:03}" for i in range(120)]
-    assert len(statements) == 1 + 5 * 4
+    assert len(statements) == 1 + 5 * 5
     people_pages = [s for s in statements if "FROM people" in s and "LIMIT" in s.upper()]
     assert len(people_pages) == 5
 

@@ -3,8 +3,9 @@
 Server side (aiohttp on 127.0.0.1): tenant tokens (same token while ≥ 30 min remain, revocable), message
 create with ``uuid`` idempotency (same uuid within an hour → the same message, nothing new recorded), card
 PATCH (needs ``update_multi``), image upload, message-resource download, contact v3 departments/users with
-pagination, answers in the ``{"code","msg","data"}`` envelope with Feishu's codes, a per-app frequency
-limit (HTTP 429 + 99991400 + ``x-ogw-ratelimit-reset``), and the long-connection endpoint with a websocket
+pagination, answers in the ``{"code","msg","data"}`` envelope with Feishu's codes, the per-app frequency
+limits of the message APIs (50/s and 1,000/min, sliding windows; HTTP 429 + 99991400 +
+``x-ogw-ratelimit-reset``), and the long-connection endpoint with a websocket
 that speaks lark-oapi's protobuf ``Frame``.
 
 Client side: builds schema 2.0 envelopes, encrypts them exactly like Feishu (AES-256-CBC, key
@@ -19,8 +20,10 @@ import base64
 import email.utils
 import itertools
 import json
+import math
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -151,6 +154,10 @@ class FakeFeishu:
     encrypt_key: str = "ekey-fake"
     tenant_key: str = "tk-fake"
     per_second_limit: int = 50
+    per_minute_limit: int = 1000
+    """Feishu's message APIs: 50 calls/s and 1,000/min per app, each a sliding window (PLATFORMS.md §2.7)."""
+    limit_clock: Callable[[], float] = time.monotonic
+    """The clock of those windows (a test moves a minute on without waiting for it)."""
     now: Callable[[], float] = time.time
     """Feishu's clock, for the timestamps it signs (tests with a fixed service clock pass that clock)."""
     date_offset: float = 0.0
@@ -168,6 +175,9 @@ class FakeFeishu:
     _tokens: dict[str, float] = field(default_factory=dict)
     _uuids: dict[str, tuple[SentMessage, float]] = field(default_factory=dict)
     _window: list[float] = field(default_factory=list)
+    _minute: deque[float] = field(default_factory=deque)
+    throttled: int = 0
+    """Rate-limit answers given (either window)."""
     _ids: Any = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
     url: str = ""
@@ -243,17 +253,30 @@ class FakeFeishu:
         return None
 
     def _limited(self) -> web.Response | None:
-        now = time.monotonic()
+        """The per-app frequency control of the message APIs: past either window's limit the answer is
+        HTTP 429, code 99991400, with the limit and the seconds until the window has room again."""
+        now = self.limit_clock()
         self._window = [t for t in self._window if now - t < 1.0]
+        minute = self._minute
+        while minute and now - minute[0] >= 60.0:
+            minute.popleft()
         if len(self._window) >= self.per_second_limit:
-            return err(
-                99991400,
-                "request trigger frequency limit",
-                status=429,
-                headers={"x-ogw-ratelimit-limit": str(self.per_second_limit), "x-ogw-ratelimit-reset": "1"},
-            )
+            return self._frequency_limit(self.per_second_limit, 1)
+        if len(minute) >= self.per_minute_limit:
+            reset = minute[len(minute) - self.per_minute_limit] + 60.0 - now
+            return self._frequency_limit(self.per_minute_limit, max(1, math.ceil(reset)))
         self._window.append(now)
+        minute.append(now)
         return None
+
+    def _frequency_limit(self, limit: int, reset: int) -> web.Response:
+        self.throttled += 1
+        return err(
+            99991400,
+            "request trigger frequency limit",
+            status=429,
+            headers={"x-ogw-ratelimit-limit": str(limit), "x-ogw-ratelimit-reset": str(reset)},
+        )
 
     # ------------------------------------------------------------------ messages
     async def h_send(self, request: web.Request) -> web.Response:

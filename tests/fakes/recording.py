@@ -96,3 +96,10 @@ class RecordingAdapter(Adapter):
     def clear(self) -> None:
         self.sent.clear()
         self.updates.clear()
+
+
+class ChatOnlyAdapter(RecordingAdapter):
+    """The same platform as WeCom and DingTalk see it: cards hold no text inputs, so a form is answered in
+    chat, one question at a time. Added to a service's registry, it takes the place of the "rec" adapter."""
+
+    supports_text_inputs: ClassVar[bool] = False

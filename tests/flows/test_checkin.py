@@ -19,7 +19,7 @@ from cards.flow_actions import (
 )
 from cards.snooze import Snooze
 from handlers.checkin.checkin import build_checkin_form, close_missed_checkin, open_checkin, remind_checkin
-from storage.models import AuditLog, CheckIn, Cycle, Goal, Person
+from storage.models import AuditLog, CheckIn, Cycle, Goal, KeyResult, Person
 from tests.fakes.recording import RecordingAdapter
 from tests.support.factories import Org
 from tests.support.flows import button, click, has_enabled, last_to, last_update, run_as, say, text_of
@@ -58,7 +58,14 @@ async def test_open_is_idempotent_and_card_has_goals_and_snooze(
         service,
         "emp1",
         GoalsSubmit(cycle_id=cycle_id or 0),
-        {"objective_1": "上线计费", "weight_1": "70", "objective_2": "带新人", "weight_2": "30"},
+        {
+            "objective_1": "上线计费",
+            "key_results_1": "3 月 31 日前上线计费系统",
+            "weight_1": "70",
+            "objective_2": "带新人",
+            "key_results_2": "新人 2 人通过试用期",
+            "weight_2": "30",
+        },
     )
     await service.outbox.drain()
     recorder.clear()
@@ -71,8 +78,14 @@ async def test_open_is_idempotent_and_card_has_goals_and_snooze(
     assert len(cards) == 1
     card = cards[0]
     goal_ids = await _goal_ids(service, org.emp1)
-    names = [i.name for i in card.forms()[0].inputs]
-    assert names == [f"goal_{goal_ids[0]}", f"goal_{goal_ids[1]}", "note", "obstacles", "support"]
+    async with service.factory() as s:
+        kr_ids = list(
+            await s.scalars(
+                select(KeyResult.id).where(KeyResult.goal_id.in_(goal_ids)).order_by(KeyResult.goal_id)
+            )
+        )
+    names = [i.name for i in card.forms()[0].inputs]  # one per key result
+    assert names == [f"kr_{kr_ids[0]}", f"kr_{kr_ids[1]}", "note", "obstacles", "support"]
     assert button(card, CheckinSubmit).checkin_id == checkin.id
     snooze = button(card, Snooze)
     assert (snooze.flow, snooze.ref_id) == ("checkin", checkin.id)

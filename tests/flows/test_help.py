@@ -110,3 +110,25 @@ def test_the_generic_refusal_says_who_may_and_whom_to_ask() -> None:
     for locale, who, ask in (("zh-CN", "上级", "HR 管理员"), ("en", "manager", "HR admin")):
         message = Translator(locale)("common.not_allowed")
         assert who in message and ask in message, message
+
+
+async def test_the_goal_tree_commands_by_role(service: Service, org: Org, recorder: RecordingAdapter) -> None:
+    """Issue 17: everyone sees ``/okr``, ``/adjust``, ``/rhythm``; a department's head sets its objectives,
+    leaders the company's, HR both and the visibility; a manager sets a report's rhythm."""
+    employee = await _help(service, recorder, "emp1")
+    for command in ("/okr", "/okr tree", "/adjust", "/rhythm", "/carry"):
+        assert command in employee, command
+    assert "/objective" not in employee and "/okr visibility" not in employee and "/rhythm @" not in employee
+
+    head = await _help(service, recorder, "mgr")  # 王经理 heads 研发部
+    assert "/objective department" in head and "/rhythm @" in head
+    assert "/objective company" not in head
+
+    leader = await _help(service, recorder, "leader")
+    assert "/objective company" in leader and "/objective department" not in leader
+
+    hr = await _help(service, recorder, "hr")
+    for command in ("/objective company", "/objective department 部门名", "/okr visibility"):
+        assert command in hr, command
+
+    assert "/adjust" in await _help(service, recorder, "emp2")  # in English too

@@ -21,6 +21,7 @@ from typing import Any, ClassVar, get_args
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.registry import AdapterRegistry
 from bot.app.service import Service, build_service
@@ -28,9 +29,11 @@ from bot.core.clock import FixedClock
 from bot.core.config import Settings
 from bot.core.context import Context, Refused
 from bot.core.events import CardAction, TextMessage
+from cards import goal_actions
 from cards.actions import Action, pack, registered_actions
 from cards.catalogue import Translator
 from cards.model import DatePicker, Form, Select, TextInput
+from handlers.goals.versions import goal_entry
 from storage.models import (
     ActionItem,
     Base,
@@ -42,8 +45,13 @@ from storage.models import (
     Evidence,
     EvidenceRequest,
     Goal,
+    GoalComment,
+    GoalVersion,
     Grade,
     GradeAppeal,
+    KeyResult,
+    KeyResultRhythm,
+    KeyResultValue,
     PeerFeedback,
     Person,
     Review321,
@@ -78,10 +86,22 @@ GENERIC_FORM: dict[str, str | list[str]] = {
     "owner": "seller",
     "acceptor": "seller",
     "peers": ["seller"],
-    "objective_0": "forged",
-    "key_result_0": "forged",
-    "weight_0": "100",
+    "objective_1": "forged",
+    "key_results_1": "签约 20 家新客户",
+    "weight_1": "100",
+    "parent_1": "none",
+    "body": "forged",
+    "direction": "up",
+    "outcome": "adjust",
+    "answer": "forged",
+    "value": "40",
+    "note": "forged",
+    "krs_1": "1. 签约 40 家新客户",
+    "key_result": "1",
+    "rhythm": "每周三 10:00 前上传客户拜访照片",
 }
+"""Every field any form of a button asks for, filled in as an attacker would (a form the builder refuses to
+show is sent like this); the goals and objectives forms as their first goal, the adjustment as its first."""
 
 
 async def _build_world(service: Service, org: Org, now: datetime) -> dict[str, list[int]]:
@@ -93,6 +113,7 @@ async def _build_world(service: Service, org: Org, now: datetime) -> dict[str, l
             code="2026-H2",
             status="active",
             scope=[org.rnd.id],
+            goal_visibility="department",  # R&D's personal goals are not the seller's to see (issue 17)
             starts_on=date(2026, 7, 1),
             ends_on=date(2026, 12, 31),
             started_by_id=org.hr.id,
@@ -103,6 +124,7 @@ async def _build_world(service: Service, org: Org, now: datetime) -> dict[str, l
             code="2027-H1",
             status="draft",
             scope=[org.rnd.id],
+            goal_visibility="department",
             started_by_id=org.hr.id,
         )
         s.add_all([active, draft])
@@ -281,6 +303,8 @@ async def _build_world(service: Service, org: Org, now: datetime) -> dict[str, l
                 flow="checkin", person_id=org.emp2.id, period="2026-11-20", status="sent", due_at=now
             )
         )
+        await s.flush()
+        await _goal_tree(s, org, active, goal, now)
     ids: dict[str, list[int]] = {}
     async with service.factory() as s:
         for model in (
@@ -295,11 +319,108 @@ async def _build_world(service: Service, org: Org, now: datetime) -> dict[str, l
             DeliverableRating,
             Grade,
             GradeAppeal,
+            KeyResult,
+            GoalComment,
+            GoalVersion,
         ):
             ids[model.__tablename__] = list(await s.scalars(select(model.id).order_by(model.id)))
+        # Company and department objectives are open to everyone to see, comment on and question (issue 17
+        # item 4): the seller doing so is no forgery. Personal goals are R&D's only in this cycle.
+        ids["person_goals"] = list(
+            await s.scalars(select(Goal.id).where(Goal.level == "person").order_by(Goal.id))
+        )
     ids["victims"] = [org.emp1.id, org.emp2.id, org.manager.id]
     ids["departments"] = [org.rnd.id, org.sales.id]
     return ids
+
+
+async def _goal_tree(s: AsyncSession, org: Org, cycle: Cycle, goal: Goal, now: datetime) -> None:
+    """Issue 17 around 张三's goal: the leader's company objective and R&D's (set by HR, so that none of the
+    victims owns an objective everyone may see) above it, key
+    results with a value, 李四's challenge awaiting the manager's answer, a proposed adjustment (target 20 →
+    25) beside the approved version 1, and a weekly rhythm."""
+    company = Goal(
+        cycle_id=cycle.id, person_id=org.leader.id, level="company", objective="华东市场份额第一", weight=100
+    )
+    s.add(company)
+    await s.flush()
+    rnd = Goal(
+        cycle_id=cycle.id,
+        person_id=org.hr.id,
+        level="department",
+        department_id=org.rnd.id,
+        parent_id=company.id,
+        objective="研发交付提速",
+        weight=100,
+    )
+    s.add(rnd)
+    await s.flush()
+    goal.parent_id, goal.own_progress = rnd.id, 0.25
+    kr = KeyResult(goal_id=goal.id, title="签约新客户", unit="家", target_value=20.0, current_value=5.0)
+    kr.progress = 0.25
+    s.add_all(
+        [
+            kr,
+            KeyResult(goal_id=company.id, title="华东收入", unit="亿元", start_value=0.8, target_value=1.2),
+            KeyResult(goal_id=rnd.id, title="发布次数", unit="次", target_value=60.0),
+        ]
+    )
+    await s.flush()
+    s.add(
+        KeyResultValue(
+            key_result_id=kr.id,
+            value=5.0,
+            progress=0.25,
+            source="owner",
+            recorded_by_id=org.emp1.id,
+            recorded_at=now - timedelta(days=2),
+        )
+    )
+    s.add(
+        GoalComment(goal_id=goal.id, author_id=org.emp2.id, kind="challenge", direction="up", body="目标偏低")
+    )
+    approved = {"goals": [goal_entry(goal, [kr])]}
+    proposed = {
+        "goals": [
+            dict(
+                approved["goals"][0],
+                key_results=[dict(goal_entry(goal, [kr])["key_results"][0], target=25.0)],
+            )
+        ]
+    }
+    s.add_all(
+        [
+            GoalVersion(
+                cycle_id=cycle.id,
+                person_id=org.emp1.id,
+                version=1,
+                status="approved",
+                content=approved,
+                decided_by_id=org.manager.id,
+                decided_at=now - timedelta(days=30),
+                effective_from=now - timedelta(days=30),
+            ),
+            GoalVersion(
+                cycle_id=cycle.id,
+                person_id=org.emp1.id,
+                version=2,
+                status="proposed",
+                content=proposed,
+                reason="新增两个大客户渠道",
+                proposed_by_id=org.emp1.id,
+                proposed_at=now - timedelta(hours=3),
+            ),
+        ]
+    )
+    s.add(
+        KeyResultRhythm(
+            key_result_id=kr.id,
+            person_id=org.emp1.id,
+            text="上传客户拜访照片",
+            weekday=2,
+            created_by_id=org.manager.id,
+        )
+    )
 
 
 FIELD_TABLE = {
@@ -318,12 +439,17 @@ FIELD_TABLE = {
     "grade_id": "grades",
     "appeal_id": "grade_appeals",
     "department_id": "departments",
+    "goal_id": "person_goals",
+    "key_result_id": "key_results",
+    "comment_id": "goal_comments",
+    "version_id": "goal_versions",
 }
 
 
 def _values(name: str, annotation: Any, ids: dict[str, list[int]]) -> list[Any]:
     if name in FIELD_TABLE:
-        return ids[FIELD_TABLE[name]]
+        optional = type(None) in get_args(annotation)  # ObjectiveSubmit: no department = the company's
+        return [*ids[FIELD_TABLE[name]], *([None] if optional else [])]
     if name == "ref_id":
         return ids["checkins"] + ids["reviews_321"]
     if name == "flow":
@@ -431,6 +557,10 @@ async def test_forged_clicks_by_an_unrelated_employee_change_nothing(
             assert answer.toast != Translator("zh-CN")("common.error"), f"{pack(payload)} crashed the handler"
             tried[action_id] = tried.get(action_id, 0) + 1
     assert set(tried) == {a for a in actions if a in handled}
+    goal_tree = {
+        v.action_id for v in vars(goal_actions).values() if isinstance(v, type) and v in actions.values()
+    }
+    assert goal_tree and goal_tree <= set(tried), f"goal-tree payloads never forged: {goal_tree - set(tried)}"
     assert not [r for r in caplog.records if r.getMessage() == "handler failed"]
     assert sum(tried.values()) >= 2 * len(tried)
 
@@ -441,13 +571,15 @@ async def test_forged_clicks_by_an_unrelated_employee_change_nothing(
         (org.manager, "goals.confirm", {"participant_id": ids["cycle_participants"][0]}),
         (org.hr, "kickoff.cancel", {"cycle_id": ids["cycles"][1]}),
         (org.emp1, "schedule.snooze", {"flow": "checkin", "ref_id": ids["checkins"][2]}),
+        (org.emp1, "okr.kr_value_submit", {"key_result_id": ids["key_results"][0]}),
+        (org.emp1, "okr.comment", {"goal_id": ids["person_goals"][0]}),
+        (org.manager, "okr.adjust_approve", {"version_id": ids["goal_versions"][1]}),
     ]
     for person, action_id, fields in controls:
         payload = actions[action_id](**fields)
         before = await domain_snapshot(service)
-        answer = await service.dispatcher.dispatch(
-            _click(person.platform_user_id, payload, await _form_for(service, person.id, payload))
-        )
+        form = await _form_for(service, person.id, payload) | {"value": "8"}  # a key result's value: a number
+        answer = await service.dispatcher.dispatch(_click(person.platform_user_id, payload, form))
         after = await domain_snapshot(service)
         assert before != after, (
             f"control {action_id} by {person.platform_user_id} changed nothing: {answer.toast!r}"

@@ -19,18 +19,19 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core.context import Outbox
 from cards.notice import notice_card
 from storage.db import create_engine, session_factory
-from storage.models import Department, Person, Workspace
+from storage.models import Cycle, CycleParticipant, Department, Person, Workspace
 from tests.fakes.wecom import SAMPLE_AES_KEY, SAMPLE_CORP_ID, SAMPLE_TOKEN, FakeWeCom
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,10 +68,17 @@ def toml(sections: dict[str, dict[str, Any]]) -> str:
 
 
 def wecom_config(
-    tmp: Path, db_url: str, *, per_second: float, burst: int = 1, **outbox: Any
+    tmp: Path,
+    db_url: str,
+    *,
+    per_second: float,
+    burst: int = 1,
+    sections: dict[str, dict[str, Any]] | None = None,
+    **outbox: Any,
 ) -> dict[str, dict[str, Any]]:
-    """A config with WeCom enabled (the secret comes from the environment, as in production)."""
-    return {
+    """A config with WeCom enabled (the secret comes from the environment, as in production); ``sections``
+    adds whole config sections (``{"cycles": {"kickoff_chunk": 20}}``)."""
+    return (sections or {}) | {
         # One public URL for every replica, as behind a load balancer: it is part of the rendered card, and a
         # resend is only recognised by WeCom's duplicate check when the whole message is identical.
         "server": {"host": "127.0.0.1", "port": 8080, "public_url": "https://perfloop.example.com"},
@@ -214,10 +222,17 @@ def fill_fake(fake: FakeWeCom, ids: Iterable[str]) -> None:
 
 
 async def seed_wecom_org(
-    engine: AsyncEngine, ids: list[str], *, broadcast_per_call: int | None = None, now: Any = None
+    engine: AsyncEngine,
+    ids: list[str],
+    *,
+    broadcast_per_call: int | None = None,
+    now: Any = None,
+    hr_admins: Iterable[str] = (),
 ) -> int:
-    """People (matching the fake's org) and, optionally, a broadcast to all of them queued in the outbox
-    through ``Outbox.broadcast`` in one transaction, as a kickoff would. Returns the outbox rows written."""
+    """People (matching the fake's org; ``hr_admins`` may start a cycle) and, optionally, a broadcast to all
+    of them queued in the outbox through ``Outbox.broadcast`` in one transaction, as a kickoff would. Returns
+    the outbox rows written."""
+    admins = set(hr_admins)
     factory = session_factory(engine)
     rows = 0
     async with factory() as session, session.begin():
@@ -235,7 +250,7 @@ async def seed_wecom_org(
                     "platform_user_id": uid,
                     "name": f"员工{uid}",
                     "department_id": dept.id,
-                    "roles": "employee",
+                    "roles": "employee,hr_admin" if uid in admins else "employee",
                 }
                 for uid in ids
             ],
@@ -268,3 +283,20 @@ async def wait_until(
             return
         await asyncio.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+async def seed_active_cycle(engine: AsyncEngine, code: str = "2026-Q1") -> int:
+    """An active cycle with every person of the (one) workspace as a participant, as a kickoff leaves it
+    (without its cards); returns the cycle id."""
+    factory = session_factory(engine)
+    async with factory() as session, session.begin():
+        ws = (await session.scalars(select(Workspace))).one()
+        cycle = Cycle(workspace_id=ws.id, code=code, status="active", scope=[], started_at=datetime.now(UTC))
+        session.add(cycle)
+        await session.flush()
+        ids = list(await session.scalars(select(Person.id).where(Person.workspace_id == ws.id)))
+        await session.execute(
+            insert(CycleParticipant),
+            [{"cycle_id": cycle.id, "person_id": pid, "goals_status": "none"} for pid in ids],
+        )
+        return cycle.id

@@ -156,7 +156,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('carried_from_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True))
         batch_op.add_column(sa.Column('updated_at', storage.types.UTCDateTime(timezone=True), nullable=True))
         batch_op.create_index('ix_goals_cycle_level', ['cycle_id', 'level', 'department_id'], unique=False)
-        batch_op.create_index('ix_goals_cycle_parent', ['cycle_id', 'parent_id'], unique=False)
+        batch_op.create_index('ix_goals_cycle_parent', ['cycle_id', 'parent_id', 'weight', 'own_progress'], unique=False)
         batch_op.create_foreign_key(batch_op.f('fk_goals_carried_from_id_goals'), 'goals', ['carried_from_id'], ['id'])
         batch_op.create_foreign_key(batch_op.f('fk_goals_department_id_departments'), 'departments', ['department_id'], ['id'])
 

@@ -1,0 +1,26 @@
+"""outbox rows by card key (issue 22 #2)
+
+Revision ID: 0014_wave
+Revises: 0015_broadcast
+Create Date: 2026-11-29 07:00:00
+
+``Outbox.supersede`` looks for the queued copy of a card by its key (``card_key``, status pending or sending)
+before sending the card that replaces it: every action-item reminder and escalation does. Without an index
+the statement read every pending row; during a reminder wave, with the wave's own cards queued, that was
+each chunk reading the whole queue again.
+"""
+
+from alembic import op
+
+revision = "0014_wave"
+down_revision = "0015_broadcast"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_index("ix_outbox_card_key", "outbox", ["card_key"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_outbox_card_key", table_name="outbox")
