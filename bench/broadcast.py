@@ -518,6 +518,7 @@ async def main() -> None:
         args.db = "sqlite"
     args.scale = SCALES | {k: float(v) for k, v in (kv.split("=") for kv in args.scale.split(",") if kv)}
     args.big_db = args.big_db.split(",")
+    args.modes = [m.strip() for m in args.modes.split(",")]
     Case.burst, Case.headroom, Case.margin = args.burst, args.headroom, args.margin
     if args.full:
         args.big_db, args.limited_max = ["sqlite", "postgresql"], max(args.sizes)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import signal
 import sqlite3
@@ -396,7 +397,8 @@ def _counting_adapter() -> Any:
 
         max_recipients_per_call: ClassVar[int] = 1
 
-        def __post_init__(self) -> None:
+        def __init__(self) -> None:
+            super().__init__()
             self.sends: Counter[str] = Counter()
             self.updated: Counter[str] = Counter()
             self.calls = 0
@@ -541,6 +543,7 @@ async def child_replica(cfg: dict[str, Any]) -> dict[str, Any]:
         clock=service.clock,
         buckets={"rec": TokenBucket(float(cfg["rate"]), 1)},
     )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     runner = SchedulerRunner(
         service, JobTable(SCHEDULE, partial=True), tick_seconds=2.0, lock_retry_seconds=1.0, name=cfg["name"]
     )
@@ -558,7 +561,7 @@ async def child_replica(cfg: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": cfg["name"],
         "ticks": runner.ticks,
-        "led": runner.ticks > 0,
+        "led": report is not None,
         "last_tick_sent": len(report.sent) if report else 0,
         "calls": adapter.calls,
         "sends": dict(adapter.sends),
@@ -783,6 +786,9 @@ async def run_replicas(n: int, rate: float, replicas: int) -> dict[str, Any] | N
                 for proc, _ in procs:
                     proc.wait(timeout=120)
             results = [json.loads(out.read_text()) for _, out in procs]
+            for r in range(replicas):  # kept for a look at what each replica did
+                RESULTS.mkdir(parents=True, exist_ok=True)
+                (RESULTS / f"wave-replica-{r}.log").write_bytes((Path(tmp) / f"replica-{r}.log").read_bytes())
             sends: Counter[str] = Counter()
             for r in results:
                 sends.update(r.pop("sends"))

@@ -87,11 +87,11 @@ class GroupCommit(Generic[T, R]):
 
     def _start_lanes(self) -> None:
         loop = asyncio.get_running_loop()
-        while self._running < self.lanes and len(self._queue) > self._running:
-            if self._running and self.stall is not None:
-                busy = self._busy_since.values()
-                if len(busy) < self._running:
-                    return  # a lane is between groups: it takes the queue next
+        while self._queue and self._running < self.lanes:
+            busy = self._busy_since.values()
+            if len(busy) < self._running:
+                return  # a lane is starting or between groups: it takes the queue next
+            if busy and self.stall is not None:
                 young = self.stall - (loop.time() - max(busy))
                 if young > 0:  # the groups in flight are not stuck (yet): look again when they would be
                     if self._recheck is None:

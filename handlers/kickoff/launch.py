@@ -32,7 +32,6 @@ from storage.models import Cycle, CycleParticipant
 from storage.queries import cycles as cq
 from storage.queries import people as pq
 
-
 FIRST_CHUNK = 200
 """People in the chunk committed with the confirmation (at most ``[cycles] kickoff_chunk``): small, so that a
 confirming click stays well inside the platform's answer deadline and its cards leave at once; the writer

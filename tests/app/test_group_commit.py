@@ -356,7 +356,7 @@ async def test_a_stuck_group_opens_another_lane_and_a_busy_one_does_not() -> Non
         seen.append(items)
         if "slow" in items:
             await slow.wait()
-        return items
+        return list[Outcome[str]](items)
 
     group = GroupCommit(run, lanes=4, max_items=8, stall=0.05)
     stuck = asyncio.ensure_future(group.submit("slow"))
