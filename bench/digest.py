@@ -26,9 +26,9 @@ import asyncio
 import json
 import os
 import socket
-import subprocess
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -548,7 +548,12 @@ async def drop_indexes(url: str) -> None:
 
 
 async def run_sqlite(
-    people: int, repeat: int, without_indexes: bool, *, only_report: bool = False, trees: tuple[Path, ...] = ()
+    people: int,
+    repeat: int,
+    without_indexes: bool,
+    *,
+    only_report: bool = False,
+    trees: tuple[Path, ...] = (),
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.db"
@@ -622,7 +627,10 @@ def print_table(results: list[dict[str, Any]], people: int) -> None:
     for r in results:
         cells = "".join(f"{r[n]['median_s']:>16.3f}s" if n in r else f"{'–':>17}" for n in names)
         print(f"{r['db']:<12}{r['load_s']:>8.1f}s{cells}")
-    print(f"\n{'database':<12}{'report by':<26}{'median s':>10}{'min s':>8}{'first piece s':>15}{'peak RSS MB':>13}  load")
+    print(
+        f"\n{'database':<12}{'report by':<26}{'median s':>10}{'min s':>8}"
+        f"{'first piece s':>15}{'peak RSS MB':>13}  load"
+    )
     for r in results:
         for key, rep in r.items():
             if key.startswith("report quarter"):
@@ -650,9 +658,15 @@ async def main() -> None:
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "digest.json")
     parser.add_argument("--only-report", action="store_true", help="time the report alone")
     parser.add_argument(
-        "--tree", type=Path, action="append", default=[], help="also time the report of this checkout (repeatable)"
+        "--tree",
+        type=Path,
+        action="append",
+        default=[],
+        help="also time the report of this checkout (repeatable)",
     )
-    parser.add_argument("--keep-pg", action="store_true", help="leave the loaded PostgreSQL database in place")
+    parser.add_argument(
+        "--keep-pg", action="store_true", help="leave the loaded PostgreSQL database in place"
+    )
     parser.add_argument("--reuse-pg", default=None, help="a database --keep-pg left loaded: skip the load")
     args = parser.parse_args()
     if args.people < 20:
@@ -661,7 +675,9 @@ async def main() -> None:
     trees = tuple(t.resolve() for t in args.tree)
     if args.db in ("sqlite", "both"):
         results.append(
-            await run_sqlite(args.people, args.repeat, args.without_indexes, only_report=args.only_report, trees=trees)
+            await run_sqlite(
+                args.people, args.repeat, args.without_indexes, only_report=args.only_report, trees=trees
+            )
         )
     if args.db in ("postgresql", "both"):
         pg = await run_pg(

@@ -43,10 +43,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -334,7 +333,9 @@ async def seed(url: str, n: int, *, items: bool) -> dict[str, int]:
             counter = [0]
 
             def gen(
-                rows: Callable[[int], Iterator[dict[str, Any]]] = rows, columns: list[Any] = columns
+                rows: Callable[[int], Iterator[dict[str, Any]]] = rows,
+                columns: list[Any] = columns,
+                counter: list[int] = counter,
             ) -> Iterator[tuple[Any, ...]]:
                 for r in rows(n):
                     counter[0] += 1
@@ -342,7 +343,9 @@ async def seed(url: str, n: int, *, items: bool) -> dict[str, int]:
 
             names = ", ".join(c.name for c in columns)
             with conn:
-                conn.executemany(f"INSERT INTO {name} ({names}) VALUES ({', '.join('?' * len(columns))})", gen())
+                conn.executemany(
+                    f"INSERT INTO {name} ({names}) VALUES ({', '.join('?' * len(columns))})", gen()
+                )
             counts[name] = counter[0]
         conn.execute("ANALYZE")
         conn.close()
@@ -354,13 +357,17 @@ async def seed(url: str, n: int, *, items: bool) -> dict[str, int]:
         for name, rows in order:
             present = {
                 r["column_name"]
-                for r in await conn.fetch("SELECT column_name FROM information_schema.columns WHERE table_name = $1", name)
+                for r in await conn.fetch(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = $1", name
+                )
             }
             columns = [c for c in meta[name].columns if c.name in present]
             counter = [0]
 
             def records(
-                rows: Callable[[int], Iterator[dict[str, Any]]] = rows, columns: list[Any] = columns
+                rows: Callable[[int], Iterator[dict[str, Any]]] = rows,
+                columns: list[Any] = columns,
+                counter: list[int] = counter,
             ) -> Iterator[tuple[Any, ...]]:
                 for r in rows(n):
                     counter[0] += 1
@@ -503,7 +510,9 @@ async def child_deliver(cfg: dict[str, Any]) -> dict[str, Any]:
         started = time.monotonic()
         cpu0 = _cpu_s()
         task = asyncio.create_task(service.outbox.run(stop))
-        while await _pending(service) > 0:
+        while True:  # the workers drain on their own; poll the queue until it is empty
+            if await _pending(service) == 0:
+                break
             await asyncio.sleep(0.25)
         stop.set()
         service.outbox.notify()
@@ -729,28 +738,8 @@ async def run_replicas(n: int, rate: float, replicas: int) -> dict[str, Any] | N
     with tempfile.TemporaryDirectory() as tmp:
         async with database("postgresql", Path(tmp), PG_ADMIN) as url:
             await seed(url, n, items=False)
-            procs: list[tuple[subprocess.Popen[bytes], Path]] = []
             load = load_average()
-            for r in range(replicas):
-                out = Path(tmp) / f"replica-{r}.json"
-                cfg = {
-                    "url": url,
-                    "at": CHECKINS_AT.isoformat(),
-                    "rate": rate / replicas,
-                    "name": f"r{r}",
-                    "out": str(out),
-                }
-                proc = subprocess.Popen(
-                    [sys.executable, str(Path(__file__).resolve()), "child", "replica", json.dumps(cfg)],
-                    cwd=ROOT,
-                    stdout=subprocess.PIPE,
-                    stderr=open(Path(tmp) / f"replica-{r}.log", "wb"),
-                )
-                procs.append((proc, out))
-            for proc, _ in procs:
-                assert proc.stdout is not None
-                if proc.stdout.readline().strip() != b"READY":
-                    raise RuntimeError("a replica did not start")
+            procs = _start_replicas(url, rate, replicas, Path(tmp))
             started = time.monotonic()
             from sqlalchemy import func, select
 
@@ -826,6 +815,35 @@ async def run_replicas(n: int, rate: float, replicas: int) -> dict[str, Any] | N
             return out_row
 
 
+def _start_replicas(
+    url: str, rate: float, replicas: int, tmp: Path
+) -> list[tuple[subprocess.Popen[bytes], Path]]:
+    """Start the replica processes and wait until each says it is up (each sends at ``rate / replicas``)."""
+    procs: list[tuple[subprocess.Popen[bytes], Path]] = []
+    for r in range(replicas):
+        out = tmp / f"replica-{r}.json"
+        cfg = {
+            "url": url,
+            "at": CHECKINS_AT.isoformat(),
+            "rate": rate / replicas,
+            "name": f"r{r}",
+            "out": str(out),
+        }
+        with (tmp / f"replica-{r}.log").open("wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, str(Path(__file__).resolve()), "child", "replica", json.dumps(cfg)],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=log,
+            )
+        procs.append((proc, out))
+    for proc, _ in procs:
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != b"READY":
+            raise RuntimeError("a replica did not start")
+    return procs
+
+
 async def _replica_db_checks(url: str) -> dict[str, int]:
     counts = await db_counts(url)
     return {
@@ -838,7 +856,8 @@ async def _replica_db_checks(url: str) -> dict[str, int]:
 
 def print_table(results: list[dict[str, Any]], replicas: dict[str, Any] | None, rate: float) -> None:
     print(
-        f"\nperfloop scheduled waves — rate {rate:g} calls/s, burst 1 (in-process adapter, one call per person)"
+        f"\nperfloop scheduled waves — rate {rate:g} calls/s, burst 1"
+        " (in-process adapter, one call per person)"
     )
     head = (
         f"{'db':<11}{'wave':<11}{'people':>8}{'open s':>8}{'idle tick s':>12}{'RSS MB':>8}{'CPU s':>7}"
@@ -854,7 +873,8 @@ def print_table(results: list[dict[str, Any]], replicas: dict[str, Any] | None, 
                 f"{o['peak_rss_mb']:>8.0f}{o['cpu_s']:>7.1f}"
             )
             if d:
-                line += f"{d['calls']:>8,}{d['floor_s']:>8.1f}{d['wall_s']:>8.1f}{d['ratio']:>7.3f}{d['peak_rss_mb']:>8.0f}"
+                line += f"{d['calls']:>8,}{d['floor_s']:>8.1f}{d['wall_s']:>8.1f}"
+                line += f"{d['ratio']:>7.3f}{d['peak_rss_mb']:>8.0f}"
             else:
                 line += " " * 39
             print(line + f"  {o['load']}")

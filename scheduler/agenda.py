@@ -78,6 +78,26 @@ class PersonSeries:
 
 
 @dataclass
+class SeriesGroup:
+    """People who receive the same series in the same zone (one cadence, one set of roles): their latest
+    occurrences are worked out once for all of them."""
+
+    tz: str
+    flows: list[PeriodicFlow]
+    person_ids: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Owing:
+    """Everyone in a ``SeriesGroup`` owed one occurrence of one of its series."""
+
+    flow: PeriodicFlow
+    occ: Occurrence
+    tz: str
+    person_ids: list[int]
+
+
+@dataclass
 class Shared:
     """What every chunk of one reading needs, read once: team settings, running key-result rhythms by
     person, each workspace's platform."""
@@ -91,7 +111,9 @@ async def read_shared(session: AsyncSession) -> Shared:
     rhythms: dict[int, list[ScheduledRhythm]] = {}
     for r in await scheduled_rhythms(session, cycle_statuses=[CycleStatus.ACTIVE]):
         rhythms.setdefault(r.person_id, []).append(r)
-    platforms = {ws_id: p for ws_id, p in (await session.execute(select(Workspace.id, Workspace.platform))).all()}
+    platforms = {
+        ws_id: p for ws_id, p in (await session.execute(select(Workspace.id, Workspace.platform))).all()
+    }
     return Shared(teams=await team_settings(session), rhythms=rhythms, platforms=platforms)
 
 
@@ -140,11 +162,20 @@ class Memo:
     def checkin_owed(
         self, ci: OpenCheckinRow, settings: Settings, snoozed_until: datetime | None, team: TeamSetting | None
     ) -> list[Step]:
-        key = (ci.due_at, ci.reminded_at is not None, snoozed_until, team.answer_window_hours if team else None)
+        key = (
+            ci.due_at,
+            ci.reminded_at is not None,
+            snoozed_until,
+            team.answer_window_hours if team else None,
+        )
         found = self._checkins.get(key)
         if found is None:
             timeline = checkin_timeline(
-                ci.due_at, reminded=ci.reminded_at is not None, settings=settings, snoozed_until=snoozed_until, team=team
+                ci.due_at,
+                reminded=ci.reminded_at is not None,
+                settings=settings,
+                snoozed_until=snoozed_until,
+                team=team,
             )
             found = self._checkins[key] = latest_steps(timeline, self.now)
         return found
@@ -181,7 +212,8 @@ class OpenItem:
 class Agenda:
     people: dict[int, PersonRow]
     """Who may receive anything: active and not paused."""
-    series: list[PersonSeries]
+    groups: list[SeriesGroup]
+    """Everyone's series, by people receiving the same ones (``series`` lists them person by person)."""
     checkins: list[OpenCheckin]
     """Open check-ins of these people (their reminder and close are the steps)."""
     items: list[OpenItem]
@@ -195,6 +227,10 @@ class Agenda:
     """The person ids this reading covers: ``after < id <= upto``."""
     platforms: dict[int, str] = field(default_factory=dict)
     """Each workspace's platform, by id (a batch's outbox rows carry it)."""
+
+    @property
+    def series(self) -> list[PersonSeries]:
+        return [PersonSeries(pid, g.tz, f) for g in self.groups for f in g.flows for pid in g.person_ids]
 
     @property
     def records(self) -> list[list[Due]]:
@@ -219,16 +255,17 @@ class Agenda:
         dues.extend(self.record_steps(memo))
         return dues
 
-    def series_owed(self, memo: Memo) -> dict[tuple[str, str], list[tuple[PersonSeries, Occurrence]]]:
+    def series_owed(self, memo: Memo) -> dict[tuple[str, str], list[Owing]]:
         """The latest occurrence of each series, grouped by ledger key without the person ((flow, period)):
         everyone in a group is checked against the ledger with one query, and only those still owed become
         ``Due`` items."""
-        groups: dict[tuple[str, str], list[tuple[PersonSeries, Occurrence]]] = {}
-        for s in self.series:
-            occ = memo.latest(s.flow.series, s.tz)
-            if occ is not None:
-                groups.setdefault((s.flow.flow, occ.period), []).append((s, occ))
-        return groups
+        owed: dict[tuple[str, str], list[Owing]] = {}
+        for g in self.groups:
+            for f in g.flows:
+                occ = memo.latest(f.series, g.tz)
+                if occ is not None:
+                    owed.setdefault((f.flow, occ.period), []).append(Owing(f, occ, g.tz, g.person_ids))
+        return owed
 
     def record_steps(self, memo: Memo) -> list[Due]:
         """Each record's latest step per audience at ``memo.now``, bound to the record."""
@@ -237,7 +274,11 @@ class Agenda:
             for c in self.checkins
             for step in memo.checkin_owed(c.row, self.settings, c.snoozed_until, c.team)
         ]
-        out += [item_due(step, i.row, i.tz) for i in self.items for step in memo.item_owed(i.row, i.tz, self.settings, self.cal)]
+        out += [
+            item_due(step, i.row, i.tz)
+            for i in self.items
+            for step in memo.item_owed(i.row, i.tz, self.settings, self.cal)
+        ]
         return out
 
     def woken(self, now: datetime) -> list[tuple[ScheduledSend, Due]]:
@@ -274,13 +315,16 @@ async def read_chunk(
     memo = memo or Memo(datetime.now(UTC))
     upto = max(people)
     tz = {pid: person_tz(p, settings) for pid, p in people.items()}
-    series = [
-        PersonSeries(pid, tz[pid], pf)
-        for pid, person in people.items()
-        for pf in memo.flows(person, settings, cal, team_of(person, shared.teams))
-    ]
-    series += [
-        PersonSeries(pid, tz[pid], rhythm_flow(row, settings, cal, tz[pid]))
+    by_flows: dict[int, SeriesGroup] = {}
+    for pid, person in people.items():
+        flows = memo.flows(person, settings, cal, team_of(person, shared.teams))
+        group = by_flows.get(id(flows))  # the memo hands everyone alike the same list
+        if group is None:
+            group = by_flows[id(flows)] = SeriesGroup(tz[pid], flows)
+        group.person_ids.append(pid)
+    groups = list(by_flows.values())
+    groups += [
+        SeriesGroup(tz[pid], [rhythm_flow(row, settings, cal, tz[pid])], [pid])
         for pid in people
         for row in shared.rhythms.get(pid, ())
     ]
@@ -305,7 +349,9 @@ async def read_chunk(
         if item.owner_id in people
     ]
     wakes: list[tuple[ScheduledSend, Due]] = []
-    for row in await sq.ledger_rows_of(session, list(SNOOZE_JOBS), after=after, upto=upto, status=SendStatus.SNOOZED):
+    for row in await sq.ledger_rows_of(
+        session, list(SNOOZE_JOBS), after=after, upto=upto, status=SendStatus.SNOOZED
+    ):
         if row.person_id in people and row.due_at is not None:
             job, make_args = SNOOZE_JOBS[row.flow]
             args: JobArgs = make_args(int(row.period))
@@ -322,7 +368,7 @@ async def read_chunk(
             wakes.append((row, due))
     return Agenda(
         people=people,
-        series=series,
+        groups=groups,
         checkins=checkins,
         items=items,
         snoozes=wakes,
@@ -360,11 +406,11 @@ async def read_agenda(session: AsyncSession, settings: Settings, cal: WorkCalend
     """Everyone's series and every open record's steps, as of the database now (the plan's whole view)."""
     shared = await read_shared(session)
     memo = Memo(datetime.now(UTC))
-    whole = Agenda(people={}, series=[], checkins=[], items=[], snoozes=[], settings=settings, cal=cal)
+    whole = Agenda(people={}, groups=[], checkins=[], items=[], snoozes=[], settings=settings, cal=cal)
     after = 0
     while (chunk := await read_chunk(session, settings, cal, shared, after=after, memo=memo)) is not None:
         whole.people.update(chunk.people)
-        whole.series.extend(chunk.series)
+        whole.groups.extend(chunk.groups)
         whole.checkins.extend(chunk.checkins)
         whole.items.extend(chunk.items)
         whole.snoozes.extend(chunk.snoozes)

@@ -449,7 +449,11 @@ def checkin_steps(
 ) -> list[Due]:
     """``checkin_timeline`` bound to the check-in."""
     timeline = checkin_timeline(
-        ci.due_at, reminded=ci.reminded_at is not None, settings=settings, snoozed_until=snoozed_until, team=team
+        ci.due_at,
+        reminded=ci.reminded_at is not None,
+        settings=settings,
+        snoozed_until=snoozed_until,
+        team=team,
     )
     return [checkin_due(s, ci, tz) for s in timeline]
 
@@ -471,7 +475,12 @@ def action_item_timeline(
     def remind(flow: str, day: date, kind: Literal["before", "due"]) -> None:
         steps.append(
             Step(
-                flow, local_at(day, at, tz), Job.REMIND_ACTION_ITEM, Policy.REMINDER, kind=kind, audience="owner"
+                flow,
+                local_at(day, at, tz),
+                Job.REMIND_ACTION_ITEM,
+                Policy.REMINDER,
+                kind=kind,
+                audience="owner",
             )
         )
 
@@ -524,9 +533,14 @@ def item_due(step: Step, item: ActionItem | OpenItemRow, tz: str) -> Due:
     )
 
 
-def action_item_steps(item: ActionItem | OpenItemRow, tz: str, settings: Settings, cal: WorkCalendar) -> list[Due]:
+def action_item_steps(
+    item: ActionItem | OpenItemRow, tz: str, settings: Settings, cal: WorkCalendar
+) -> list[Due]:
     """``action_item_timeline`` bound to the item."""
-    return [item_due(s, item, tz) for s in action_item_timeline(item.deadline, item.escalation_level, tz, settings, cal)]
+    return [
+        item_due(s, item, tz)
+        for s in action_item_timeline(item.deadline, item.escalation_level, tz, settings, cal)
+    ]
 
 
 def latest_step(steps: list[S], now: datetime) -> S | None:

@@ -22,10 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.core.batch import Batch
 from bot.core.context import Context
 from bot.core.localtime import local_today
-from bot.core.schedule import BatchEntry, Entry, Owed
+from bot.core.schedule import BatchEntry, Entry, JobArgs, Owed
 from bot.core.status import SendStatus
 from scheduler import ledger
-from scheduler.agenda import CHUNK, Agenda, Memo, chunks
+from scheduler.agenda import CHUNK, Agenda, Memo, Owing, chunks
 from scheduler.cadence import Due, Policy
 from scheduler.calendar import WorkCalendar, calendar_from_settings
 from scheduler.table import JobTable, SchedulerHost
@@ -80,7 +80,9 @@ class Scheduler:
         memo = Memo(now)
         settling: asyncio.Task[None] | None = None
         try:
-            async for chunk in chunks(self.host.factory, self.settings, self.calendar, memo, limit=self.chunk):
+            async for chunk in chunks(
+                self.host.factory, self.settings, self.calendar, memo, limit=self.chunk
+            ):
                 async with self.host.factory() as session:
                     owed = await self._still_owed(session, chunk, memo)
                 if settling is not None:
@@ -110,25 +112,32 @@ class Scheduler:
         lookup over the chunk's id range; record steps (one key per record) are looked up by flow."""
         owed: list[Due] = []
         singles: list[Due] = []
-        groups = []
-        for (flow, period), members in chunk.series_owed(memo).items():
-            first, occ = members[0]
-            args = first.flow.args(occ)  # one arguments object per key, shared by everyone owed it
-            if len(members) < GROUP_QUERY:
-                singles.extend(s.flow.due(s.person_id, s.tz, o, args=args) for s, o in members)
+        groups: list[tuple[str, str, list[Owing], JobArgs]] = []
+        for (flow, period), parts in chunk.series_owed(memo).items():
+            first = parts[0]
+            args = first.flow.args(first.occ)  # one arguments object per key, shared by everyone owed it
+            if sum(len(p.person_ids) for p in parts) < GROUP_QUERY:
+                singles.extend(p.flow.due(pid, p.tz, p.occ, args=args) for p in parts for pid in p.person_ids)
             else:
-                groups.append((flow, period, members, args))
-        done = await sq.recorded_people(session, [(f, p) for f, p, _, _ in groups], after=chunk.after, upto=chunk.upto)
-        for (_, _, members, args), there in zip(groups, done, strict=True):
-            owed.extend(s.flow.due(s.person_id, s.tz, o, args=args) for s, o in members if s.person_id not in there)
+                groups.append((flow, period, parts, args))
+        done = await sq.recorded_people(
+            session, [(f, p) for f, p, _, _ in groups], after=chunk.after, upto=chunk.upto
+        )
+        for (_, _, parts, args), there in zip(groups, done, strict=True):
+            owed.extend(
+                p.flow.due(pid, p.tz, p.occ, args=args)
+                for p in parts
+                for pid in p.person_ids
+                if pid not in there
+            )
         singles.extend(chunk.record_steps(memo))
         by_flow: dict[str, list[Due]] = {}
         for due in singles:
             by_flow.setdefault(due.flow, []).append(due)
         for flow, dues in by_flow.items():
             keys = {(d.person_id, d.period) for d in dues}
-            done = await sq.recorded_keys(session, flow, keys, after=chunk.after, upto=chunk.upto)
-            owed.extend(d for d in dues if (d.person_id, d.period) not in done)
+            recorded = await sq.recorded_keys(session, flow, keys, after=chunk.after, upto=chunk.upto)
+            owed.extend(d for d in dues if (d.person_id, d.period) not in recorded)
         return owed
 
     async def _settle_chunk(self, chunk: Agenda, owed: list[Due], now: datetime, report: TickReport) -> None:

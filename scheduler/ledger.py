@@ -119,7 +119,9 @@ async def record(
     """Record items that will not be sent (missed, skipped), ignoring keys someone else recorded first."""
     if not dues:
         return 0
-    rows = [_row(due, status=status, reason=reason, now=now) for due, reason in zip(dues, reasons, strict=True)]
+    rows = [
+        _row(due, status=status, reason=reason, now=now) for due, reason in zip(dues, reasons, strict=True)
+    ]
     async with factory() as session, session.begin():
         stmt = _insert(session).returning(LEDGER.c.id)
         return len((await session.execute(stmt, rows)).all())

@@ -21,8 +21,9 @@ from scheduler.agenda import SNOOZE_JOBS, read_agenda
 from scheduler.cadence import Due, Policy
 from scheduler.calendar import WorkCalendar, calendar_from_settings
 from storage.db import create_engine, ensure_migrated, session_factory
-from storage.models import Person, ScheduledSend
+from storage.models import ScheduledSend
 from storage.queries.people import on_leave
+from storage.queries.scheduled import PersonRow
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ async def next_due(
     return out
 
 
-def _explain(t: Translator, due: Due, person: Person, row: ScheduledSend | None) -> tuple[str, str]:
+def _explain(t: Translator, due: Due, person: PersonRow, row: ScheduledSend | None) -> tuple[str, str]:
     reasons: list[str] = []
     status = "send"
     if row is not None and row.status == SendStatus.SKIPPED:

@@ -3,9 +3,9 @@
 The entries come from the app (``bot/app/flows.py`` lists every flow's ``SCHEDULE``); the scheduler imports
 no flow and resolves no names. A job without an entry, two entries for one job, or two sweeps of one name
 are errors here, at start-up, not a warning in the log weeks later; so is a batch entry (a job done for a
-chunk of people at once) without the job's own entry, which a failed batch falls back to. Tests (and a deployment that runs only
-part of the product) build a ``partial`` table on purpose: the items of a job it does not run wait,
-unrecorded.
+chunk of people at once) without the job's own entry, which a failed batch falls back to. Tests (and a
+deployment that runs only part of the product) build a ``partial`` table on purpose: the items of a job it
+does not run wait, unrecorded.
 """
 
 from __future__ import annotations

@@ -484,7 +484,9 @@ class OutboxMessage(Base):
         UniqueConstraint("dedupe_key"),
         Index("ix_outbox_status_next", "status", "next_attempt_at"),
         Index("ix_outbox_sent_at", "sent_at"),  # 0004 (#12): compacting and pruning sent rows by age
-        Index("ix_outbox_card_key", "card_key"),  # 0014 (issue 22 #2): supersede finds a queued card by its key
+        Index(
+            "ix_outbox_card_key", "card_key"
+        ),  # 0014 (issue 22 #2): supersede finds a queued card by its key
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -155,7 +155,9 @@ async def _gather(service: Service, cycle: str | None) -> _Gathered:
     async def participation_then(session: AsyncSession) -> dict[Any, m.Participation]:
         return await m.participation_by(session, scope, before, UPPER_LEVELS, **options)
 
-    async def names(session: AsyncSession) -> tuple[str, dict[int, str], list[tuple[int, str, int | None, bool]]]:
+    async def names(
+        session: AsyncSession,
+    ) -> tuple[str, dict[int, str], list[tuple[int, str, int | None, bool]]]:
         workspace = await session.get(Workspace, chosen.workspace_id)
         depts = {
             r[0]: r[1]
@@ -193,7 +195,10 @@ async def _gather(service: Service, cycle: str | None) -> _Gathered:
     none = m.GoalFigures(carry_base=None if goals.previous is None else 0)
 
     def level(
-        level: m.Level, metrics: dict[Any, m.Metrics], more: dict[Any, m.Participation], goals: dict[Any, m.GoalFigures]
+        level: m.Level,
+        metrics: dict[Any, m.Metrics],
+        more: dict[Any, m.Participation],
+        goals: dict[Any, m.GoalFigures],
     ) -> dict[Any, tuple[m.Metrics | None, m.Participation | None, m.GoalFigures | None]]:
         keys = {k[1] for part in (metrics, more, goals) for k in part if k[0] == level}
         return {k: (metrics.get((level, k)), more.get((level, k)), goals.get((level, k), none)) for k in keys}
@@ -310,14 +315,14 @@ def _csv_rows(got: _Gathered) -> Iterator[list[Any]]:
     empty = _cells(_figures(None, None))
     blank_metrics, blank_participation = m.Metrics(), m.Participation()
     for pid, name, dept_id, active in got.people:
-        figures = got.per_person.get(pid)
-        if figures is None:
+        parts = got.per_person.get(pid)
+        if parts is None:
             if active:
                 yield ["person", pid, name, dept_name(dept_id) if dept_id else "", CURRENT, *empty]
             continue
         # The three parts' values in FIGURES order, straight into the row (csv writes None as ""): no
         # merged dict per person.
-        metrics, participation, goals = figures
+        metrics, participation, goals = parts
         yield [
             "person",
             pid,

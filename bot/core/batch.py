@@ -21,10 +21,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.config import Settings
@@ -36,6 +36,9 @@ from cards.model import Card
 from storage.models import AuditLog, CardMessage, OutboxMessage, QuietHours
 from storage.queries.scheduled import IN_CHUNK, PersonRow
 
+OUTBOX = cast(Table, OutboxMessage.__table__)
+AUDIT = cast(Table, AuditLog.__table__)
+"""The tables themselves: a batch's rows go in as plain rows, without the mapped classes' bookkeeping."""
 
 
 @dataclass
@@ -137,7 +140,9 @@ class Batch:
                     OutboxMessage.card_key.in_(keys[start : start + IN_CHUNK])
                 )
             )
-            ids = [i for i, op, status in candidates.all() if op == "send" and status in ("pending", "sending")]
+            ids = [
+                i for i, op, status in candidates.all() if op == "send" and status in ("pending", "sending")
+            ]
             if not ids:
                 continue
             queued = await self.session.execute(
@@ -175,24 +180,33 @@ class Batch:
         for start in range(0, len(keys), IN_CHUNK // 2):
             part = keys[start : start + IN_CHUNK // 2]
             refs = await self.session.execute(
-                select(CardMessage.card_key, CardMessage.platform_user_id, CardMessage.platform, CardMessage.message_ref)
+                select(
+                    CardMessage.card_key,
+                    CardMessage.platform_user_id,
+                    CardMessage.platform,
+                    CardMessage.message_ref,
+                )
                 .where(CardMessage.card_key.in_(part), CardMessage.platform_user_id.in_(uids))
                 .order_by(CardMessage.id)
             )
             wanted = {
-                (key, p.platform_user_id, self.platforms[p.workspace_id]): p for p, key, _ in finals if key in part
+                (key, p.platform_user_id, self.platforms[p.workspace_id]): p
+                for p, key, _ in finals
+                if key in part
             }
             for key, uid, platform, ref in refs.all():
-                person = wanted.get((key, uid, platform))
-                if person is None:
+                owner = wanted.get((key, uid, platform))
+                if owner is None:
                     continue
-                found.add((person.id, key))
+                found.add((owner.id, key))
                 row = self._add(
-                    person, dumped[(person.id, key)], op="update", card_key=None, dedupe_key=None, hold=False
+                    owner, dumped[(owner.id, key)], op="update", card_key=None, dedupe_key=None, hold=False
                 )
                 row["target_ref"] = ref
         for (pid, key), at in follow_at.items():
-            row = self._add(people[pid], dumped[(pid, key)], op="update", card_key=key, dedupe_key=None, hold=False)
+            row = self._add(
+                people[pid], dumped[(pid, key)], op="update", card_key=key, dedupe_key=None, hold=False
+            )
             row["next_attempt_at"] = at
         return found
 
@@ -202,10 +216,10 @@ class Batch:
         held = sorted({s.person.id for s in sends if s.hold})
         quiet: dict[int, QuietHours] = {}
         for start in range(0, len(held), IN_CHUNK):
-            rows = await self.session.scalars(
+            found = await self.session.scalars(
                 select(QuietHours).where(QuietHours.person_id.in_(held[start : start + IN_CHUNK]))
             )
-            quiet.update((q.person_id, q) for q in rows)
+            quiet.update((q.person_id, q) for q in found)
         for s in sends:
             q = quiet.get(s.person.id) if s.hold else None
             if q is not None:
@@ -215,10 +229,10 @@ class Batch:
         rows = [s.row for s in sends]
         # On the tables, not the mapped classes: one compiled statement, rows sent in multi-row batches.
         if rows:
-            await self.session.execute(insert(OutboxMessage.__table__), rows)
+            await self.session.execute(insert(OUTBOX), rows)
         audit, self._audit = self._audit, []
         if audit:
-            await self.session.execute(insert(AuditLog.__table__), audit)
+            await self.session.execute(insert(AUDIT), audit)
         return len(rows)
 
 

@@ -63,7 +63,7 @@ def person_tz(person: Person | Zoned, settings: Settings) -> str:
     return name
 
 
-def person_zone(person: Person, settings: Settings) -> ZoneInfo:
+def person_zone(person: Person | Zoned, settings: Settings) -> ZoneInfo:
     """The person's zone, with the same fallback as ``person_tz``."""
     return zone(person_tz(person, settings))
 

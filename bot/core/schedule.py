@@ -185,12 +185,15 @@ class Sweep:
     run: Callable[[Host], Awaitable[object]]
 
 
+T = TypeVar("T")
+
+
 @dataclass(frozen=True, slots=True)
-class Owed(Generic[A]):
+class Owed(Generic[T]):
     """One person's item in a batch: who (the scheduler's row of them) and the job's arguments."""
 
     person: PersonRow
-    args: A
+    args: T
 
 
 @dataclass(frozen=True)
@@ -199,10 +202,10 @@ class BatchEntry(Generic[A]):
     16:00 in one zone) in chunks instead of one transaction per person.
 
     The scheduler claims the chunk's ledger keys in the transaction and hands over only the items it
-    claimed; ``run`` writes through the ``Batch`` (bulk inserts, quiet hours applied) and returns the items
-    (of those it was given) it had nothing to send for: the ledger's note, as an ``Entry``'s falsy result. A batch that
-    fails is retried item by item through the job's ``Entry``, so one bad record fails alone: a BatchEntry
-    without an Entry for its job is an error when the table is built."""
+    claimed; ``run`` writes through the ``Batch`` (bulk inserts, quiet hours applied) and returns the
+    items (of those it was given) it had nothing to send for: the ledger's note, as an ``Entry``'s falsy
+    result. A batch that fails is retried item by item through the job's ``Entry``, so one bad record fails
+    alone: a BatchEntry without an Entry for its job is an error when the table is built."""
 
     job: Job
     args: type[A]

@@ -30,14 +30,18 @@ from storage.queries.scheduled import IN_CHUNK, PersonRow, people_by_id
 REMINDED = "action_item.reminded"
 
 
-async def remind_action_items(batch: Batch, owed: Sequence[Owed[ReminderArgs]]) -> Collection[Owed[ReminderArgs]]:
+async def remind_action_items(
+    batch: Batch, owed: Sequence[Owed[ReminderArgs]]
+) -> Collection[Owed[ReminderArgs]]:
     """Send a chunk's reminders; returns the items that had nothing to send."""
     for o in owed:
         if o.args.kind not in REMINDER_KINDS:
             raise ValueError(f"unknown reminder kind {o.args.kind!r}")
     session = batch.session
     items = await _open_items(session, [o.args.item_id for o in owed])
-    named = {i["owner_id"] for i in items.values()} | {i["acceptor_id"] for i in items.values() if i["acceptor_id"]}
+    named = {i["owner_id"] for i in items.values()} | {
+        i["acceptor_id"] for i in items.values() if i["acceptor_id"]
+    }
     people = await people_by_id(session, named)
     active = await _active(session, named)
     done = await _reminded(session, list(items))
@@ -68,7 +72,9 @@ async def remind_action_items(batch: Batch, owed: Sequence[Owed[ReminderArgs]]) 
         }
         kind = o.args.kind
         days = (deadline - today).days
-        intro = t("action_items.reminder_due") if kind == "due" else t("action_items.reminder_before", days=days)
+        intro = (
+            t("action_items.reminder_due") if kind == "due" else t("action_items.reminder_before", days=days)
+        )
         card = owner_card(
             t,
             **described,
@@ -105,7 +111,9 @@ async def _open_items(session: AsyncSession, ids: Sequence[int]) -> dict[int, di
                 ActionItem.deadline,
                 ActionItem.status,
                 ActionItem.evidence_required,
-            ).where(ActionItem.id.in_(ordered[start : start + IN_CHUNK]), ActionItem.status.in_(OPEN_ACTION_ITEM))
+            ).where(
+                ActionItem.id.in_(ordered[start : start + IN_CHUNK]), ActionItem.status.in_(OPEN_ACTION_ITEM)
+            )
         )
         out.update((r.id, dict(r._mapping)) for r in rows.all())
     return out
@@ -117,7 +125,9 @@ async def _active(session: AsyncSession, ids: Collection[int]) -> set[int]:
     for start in range(0, len(ordered), IN_CHUNK):
         out.update(
             await session.scalars(
-                select(Person.id).where(Person.id.in_(ordered[start : start + IN_CHUNK]), Person.active.is_(True))
+                select(Person.id).where(
+                    Person.id.in_(ordered[start : start + IN_CHUNK]), Person.active.is_(True)
+                )
             )
         )
     return out

@@ -39,7 +39,7 @@ async def open_checkins(batch: Batch, owed: Sequence[Owed[PeriodArgs]]) -> Colle
     """Open the check-ins of a chunk and queue their cards; returns the items that already had one."""
     session = batch.session
     cycles = await current_cycles(session, [o.person.id for o in owed])
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "person_id": o.person.id,
             "cycle_id": cycles.get(o.person.id),
@@ -68,7 +68,11 @@ async def open_checkins(batch: Batch, owed: Sequence[Owed[PeriodArgs]]) -> Colle
             continue
         checkin_id = found[0]
         card = cc.checkin_card(
-            batch.t(o.person), checkin_id=checkin_id, period=o.args.period, goals=lines[checkin_id], progress={}
+            batch.t(o.person),
+            checkin_id=checkin_id,
+            period=o.args.period,
+            goals=lines[checkin_id],
+            progress={},
         )
         batch.send(o.person, card, card_key=employee_key(checkin_id), dedupe_key=f"checkin:{checkin_id}:open")
         batch.audit("checkin.opened", "checkin", checkin_id, actor_id=o.person.id, period=o.args.period)
@@ -80,15 +84,17 @@ async def goal_lines_for(
 ) -> dict[int, list[cc.GoalLine]]:
     """``checkin.goal_lines`` for many check-ins just opened, by check-in id, in a few queries.
 
-    ``opened`` is (check-in id, person id, cycle id). Every one of them was inserted in this transaction, so none has
-    an answer yet: each key result's reading "before this check-in" is its current one, the same for all
-    of them, and one ``source_readings`` call (with any of their ids) gives it for the whole chunk."""
+    ``opened`` is (check-in id, person id, cycle id). Every one of them was inserted in this transaction, so
+    none has an answer yet: each key result's reading "before this check-in" is its current one, the same
+    for all of them, and one ``source_readings`` call (with any of their ids) gives it for the whole chunk."""
     if not opened:
         return {}
     by_cycle = {cycle for _, _, cycle in opened if cycle is not None}
     final = {
         cid
-        for cid, status in (await session.execute(select(Cycle.id, Cycle.status).where(Cycle.id.in_(by_cycle)))).all()
+        for cid, status in (
+            await session.execute(select(Cycle.id, Cycle.status).where(Cycle.id.in_(by_cycle)))
+        ).all()
         if status in FINAL_CYCLE
     }
     goals: dict[tuple[int, int], list[tuple[int, str]]] = {}
@@ -99,9 +105,9 @@ async def goal_lines_for(
             .where(Goal.cycle_id.in_(by_cycle), Goal.person_id.in_(people[start : start + IN_CHUNK]))
             .order_by(Goal.position, Goal.id)
         )
-        for gid, cycle_id, pid, objective in rows.all():
-            goals.setdefault((cycle_id, pid), []).append((gid, objective))
-    open_goals = [gid for (cycle_id, _), gs in goals.items() if cycle_id not in final for gid, _ in gs]
+        for gid, goal_cycle, goal_person, objective in rows.all():
+            goals.setdefault((goal_cycle, goal_person), []).append((gid, objective))
+    open_goals = [gid for (goal_cycle, _), gs in goals.items() if goal_cycle not in final for gid, _ in gs]
     krs = await kv.key_results_of(session, open_goals) if open_goals else {}
     every = [kr for gid in open_goals for kr in krs.get(gid, [])]
     readings = await source_readings(session, every, KrValueSource.CHECKIN, opened[0][0]) if every else {}

@@ -340,6 +340,7 @@ def _by_levels(stmt: Any, group: Levels, person_col: Any) -> Any:
         "department": tuple_(Person.department_id),
         "company": tuple_(),
     }
+    lv: ColumnElement[Any]
     if "person" in group.levels:
         lv = func.grouping(person_col, Person.department_id)
         k = case((lv == 0, person_col), (lv == 2, Person.department_id), else_=literal(0))
@@ -454,7 +455,9 @@ async def _kudos(session: AsyncSession, scope: Scope, window: Window, group: Gro
         .where(*scope.where(), Recognition.created_at >= window.start, Recognition.created_at < window.end)
     )
     stmt, _ = _grouped(stmt, group, Recognition.to_person_id)
-    return {_key(row, group): Metrics(kudos_points=int(row.points or 0)) for row in await _rows(session, stmt)}
+    return {
+        _key(row, group): Metrics(kudos_points=int(row.points or 0)) for row in await _rows(session, stmt)
+    }
 
 
 def _merge(parts: Sequence[dict[Any, Metrics]]) -> dict[Any, Metrics]:
@@ -483,7 +486,9 @@ async def metrics_by(session: AsyncSession, scope: Scope, window: Window, group:
     return await _levelled(session, group, lambda g: _metrics_by(session, scope, window, g))
 
 
-async def _metrics_by(session: AsyncSession, scope: Scope, window: Window, group: Group) -> dict[Any, Metrics]:
+async def _metrics_by(
+    session: AsyncSession, scope: Scope, window: Window, group: Group
+) -> dict[Any, Metrics]:
     parts = [
         await _checkins(session, scope, window, group),
         await _items_by_deadline(session, scope, window, group),
@@ -989,7 +994,7 @@ async def participation_by(
     )
 
 
-def _without_person(group: Group) -> Group | bool:
+def _without_person(group: Group) -> Group | Literal[False]:
     """The grouping for cross-department figures, which are never given per person (False: none at all)."""
     if isinstance(group, Levels):
         rest = tuple(level for level in group.levels if level != "person")
@@ -1191,7 +1196,9 @@ async def goal_figures_by(
     entry under key 0. ``level`` is the person level's word (``bot.core.status.GoalLevel.PERSON``);
     ``previous`` the cycle the carry-over share looks back at (None: there is none, and no share)."""
     return await _levelled(
-        session, group, lambda g: _goal_figures_by(session, scope, cycle_id, g, level=level, previous=previous)
+        session,
+        group,
+        lambda g: _goal_figures_by(session, scope, cycle_id, g, level=level, previous=previous),
     )
 
 

@@ -178,9 +178,7 @@ async def count_managers(
     """How many ``active_members`` ``manager_ids_among`` would name, counted by the database (someone
     active reports to them, or they hold the ``manager`` role)."""
     reports = aliased(Person)
-    has_reports = (
-        select(reports.id).where(reports.manager_id == Person.id, reports.active.is_(True)).exists()
-    )
+    has_reports = select(reports.id).where(reports.manager_id == Person.id, reports.active.is_(True)).exists()
     role = ("," + func.replace(Person.roles, " ", "") + ",").like("%,manager,%")
     everyone = active_in(workspace_id, department_ids)
     stmt = select(func.count()).select_from(Person).where(*everyone, or_(has_reports, role))

@@ -92,7 +92,7 @@ async def receiving_people(session: AsyncSession, *, after: int, limit: int) -> 
         .order_by(Person.id)
         .limit(limit)
     )
-    return [PersonRow(*r) for r in rows.all()]
+    return [PersonRow(**r._mapping) for r in rows.all()]
 
 
 async def people_by_id(session: AsyncSession, ids: Collection[int]) -> dict[int, PersonRow]:
@@ -100,8 +100,10 @@ async def people_by_id(session: AsyncSession, ids: Collection[int]) -> dict[int,
     out: dict[int, PersonRow] = {}
     ordered = sorted(set(ids))
     for start in range(0, len(ordered), IN_CHUNK):
-        rows = await session.execute(select(*PERSON_COLUMNS).where(Person.id.in_(ordered[start : start + IN_CHUNK])))
-        out.update((r[0], PersonRow(*r)) for r in rows.all())
+        rows = await session.execute(
+            select(*PERSON_COLUMNS).where(Person.id.in_(ordered[start : start + IN_CHUNK]))
+        )
+        out.update((r.id, PersonRow(**r._mapping)) for r in rows.all())
     return out
 
 
@@ -192,7 +194,9 @@ async def recorded_keys(
     return found & set(keys)
 
 
-async def current_cycles(session: AsyncSession, person_ids: Sequence[int], status: str = "active") -> dict[int, int]:
+async def current_cycles(
+    session: AsyncSession, person_ids: Sequence[int], status: str = "active"
+) -> dict[int, int]:
     """Each person's current cycle (``storage.queries.cycles.current_participation`` for many): the most
     recently started cycle in ``status`` they take part in, by person id; people in none are absent."""
     best: dict[int, tuple[bool, datetime | None, int]] = {}

@@ -131,15 +131,16 @@ async def test_transient_fault_answers_the_frame_500_so_feishu_redelivers(
     from sqlalchemy.exc import DBAPIError
 
     faults = [2]
-    real_dispatch = ws_service.dispatcher._dispatch
+    real_process = ws_service.dispatcher._process
 
-    async def flaky(event: object) -> object:
+    # Inside the transaction of one event, or of a group of clicks (issue 22): the fault fails the whole try.
+    async def flaky(session: object, event: object, **kw: object) -> object:
         if faults[0]:
             faults[0] -= 1
             raise DBAPIError("SELECT 1", None, Exception("connection is closed"), connection_invalidated=True)
-        return await real_dispatch(event)  # type: ignore[arg-type]
+        return await real_process(session, event, **kw)  # type: ignore[arg-type]
 
-    ws_service.dispatcher._dispatch = flaky  # type: ignore[assignment,method-assign]
+    ws_service.dispatcher._process = flaky  # type: ignore[assignment,method-assign]
     adapter = ws_service.registry.get("feishu")
     await adapter.start()
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 
 import pytest
+
 from adapters.wecom import crypto as wecom_crypto
 from adapters.wecom.crypto import CallbackCrypto, CryptoError, signature
 from adapters.wecom.inbound import WeComText, parse_message

@@ -32,8 +32,9 @@ def _plain(level: m.Level) -> m.Group:
 async def test_levels_give_what_each_grouping_gives(service: Service, org: Org) -> None:
     await seed_participation(service, org)
     async with service.factory() as session:
-        from storage.models import Cycle
         from sqlalchemy import select
+
+        from storage.models import Cycle
 
         cycle = (await session.scalars(select(Cycle).where(Cycle.code == "2026-Q4"))).one()
         assert cycle.starts_on is not None and cycle.ends_on is not None
@@ -43,7 +44,9 @@ async def test_levels_give_what_each_grouping_gives(service: Service, org: Org) 
         levelled = {
             "metrics": await m.metrics_by(session, scope, window, EVERY),
             "participation": await m.participation_by(session, scope, window, EVERY, **options),
-            "goals": await m.goal_figures_by(session, scope, cycle.id, EVERY, level=GoalLevel.PERSON, previous=None),
+            "goals": await m.goal_figures_by(
+                session, scope, cycle.id, EVERY, level=GoalLevel.PERSON, previous=None
+            ),
         }
         for level in EVERY.levels:
             plain = {

@@ -99,7 +99,9 @@ async def _opened(url: str) -> int:
         async with session_factory(engine)() as s:
             return int(
                 await s.scalar(
-                    select(func.count()).select_from(CheckIn).where(CheckIn.period == PERIOD, CheckIn.status == "open")
+                    select(func.count())
+                    .select_from(CheckIn)
+                    .where(CheckIn.period == PERIOD, CheckIn.status == "open")
                 )
                 or 0
             )
@@ -123,13 +125,19 @@ async def _assert_exactly_once(url: str, org: WaveOrg) -> None:
         async with session_factory(engine)() as s:
             checkins = (
                 await s.execute(
-                    select(CheckIn.person_id, func.count()).where(CheckIn.period == PERIOD).group_by(CheckIn.person_id)
+                    select(CheckIn.person_id, func.count())
+                    .where(CheckIn.period == PERIOD)
+                    .group_by(CheckIn.person_id)
                 )
             ).all()
             ledger = (
                 await s.execute(
                     select(ScheduledSend.person_id, func.count())
-                    .where(ScheduledSend.flow == "checkin", ScheduledSend.period == PERIOD, ScheduledSend.status == "sent")
+                    .where(
+                        ScheduledSend.flow == "checkin",
+                        ScheduledSend.period == PERIOD,
+                        ScheduledSend.status == "sent",
+                    )
                     .group_by(ScheduledSend.person_id)
                 )
             ).all()
@@ -172,7 +180,9 @@ async def _at_least(url: str, n: int) -> bool:
     return await _opened(url) >= n
 
 
-async def test_a_replica_killed_mid_wave_leaves_the_rest_to_the_other(pg_database: str, tmp_path: Path) -> None:
+async def test_a_replica_killed_mid_wave_leaves_the_rest_to_the_other(
+    pg_database: str, tmp_path: Path
+) -> None:
     from tests.conftest import _truncate_pg
 
     await _truncate_pg(pg_database)
@@ -180,11 +190,15 @@ async def test_a_replica_killed_mid_wave_leaves_the_rest_to_the_other(pg_databas
     first = _start(pg_database, "first", tmp_path / "first.log")
     second: subprocess.Popen[bytes] | None = None
     try:
-        await wait_until(lambda: _at_least(pg_database, 1), timeout=60, interval=0.05, what="the first replica")
+        await wait_until(
+            lambda: _at_least(pg_database, 1), timeout=60, interval=0.05, what="the first replica"
+        )
         second = _start(pg_database, "second", tmp_path / "second.log")  # a follower: the lock is taken
         await _kill_midway(first, pg_database, org)
         await wait_until(
-            lambda: _at_least(pg_database, len(org.due_checkins)), timeout=60, what="the other replica to finish"
+            lambda: _at_least(pg_database, len(org.due_checkins)),
+            timeout=60,
+            what="the other replica to finish",
         )
         await asyncio.sleep(1.5)  # a few more ticks: nothing may be opened again
     finally:

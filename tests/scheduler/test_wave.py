@@ -78,7 +78,9 @@ async def test_the_checkin_wave_opens_each_due_person_once(service: Service, clo
             ),
         )
     }
-    assert {pid for pid, (status, _) in ledger.items() if status == "sent"} == org.due_checkins | {org.ids["early"]}
+    assert {pid for pid, (status, _) in ledger.items() if status == "sent"} == org.due_checkins | {
+        org.ids["early"]
+    }
     assert ledger[org.ids["early"]] == ("sent", "nothing to send")
     assert ledger[org.ids["leave"]][0] == "skipped"
     for name in ("paused", "berlin", "monday"):
@@ -93,7 +95,9 @@ async def test_the_checkin_wave_opens_each_due_person_once(service: Service, clo
         name for name, pid in org.ids.items() if pid in org.due_checkins
     )
     held = {r[0]: at for r, at in cards}
-    assert held["quiet"] == datetime(2026, 12, 4, 9, 30, tzinfo=UTC)  # 17:30 in Shanghai, the end of quiet hours
+    assert held["quiet"] == datetime(
+        2026, 12, 4, 9, 30, tzinfo=UTC
+    )  # 17:30 in Shanghai, the end of quiet hours
     assert held["p000"] == CHECKINS_AT
     audit = await rows(
         service, select(AuditLog.actor_id, AuditLog.entity_id).where(AuditLog.action == "checkin.opened")
@@ -150,22 +154,25 @@ async def test_the_reminder_wave_reminds_each_owner_once_and_retires_their_card(
     names = {pid: name for name, pid in org.ids.items()}
     assert Counter(r[0] for r, _ in sends) == Counter(names[pid] for pid in org.due_reminders)
     updates = await rows(
-        service, select(OutboxMessage.recipients, OutboxMessage.target_ref).where(OutboxMessage.op == "update")
+        service,
+        select(OutboxMessage.recipients, OutboxMessage.target_ref).where(OutboxMessage.op == "update"),
     )
     by_name = Counter(r[0] for r, _ in updates)
     delivered = {names[pid] for pid in org.due_reminders} - {"queued", "sending"}
     assert {n for n in by_name if n in delivered} == delivered  # delivered cards updated in place
-    assert by_name["sending"] == 1 and by_name["queued"] == 0  # in flight: a settled update; queued: rewritten
+    assert (
+        by_name["sending"] == 1 and by_name["queued"] == 0
+    )  # in flight: a settled update; queued: rewritten
     queued_card = await rows(
         service,
-        select(OutboxMessage.card).where(OutboxMessage.recipients == ["queued"], OutboxMessage.op == "send").order_by(
-            OutboxMessage.id
-        ),
+        select(OutboxMessage.card)
+        .where(OutboxMessage.recipients == ["queued"], OutboxMessage.op == "send")
+        .order_by(OutboxMessage.id),
     )
     assert "旧卡片" not in str(queued_card[0][0])
-    assert len(await rows(service, select(AuditLog.id).where(AuditLog.action == "action_item.reminded"))) == len(
-        org.due_reminders
-    )
+    assert len(
+        await rows(service, select(AuditLog.id).where(AuditLog.action == "action_item.reminded"))
+    ) == len(org.due_reminders)
     assert not (await scheduler.tick()).sent
 
 
@@ -193,7 +200,10 @@ def _normalised(snap: dict[str, list[Any]]) -> dict[str, list[Any]]:
         "ledger": snap["ledger"],
         "outbox": sorted((fix(list(r)) for r in snap["outbox"]), key=repr),
         "audit": sorted(
-            ([*r[:2], names.get(str(r[2]), r[2]) if r[1] == "checkin" else r[2], *r[3:]] for r in snap["audit"]),
+            (
+                [*r[:2], names.get(str(r[2]), r[2]) if r[1] == "checkin" else r[2], *r[3:]]
+                for r in snap["audit"]
+            ),
             key=repr,
         ),
     }
@@ -204,15 +214,24 @@ async def _raw_snapshot(service: Service) -> dict[str, list[Any]]:
         "checkins": await rows(
             service,
             select(
-                CheckIn.id, CheckIn.person_id, CheckIn.period, CheckIn.status, CheckIn.cycle_id, CheckIn.due_at,
+                CheckIn.id,
+                CheckIn.person_id,
+                CheckIn.period,
+                CheckIn.status,
+                CheckIn.cycle_id,
+                CheckIn.due_at,
                 CheckIn.progress,
             ).order_by(CheckIn.id),
         ),
         "ledger": await rows(
             service,
             select(
-                ScheduledSend.flow, ScheduledSend.person_id, ScheduledSend.period, ScheduledSend.status,
-                ScheduledSend.reason, ScheduledSend.due_at,
+                ScheduledSend.flow,
+                ScheduledSend.person_id,
+                ScheduledSend.period,
+                ScheduledSend.status,
+                ScheduledSend.reason,
+                ScheduledSend.due_at,
             ).order_by(ScheduledSend.flow, ScheduledSend.person_id, ScheduledSend.period),
         ),
         "outbox": sorted(
@@ -220,8 +239,13 @@ async def _raw_snapshot(service: Service) -> dict[str, list[Any]]:
                 await rows(
                     service,
                     select(
-                        OutboxMessage.op, OutboxMessage.recipients, OutboxMessage.card, OutboxMessage.card_key,
-                        OutboxMessage.dedupe_key, OutboxMessage.target_ref, OutboxMessage.next_attempt_at,
+                        OutboxMessage.op,
+                        OutboxMessage.recipients,
+                        OutboxMessage.card,
+                        OutboxMessage.card_key,
+                        OutboxMessage.dedupe_key,
+                        OutboxMessage.target_ref,
+                        OutboxMessage.next_attempt_at,
                         OutboxMessage.status,
                     ),
                 )
@@ -229,7 +253,12 @@ async def _raw_snapshot(service: Service) -> dict[str, list[Any]]:
             key=repr,
         ),
         "audit": sorted(
-            await rows(service, select(AuditLog.action, AuditLog.entity, AuditLog.entity_id, AuditLog.actor_id, AuditLog.detail)),
+            await rows(
+                service,
+                select(
+                    AuditLog.action, AuditLog.entity, AuditLog.entity_id, AuditLog.actor_id, AuditLog.detail
+                ),
+            ),
             key=repr,
         ),
     }
@@ -281,7 +310,9 @@ async def test_a_failing_batch_falls_back_to_one_by_one(service: Service, clock:
     async def broken(batch: Batch, owed: Sequence[Owed[PeriodArgs]]) -> list[Owed[PeriodArgs]]:
         raise RuntimeError("batch crashed")
 
-    entries: list[ScheduleEntry] = [e for e in SCHEDULE if not isinstance(e, BatchEntry) or e.job is not Job.OPEN_CHECKIN]
+    entries: list[ScheduleEntry] = [
+        e for e in SCHEDULE if not isinstance(e, BatchEntry) or e.job is not Job.OPEN_CHECKIN
+    ]
     entries.append(BatchEntry(Job.OPEN_CHECKIN, PeriodArgs, broken))
     report = await Scheduler(service, JobTable(entries), chunk=10).tick()
     assert {d.person_id for d in report.sent if d.flow == "checkin"} == org.due_checkins | {org.ids["early"]}

@@ -81,7 +81,11 @@ async def seed_wave(session: AsyncSession, plain: int = 20) -> WaveOrg:
     session.add(boss)
     await session.flush()
     monday_boss = Person(
-        workspace_id=ws.id, platform_user_id="mboss", name="周一经理", roles="employee,manager", manager_id=boss.id
+        workspace_id=ws.id,
+        platform_user_id="mboss",
+        name="周一经理",
+        roles="employee,manager",
+        manager_id=boss.id,
     )
     session.add(monday_boss)
     await session.flush()
@@ -101,7 +105,9 @@ async def seed_wave(session: AsyncSession, plain: int = 20) -> WaveOrg:
     names = [*SPECIAL, *(f"p{i:03d}" for i in range(plain))]
     for name in names:
         values = {"manager_id": boss.id, **specials.get(name, {})}
-        person = Person(workspace_id=ws.id, platform_user_id=name, name=f"员工{name}", roles="employee", **values)
+        person = Person(
+            workspace_id=ws.id, platform_user_id=name, name=f"员工{name}", roles="employee", **values
+        )
         session.add(person)
         await session.flush()
         org.ids[name] = person.id
@@ -112,7 +118,8 @@ async def seed_wave(session: AsyncSession, plain: int = 20) -> WaveOrg:
     await session.flush()
     people = sorted(org.ids.values())
     await session.execute(
-        insert(CycleParticipant), [{"cycle_id": cycle.id, "person_id": pid, "goals_status": "confirmed"} for pid in people]
+        insert(CycleParticipant),
+        [{"cycle_id": cycle.id, "person_id": pid, "goals_status": "confirmed"} for pid in people],
     )
     for pid in people:
         first = Goal(cycle_id=cycle.id, person_id=pid, position=0, objective=f"目标甲{pid}", weight=60)
@@ -123,7 +130,13 @@ async def seed_wave(session: AsyncSession, plain: int = 20) -> WaveOrg:
         session.add(kr)
         await session.flush()
         session.add(
-            KeyResultValue(key_result_id=kr.id, value=float(pid % 7), progress=(pid % 7) / 10, source="owner", recorded_at=now)
+            KeyResultValue(
+                key_result_id=kr.id,
+                value=float(pid % 7),
+                progress=(pid % 7) / 10,
+                source="owner",
+                recorded_at=now,
+            )
         )
     session.add(
         CheckIn(
@@ -166,6 +179,8 @@ async def seed_wave(session: AsyncSession, plain: int = 20) -> WaveOrg:
                 )
             )
         else:
-            session.add(CardMessage(platform="rec", card_key=key, platform_user_id=name, message_ref=f"m-{pid}"))
+            session.add(
+                CardMessage(platform="rec", card_key=key, platform_user_id=name, message_ref=f"m-{pid}")
+            )
     await session.flush()
     return org
