@@ -36,6 +36,8 @@ from storage.queries.scheduled import PersonRow
 
 log = logging.getLogger("perfloop.scheduler")
 
+SETTLING = 2
+"""Chunks settled at the same time by one tick (each holds a connection and a chunk's rows in memory)."""
 GROUP_QUERY = 20
 """People sharing a series key from whom on the ledger is asked once for the key over the chunk's id range;
 fewer (a key-result rhythm's own key) are looked up together with the record steps, by flow."""
@@ -71,28 +73,27 @@ class Scheduler:
     # ------------------------------------------------------------------------------------ the tick
     async def tick(self) -> TickReport:
         """Chunk by chunk (``scheduler.agenda.CHUNK`` people): what the chunk owes and is not in the ledger,
-        then settled, so a wave of 100,000 costs the memory of about two chunks. The next chunk is read
-        while the previous one is being settled (its queries overlap the other's inserts and card building:
-        the database and this process work at the same time); chunks are disjoint ranges of people, so
-        nothing one does depends on the other."""
+        then settled, so a wave of 100,000 costs the memory of a few chunks. Up to ``SETTLING`` chunks are
+        settled at once, each in its own transaction, while the next is read: one chunk's cards are built
+        while the database inserts another's, so the database and this process work at the same time.
+        Chunks are disjoint ranges of people, so nothing one does depends on another."""
         now = self.host.clock.now()
         report = TickReport()
         memo = Memo(now)
-        settling: asyncio.Task[None] | None = None
+        settling: list[asyncio.Task[None]] = []
+        reading = chunks(self.host.factory, self.settings, self.calendar, memo, limit=self.chunk)
         try:
-            async for chunk in chunks(
-                self.host.factory, self.settings, self.calendar, memo, limit=self.chunk
-            ):
+            async for chunk in reading:
                 async with self.host.factory() as session:
                     owed = await self._still_owed(session, chunk, memo)
-                if settling is not None:
-                    await settling
-                settling = asyncio.create_task(self._settle_chunk(chunk, owed, now, report))
-            if settling is not None:
-                await settling
+                while len(settling) >= SETTLING:
+                    await settling.pop(0)
+                settling.append(asyncio.create_task(self._settle_chunk(chunk, owed, now, report)))
+            while settling:
+                await settling.pop(0)
         finally:
-            if settling is not None and not settling.done():
-                settling.cancel()
+            for task in settling:
+                task.cancel()
         if report.sent or report.missed or report.skipped or report.failed:
             log.info(
                 "scheduler tick",

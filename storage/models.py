@@ -482,7 +482,8 @@ class OutboxMessage(Base):
     __tablename__ = "outbox"
     __table_args__ = (
         UniqueConstraint("dedupe_key"),
-        Index("ix_outbox_status_next", "status", "next_attempt_at"),
+        # 0014 (issue 22 #2): with the id, a claim walks the index in its ORDER BY and stops at its LIMIT
+        Index("ix_outbox_status_next", "status", "next_attempt_at", "id"),
         Index("ix_outbox_sent_at", "sent_at"),  # 0004 (#12): compacting and pruning sent rows by age
         Index(
             "ix_outbox_card_key", "card_key"

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, literal, or_, select, update
+from sqlalchemy import and_, bindparam, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -122,11 +122,23 @@ class OutboxDelivery:
 
     # ------------------------------------------------------------------ claiming
     async def claim(self, limit: int) -> list[OutboxMessage]:
+        """Rows whose lease ran out first, then pending rows by due time, ``limit`` in all. Two statements,
+        not one with ``OR``: each is an ordered walk of the status index that stops at ``limit`` rows, where
+        the ``OR`` made PostgreSQL collect and sort every due row on every claim (0.9 s a claim with a
+        100,000-person wave queued: the workers, not the platform, set the pace)."""
         now = self.clock.now()
-        due = or_(
-            and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
-            and_(OutboxMessage.status == "sending", OutboxMessage.claimed_until < now),
-        )
+        lapsed = and_(OutboxMessage.status == "sending", OutboxMessage.claimed_until < now)
+        pending = and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
+        rows: list[OutboxMessage] = []
+        async with self.factory() as session, session.begin():
+            for due in (lapsed, pending):
+                if len(rows) >= limit:
+                    break
+                rows += list((await session.scalars(self._claim(due, limit - len(rows), now))).all())
+        rows.sort(key=lambda r: r.id)
+        return rows
+
+    def _claim(self, due: Any, limit: int, now: datetime) -> Any:
         ids = (
             select(OutboxMessage.id)
             .where(due)
@@ -135,7 +147,7 @@ class OutboxDelivery:
             .with_for_update(skip_locked=True)
             .scalar_subquery()
         )
-        stmt = (
+        return (
             update(OutboxMessage)
             .where(OutboxMessage.id.in_(ids))
             .values(
@@ -147,10 +159,6 @@ class OutboxDelivery:
             .returning(OutboxMessage)
             .execution_options(synchronize_session=False)
         )
-        async with self.factory() as session, session.begin():
-            rows = list((await session.scalars(stmt)).all())
-        rows.sort(key=lambda r: r.id)
-        return rows
 
     # ------------------------------------------------------------------ sending
     async def _deliver(self, row: OutboxMessage) -> Outcome:

@@ -175,23 +175,21 @@ async def _gather(service: Service, cycle: str | None) -> _Gathered:
         ]
         return (workspace.name if workspace else "", depts, people)
 
-    # Independent reads, each on its own connection: the database works on them side by side (on
-    # PostgreSQL, on several cores) instead of one after another.
-    (
-        metrics,
-        participation,
-        goals,
-        metrics_before,
-        participation_before,
-        (workspace, dept_names, people),
-    ) = await asyncio.gather(
+    # Independent reads, each on its own connection: PostgreSQL works on them side by side (on several
+    # cores) instead of one after another. SQLite takes one writer lock per transaction (``BEGIN
+    # IMMEDIATE``), so there they go one after another rather than queue on the lock.
+    reads = (
         _read(service, metrics_now),
         _read(service, participation_now),
         _read(service, goals_now),
         _read(service, metrics_then),
         _read(service, participation_then),
-        _read(service, names),
     )
+    if service.engine.dialect.name == "postgresql":
+        metrics, participation, goals, metrics_before, participation_before = await asyncio.gather(*reads)
+    else:
+        metrics, participation, goals, metrics_before, participation_before = [await r for r in reads]
+    workspace, dept_names, people = await _read(service, names)
     none = m.GoalFigures(carry_base=None if goals.previous is None else 0)
 
     def level(
